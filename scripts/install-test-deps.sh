@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Installs the components the integration tests talk to: syslog-ng from
+# Debian's packages. Runs apt-get only as root and only when it is missing;
+# otherwise says what the syslog tests will do (fail under CI=true, skip elsewhere).
+set -euo pipefail
+if command -v syslog-ng >/dev/null 2>&1 || [ -x /usr/sbin/syslog-ng ]; then
+  exit 0
+fi
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing syslog-ng-core for the syslog integration tests"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # The package's service must not start here: the tests run their own instance.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d.structflow
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    cp /usr/sbin/policy-rc.d.structflow /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  rm -f /usr/sbin/policy-rc.d.structflow
+  apt-get install -y -qq --no-install-recommends syslog-ng-core >/dev/null
+else
+  echo "syslog-ng is missing and this is not root: the syslog tests will skip (and fail under CI=true)" >&2
+fi

@@ -1,0 +1,290 @@
+"""
+Applying the configuration to loggers.
+
+structflow touches only what it owns: the ``structflow`` logger tree, the
+loggers named in ``extra_loggers`` (which the user asked it to manage), and
+the handlers it added itself. Configuration is read at first use and
+``configure()`` re-reads and re-applies it idempotently.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+import threading
+from collections.abc import Callable, Iterator, Mapping
+from typing import IO, Any
+
+from structflow._config import Config, ConfigError, load_config
+from structflow.loggers import ROOT_NAME, _get, install_record_factory
+
+__all__ = ["config", "configure", "ensure_configured"]
+
+_lock = threading.RLock()
+_current: Config | None = None
+# Every handler structflow added, with the logger it was added to.
+_owned: list[tuple[logging.Logger, logging.Handler]] = []
+# Shipping handlers by (section, their settings), reused while settings stay equal.
+_shipping: dict[str, tuple[Any, logging.Handler]] = {}
+# extra logger name -> (level, propagate) it had before structflow managed it
+_extra_saved: dict[str, tuple[int, bool]] = {}
+_root_saved_propagate: bool | None = None
+
+OWNED_ATTR = "_structflow_owned"
+
+
+class StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """
+    A stream handler that writes to the *current* ``sys.stdout`` or ``sys.stderr``.
+
+    Looking the stream up at each record (rather than once) keeps output going
+    where the application and test runners redirect it.
+    """
+
+    def __init__(self, stream_name: str) -> None:
+        super().__init__()
+        self.stream_name = stream_name
+
+    @property  # type: ignore[override]
+    def stream(self) -> IO[str]:
+        return sys.stderr if self.stream_name == "stderr" else sys.stdout
+
+    @stream.setter
+    def stream(self, value: IO[str]) -> None:
+        # StreamHandler.__init__ and setStream assign it; the lookup stays dynamic.
+        pass
+
+    def __repr__(self) -> str:
+        return f"<structflow StreamHandler {self.stream_name} ({logging.getLevelName(self.level)})>"
+
+
+def _load_processor(spec: str) -> Callable[..., Any]:
+    module_name, _, attr = spec.partition(":")
+    try:
+        obj: Any = importlib.import_module(module_name)
+        for part in attr.split("."):
+            obj = getattr(obj, part)
+    except Exception as exc:
+        raise ValueError(f"cannot import {spec!r} ({type(exc).__name__}: {exc})") from None
+    if not callable(obj):
+        raise ValueError(f"{spec!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def _formatter_options(cfg: Config) -> dict[str, Any]:
+    lg = cfg.logging
+    processors = []
+    for spec in lg.processors:
+        try:
+            processors.append(_load_processor(spec))
+        except ValueError as exc:
+            source = cfg.logging.source("processors")
+            raise ConfigError(f"{source.subject('logging.processors', lg.processors)}: {exc}.") from None
+    return {
+        "fmt": lg.format,
+        "datefmt": lg.datefmt,
+        "json_schema": lg.json_schema,
+        "redact_keys": list(lg.redact_keys),
+        "max_message_bytes": lg.max_message_bytes,
+        "processors": processors,
+    }
+
+
+def _make_stream_handler(cfg: Config, options: dict[str, Any]) -> logging.Handler | None:
+    from structflow.formatters import formatter_for
+
+    if cfg.logging.stream == "none":
+        return None
+    handler = StreamHandler(cfg.logging.stream)
+    handler.setFormatter(formatter_for(cfg.logging.renderer, **options))
+    return handler
+
+
+def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Handler]:
+    """Build (or reuse, when their settings did not change) the shipping handlers."""
+    from structflow.formatters import formatter_for
+
+    wanted: dict[str, tuple[Any, Callable[..., logging.Handler]]] = {}
+    section: Mapping[str, Any]
+    if "http" in cfg.logging:
+        from structflow.handlers import HTTPHandler
+
+        section = cfg.logging.http
+        wanted["http"] = (dict(section), HTTPHandler)
+    if "syslog" in cfg.logging:
+        from structflow.handlers import SyslogHandler
+
+        section = cfg.logging.syslog
+        wanted["syslog"] = (dict(section), SyslogHandler)
+    json_options = {k: v for k, v in options.items() if k not in ("fmt", "datefmt")}
+    result = []
+    for name in list(_shipping):
+        settings, handler = _shipping[name]
+        if name not in wanted or wanted[name][0] != settings:
+            del _shipping[name]
+            handler.close()
+    for name, (settings, cls) in wanted.items():
+        if name in _shipping:
+            handler = _shipping[name][1]
+        else:
+            try:
+                handler = cls(**settings)
+            except (TypeError, ValueError) as exc:
+                sources = {str(cfg.logging[name].source(k)) for k in settings}
+                where = "; ".join(sorted(sources))
+                raise ConfigError(f"{where}: [logging.{name}] {exc}") from None
+            setattr(handler, OWNED_ATTR, True)
+            _shipping[name] = (settings, handler)
+        handler.setFormatter(formatter_for("json", **json_options))
+        result.append(handler)
+    return result
+
+
+def _detach_owned() -> None:
+    for logger, handler in _owned:
+        logger.removeHandler(handler)
+        if handler not in [h for _, h in _shipping.values()]:
+            handler.close()
+    _owned.clear()
+
+
+def _apply(cfg: Config) -> None:
+    global _root_saved_propagate
+    options = _formatter_options(cfg)
+    stream = _make_stream_handler(cfg, options)
+    shipping = _shipping_handlers(cfg, options)
+    handlers = [h for h in (stream, *shipping) if h is not None]
+    level = logging.getLevelName(cfg.logging.level)
+
+    _detach_owned()
+    install_record_factory()
+    root = _get(ROOT_NAME)
+    root.setLevel(level)
+    if _root_saved_propagate is None:
+        _root_saved_propagate = root.propagate
+    # With a handler of our own, records stop here so they are not printed
+    # twice by the application's root handlers; with stream = "none" and no
+    # shipping they propagate as stdlib records normally do.
+    root.propagate = _root_saved_propagate if not handlers else False
+    targets: list[logging.Logger] = [root]
+
+    wanted_extra = list(dict.fromkeys(cfg.logging.extra_loggers))
+    for name in list(_extra_saved):
+        if name not in wanted_extra:
+            lg = logging.getLogger(name)
+            lg.setLevel(_extra_saved[name][0])
+            lg.propagate = _extra_saved[name][1]
+            del _extra_saved[name]
+    for name in wanted_extra:
+        lg = logging.getLogger(name)
+        if name not in _extra_saved:
+            _extra_saved[name] = (lg.level, lg.propagate)
+        lg.setLevel(level)
+        if handlers:
+            lg.propagate = False
+        targets.append(lg)
+
+    for logger in targets:
+        for handler in handlers:
+            logger.addHandler(handler)
+            _owned.append((logger, handler))
+    for handler in handlers:
+        setattr(handler, OWNED_ATTR, True)
+
+
+def configure(**overrides: Any) -> Config:
+    """
+    Re-read the config file and environment, apply *overrides*, and re-apply.
+
+    Keyword arguments are ``[logging]`` keys (``level="DEBUG"``,
+    ``renderer="json"``, ...) plus ``http={...}`` and ``syslog={...}`` for the
+    shipping handlers (``None`` removes one). Calling it again with the same
+    values changes nothing and never duplicates handlers.
+
+    Returns:
+        The effective configuration (also ``structflow.config``).
+
+    Raises:
+        ConfigError: a value is invalid; nothing is changed.
+
+    .. versionadded:: 0.1.0
+    """
+    global _current, _overrides
+    with _lock:
+        cfg = load_config({**overrides})
+        _apply(cfg)
+        _current = cfg
+        _overrides = dict(overrides)
+        return cfg
+
+
+_overrides: dict[str, Any] = {}
+
+
+def current_overrides() -> dict[str, Any]:
+    """Return the keyword arguments of the last ``configure()`` call."""
+    return dict(_overrides)
+
+
+def ensure_configured() -> Config:
+    """Read and apply the configuration on first use; afterwards a no-op."""
+    cfg = _current
+    if cfg is not None:
+        return cfg
+    with _lock:
+        if _current is not None:
+            return _current
+        return configure()
+
+
+def reset() -> None:
+    """
+    Remove everything structflow added and forget the configuration.
+
+    Used by tests and by :func:`structflow.testing` helpers; the next use
+    reads the configuration again.
+    """
+    global _current, _root_saved_propagate, _overrides
+    with _lock:
+        _detach_owned()
+        for _settings, handler in _shipping.values():
+            handler.close()
+        _shipping.clear()
+        for name, (level, propagate) in _extra_saved.items():
+            lg = logging.getLogger(name)
+            lg.setLevel(level)
+            lg.propagate = propagate
+        _extra_saved.clear()
+        root = logging.getLogger(ROOT_NAME)
+        if _root_saved_propagate is not None:
+            root.propagate = _root_saved_propagate
+        _root_saved_propagate = None
+        root.setLevel(logging.NOTSET)
+        _current = None
+        _overrides = {}
+
+
+class _ConfigProxy(Mapping[str, Any]):
+    """``structflow.config``: the effective configuration, read at first use."""
+
+    def _cfg(self) -> Config:
+        return ensure_configured()
+
+    def __getitem__(self, key: str) -> Any:
+        return self._cfg()[key]
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._cfg(), key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._cfg())
+
+    def __len__(self) -> int:
+        return len(self._cfg())
+
+    def __repr__(self) -> str:
+        return repr(self._cfg())
+
+
+config: Any = _ConfigProxy()

@@ -1,0 +1,96 @@
+"""
+The ``structflow`` command.
+
+``structflow --version``, ``structflow config show`` (every effective value
+and where it came from) and ``structflow config validate`` (exit 0, or 2 with
+the errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+
+from structflow._config import ConfigError, config_path, load_config
+
+__all__ = ["main"]
+
+EXIT_OK = 0
+EXIT_BAD_CONFIG = 2
+
+
+def _show(as_json: bool) -> int:
+    try:
+        cfg = load_config()
+    except ConfigError as exc:
+        print(f"structflow: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    import os
+
+    rows = list(cfg.items_with_sources())
+    if as_json:
+        out = {dotted: {"value": value, "source": str(src)} for dotted, value, src in rows}
+        print(json.dumps(out, indent=2, default=repr))
+        return EXIT_OK
+    print(f"# config file: {config_path(os.environ)}")
+    width = max(len(d) for d, _, _ in rows)
+    for dotted, value, src in rows:
+        shown = json.dumps(value, default=repr)
+        print(f"{dotted:<{width}} = {shown}  # {src}")
+    return EXIT_OK
+
+
+def _validate() -> int:
+    try:
+        cfg = load_config()
+        # Handler sections and processors are checked by building them, as
+        # configure() would, without attaching anything.
+        from structflow._setup import _formatter_options
+
+        _formatter_options(cfg)
+        for name in ("http", "syslog"):
+            if name in cfg.logging:
+                _check_handler(name, dict(cfg.logging[name]))
+    except ConfigError as exc:
+        print(f"structflow: {exc}", file=sys.stderr)
+        return EXIT_BAD_CONFIG
+    print("structflow: configuration is valid")
+    return EXIT_OK
+
+
+def _check_handler(name: str, settings: dict[str, object]) -> None:
+    from structflow import handlers
+
+    cls = handlers.HTTPHandler if name == "http" else handlers.SyslogHandler
+    try:
+        handler = cls(**settings)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"[logging.{name}] {exc}") from None
+    handler.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``structflow`` command and return its exit status."""
+    from structflow import __version__
+
+    parser = argparse.ArgumentParser(prog="structflow", description=__doc__.strip().splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"structflow {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    cfg = sub.add_parser("config", help="inspect the configuration")
+    cfg_sub = cfg.add_subparsers(dest="action", required=True)
+    show = cfg_sub.add_parser("show", help="print every effective value and its source")
+    show.add_argument("--json", action="store_true", help="print JSON instead of text")
+    cfg_sub.add_parser("validate", help="exit 0 if the configuration is valid, 2 if not")
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_OK
+    if args.action == "show":
+        return _show(args.json)
+    return _validate()
+
+
+if __name__ == "__main__":  # pragma: no cover - exercised through the console script
+    sys.exit(main())

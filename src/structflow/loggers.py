@@ -1,0 +1,666 @@
+"""
+Loggers and the record contract.
+
+Every record that reaches a handler is an ordinary :class:`logging.LogRecord`
+whose ``getMessage()`` is the human message. Run context and bound keys are
+attributes of the record and their names are listed in
+``record.structflow_fields``.
+
+Two paths make such records:
+
+* structflow's own loggers (:class:`Logger`, the class of every logger under
+  ``structflow``) build the record directly, which is what makes them cheaper
+  than stdlib's ``Logger._log``;
+* every other logger goes through stdlib's ``makeRecord`` and the record
+  factory installed by :func:`install_record_factory`, which stamps the same
+  fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import threading
+import time
+from collections.abc import Mapping
+from types import CodeType, TracebackType
+from typing import Any, TypeAlias
+
+from structflow._context import _frame
+
+__all__ = ["BoundLogger", "LogRecord", "Logger", "get_logger"]
+
+ROOT_NAME = "structflow"
+
+_SysExcInfo: TypeAlias = (
+    tuple[type[BaseException], BaseException, TracebackType | None] | tuple[None, None, None]
+)
+ExcInfo: TypeAlias = bool | _SysExcInfo | BaseException | None
+
+# Attributes stdlib puts on a record (plus what formatters add). A field with
+# one of these names would overwrite the record's own data, so it is stored
+# with a trailing underscore instead.
+RESERVED: frozenset[str] = frozenset(
+    {
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+        "taskName",
+        "message",
+        "asctime",
+        "structflow_fields",
+    }
+)
+
+
+def safe_message(record: logging.LogRecord) -> str:
+    """
+    Return the record's message without ever raising.
+
+    When the ``%`` arguments do not match the message, the message is shown
+    followed by its arguments, so the line is never lost.
+    """
+    msg = record.msg
+    if type(msg) is not str:
+        try:
+            msg = str(msg)
+        except Exception:
+            msg = _placeholder(msg)
+    args = record.args
+    if args:
+        try:
+            return msg % args
+        except Exception:
+            try:
+                shown = repr(args)
+            except Exception:
+                shown = _placeholder(args)
+            return f"{msg} {shown}"
+    return msg
+
+
+def _placeholder(obj: object) -> str:
+    return f"<unrepresentable {type(obj).__name__} object>"
+
+
+class LogRecord(logging.LogRecord):
+    """
+    A :class:`logging.LogRecord` whose ``getMessage()`` never raises.
+
+    ``msg`` and ``args`` are exactly what stdlib would have stored.
+    """
+
+    def getMessage(self) -> str:  # noqa: N802 - stdlib's name
+        return safe_message(self)
+
+
+# --- record factory for loggers that are not structflow's ---------------------
+
+_previous_factory: Any = None
+_fast_records = False
+
+
+def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+    prev = _previous_factory
+    if prev is None or prev is logging.LogRecord:
+        record: logging.LogRecord = LogRecord(*args, **kwargs)
+    else:
+        record = prev(*args, **kwargs)
+    frame = _frame.get()
+    if frame.names:
+        d = record.__dict__
+        for key, value in frame.fields.items():
+            if key in RESERVED:
+                key = key + "_"
+            d[key] = value
+        d["structflow_fields"] = _stored_names(frame.names)
+    elif "structflow_fields" not in record.__dict__:
+        record.structflow_fields = ()
+    return record
+
+
+def install_record_factory() -> None:
+    """
+    Chain structflow's record factory in front of the current one (idempotent).
+
+    It adds the run context and bound keys to records from every logger, which
+    is how ``logging.getLogger("anything")`` inside a task carries them.
+    """
+    global _previous_factory, _fast_records
+    current = logging.getLogRecordFactory()
+    if current is _factory:
+        return
+    _previous_factory = current
+    # With stdlib's own factory underneath, structflow's loggers may build
+    # records directly; a user's factory is called instead.
+    _fast_records = current is logging.LogRecord
+    logging.setLogRecordFactory(_factory)
+
+
+_names_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _stored_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Map field names to the attribute names they are stored under."""
+    try:
+        return _names_cache[names]
+    except KeyError:
+        stored = names
+        if any(k in RESERVED for k in names):
+            stored = tuple(k + "_" if k in RESERVED else k for k in names)
+        if len(_names_cache) < 4096:
+            _names_cache[names] = stored
+        return stored
+
+
+# --- the fast path of structflow's own loggers --------------------------------
+
+_pid = os.getpid()
+
+
+def _after_fork() -> None:
+    global _pid, _process_name_cache
+    _pid = os.getpid()
+    _process_name_cache = None
+
+
+os.register_at_fork(after_in_child=_after_fork)
+
+# id(code) -> (code, (pathname, filename, module, funcName)). Keyed by id
+# because hashing a code object hashes its contents; the entry keeps the code
+# object alive, so an id is never reused while it is cached.
+_code_cache: dict[int, tuple[CodeType, tuple[str, str, str, str]]] = {}
+
+
+def _code_info(code: CodeType) -> tuple[str, str, str, str]:
+    """Return (pathname, filename, module, funcName) for a code object, cached."""
+    pathname = code.co_filename
+    filename = os.path.basename(pathname)
+    module = os.path.splitext(filename)[0]
+    info = (pathname, filename, module, code.co_name)
+    if len(_code_cache) < 8192:
+        _code_cache[id(code)] = (code, info)
+    return info
+
+
+_SCALARS = frozenset({str, int, float, bool, bytes, type(None)})
+# The attributes every record has, with stdlib's values for those that do not
+# vary; copying it is cheaper than building a new dict key by key.
+_TEMPLATE: dict[str, Any] = dict.fromkeys(
+    (
+        "name",
+        "msg",
+        "args",
+        "levelname",
+        "levelno",
+        "pathname",
+        "filename",
+        "module",
+        "exc_info",
+        "exc_text",
+        "stack_info",
+        "lineno",
+        "funcName",
+        "created",
+        "msecs",
+        "relativeCreated",
+        "thread",
+        "threadName",
+        "processName",
+        "process",
+    )
+)
+if sys.version_info >= (3, 12):
+    _TEMPLATE["taskName"] = None
+
+
+_UNKNOWN_CALLER = ("(unknown file)", "(unknown file)", "Unknown module", "(unknown function)")
+_new = object.__new__
+_getframe = sys._getframe
+_time = time.time
+_get_ident = threading.get_ident
+_current_thread = threading.current_thread
+_level_names = logging._levelToName  # stdlib's table, so addLevelName is honoured
+_has_task_name = sys.version_info >= (3, 12)
+
+
+_process_name_cache: str | None = None
+
+
+def _process_name() -> str | None:
+    """
+    stdlib's processName, cached per process once multiprocessing is loaded.
+
+    multiprocessing names a child before its target runs and the cache is
+    cleared at fork, so the cached name is the one stdlib would report unless
+    the application renames the current process later.
+    """
+    global _process_name_cache
+    if not logging.logMultiprocessing:
+        return None
+    if _process_name_cache is not None:
+        return _process_name_cache
+    mp = sys.modules.get("multiprocessing")
+    if mp is None:
+        return "MainProcess"
+    try:
+        name = str(mp.current_process().name)
+    except Exception:
+        return "MainProcess"
+    _process_name_cache = name
+    return name
+
+
+def _task_name() -> str | None:
+    if not getattr(logging, "logAsyncioTasks", False):
+        return None
+    asyncio = sys.modules.get("asyncio")
+    if asyncio is None:
+        return None
+    try:
+        task = asyncio.current_task()
+    except Exception:
+        return None
+    return task.get_name() if task is not None else None
+
+
+def _normalize_exc_info(exc_info: ExcInfo) -> _SysExcInfo | None:
+    if not exc_info:
+        return None
+    if isinstance(exc_info, BaseException):
+        return (type(exc_info), exc_info, exc_info.__traceback__)
+    if isinstance(exc_info, tuple):
+        return exc_info
+    return sys.exc_info()
+
+
+class Logger(logging.Logger):
+    """
+    The class of every logger under ``structflow``.
+
+    A :class:`logging.Logger` in every respect, plus:
+
+    * ``logger.info("event", key=value)`` adds key/value fields to the record;
+    * ``bind(**kw)``, ``unbind(*keys)`` and ``new(**kw)`` return a
+      :class:`BoundLogger` whose records carry those keys;
+    * records are built without stdlib's frame walk, which is most of the
+      cost of an enabled call.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def bind(self, **kw: Any) -> BoundLogger:
+        """Return a logger whose records carry *kw*."""
+        return BoundLogger(self, kw)
+
+    def new(self, **kw: Any) -> BoundLogger:
+        """Return a logger whose records carry only *kw* (of its own keys)."""
+        return BoundLogger(self, kw)
+
+    def unbind(self, *keys: str) -> BoundLogger:
+        """Return a logger without *keys* (a plain logger has none bound)."""
+        return BoundLogger(self, {})
+
+    # The level methods take **kw, so they are redefined rather than inherited.
+    def debug(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(10):
+            self._record(10, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def info(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(20):
+            self._record(20, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def warning(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(30):
+            self._record(30, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def warn(self, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+        # stdlib's deprecated alias; kept so ported code runs.
+        self.warning(msg, *args, **kwargs)
+
+    def error(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(40):
+            self._record(40, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def exception(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = True,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(40):
+            self._record(40, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def critical(
+        self,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if self.isEnabledFor(50):
+            self._record(50, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    fatal = critical  # type: ignore[assignment]
+
+    def log(
+        self,
+        level: int,
+        msg: object,
+        *args: object,
+        exc_info: ExcInfo = None,
+        stack_info: bool = False,
+        stacklevel: int = 1,
+        extra: Mapping[str, object] | None = None,
+        **kw: Any,
+    ) -> None:
+        if not isinstance(level, int):
+            if logging.raiseExceptions:
+                raise TypeError("level must be an integer")
+            return
+        if self.isEnabledFor(level):
+            self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def _record(
+        self,
+        level: int,
+        msg: object,
+        args: tuple[object, ...],
+        exc_info: ExcInfo,
+        extra: Mapping[str, object] | None,
+        stack_info: bool,
+        stacklevel: int,
+        bound: Mapping[str, Any] | None,
+        kw: Mapping[str, Any] | None,
+    ) -> None:
+        """Build and handle one record; the caller has checked the level."""
+        # Frames: caller -> level method -> _record.
+        try:
+            f = _getframe(stacklevel + 1)
+            code = f.f_code
+            lineno = f.f_lineno
+            entry = _code_cache.get(id(code))
+            code_info = entry[1] if entry is not None and entry[0] is code else _code_info(code)
+        except ValueError:
+            code_info = _UNKNOWN_CALLER
+            lineno = 0
+        if args and len(args) == 1:
+            first = args[0]
+            # stdlib's rule for %(key)s arguments; the type test skips the
+            # (slow) ABC check for the common scalar arguments.
+            if type(first) not in _SCALARS and isinstance(first, Mapping) and first:
+                args = first  # type: ignore[assignment]
+        frame = _frame.get()
+        if bound or kw or extra:
+            fields = dict(frame.fields)
+            if bound:
+                fields.update(bound)
+            if kw:
+                fields.update(kw)
+            if extra:
+                fields.update(extra)
+            given = tuple(fields)
+        else:
+            fields = frame.fields
+            given = frame.names
+        names = _stored_names(given) if given else given
+        if exc_info:
+            exc_info = _normalize_exc_info(exc_info)
+        if _fast_records and logging._logRecordFactory is _factory:  # type: ignore[attr-defined]
+            ct = _time()
+            record = _new(LogRecord)
+            d = _TEMPLATE.copy()
+            d["name"] = self.name
+            d["msg"] = msg
+            d["args"] = args
+            d["levelname"] = _level_names.get(level) or f"Level {level}"
+            d["levelno"] = level
+            d["pathname"], d["filename"], d["module"], d["funcName"] = code_info
+            d["exc_info"] = exc_info or None
+            d["lineno"] = lineno
+            d["created"] = ct
+            d["msecs"] = int((ct - int(ct)) * 1000) + 0.0
+            d["relativeCreated"] = (ct - logging._startTime) * 1000  # type: ignore[attr-defined]
+            if logging.logThreads:
+                d["thread"] = _get_ident()
+                d["threadName"] = _current_thread().name
+            d["processName"] = _process_name()
+            if logging.logProcesses:
+                d["process"] = _pid
+            if _has_task_name:
+                d["taskName"] = _task_name()
+            d["structflow_fields"] = names
+            record.__dict__ = d
+        else:
+            # A user installed their own record factory: honour it, as stdlib would.
+            record = logging.getLogRecordFactory()(
+                self.name,
+                level,
+                code_info[0],
+                lineno,
+                msg,
+                args,
+                exc_info or None,
+                code_info[3],
+                None,
+            )
+            d = record.__dict__
+            d["structflow_fields"] = names
+        if stack_info:
+            record.stack_info = _format_stack(stacklevel + 1)
+        if given:
+            if names is given or names == given:
+                d.update(fields)
+            else:
+                for stored, value in zip(names, fields.values(), strict=True):
+                    d[stored] = value
+        self.handle(record)
+
+
+def _format_stack(skip: int) -> str:
+    import traceback
+
+    try:
+        f = _getframe(skip + 1)
+    except ValueError:
+        return "Stack (most recent call last):\n"
+    lines = traceback.format_stack(f)
+    return "Stack (most recent call last):\n" + "".join(lines).rstrip("\n")
+
+
+class BoundLogger:
+    """
+    A logger with keys bound to it, as returned by ``Logger.bind``.
+
+    Supports the level methods of :class:`logging.Logger` (including ``%``
+    arguments and ``exc_info``), ``bind``, ``unbind``, ``new``, and forwards
+    every other attribute (``addHandler``, ``setLevel``, ``handlers``,
+    ``isEnabledFor`` ...) to the underlying stdlib logger.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("_context", "_logger")
+
+    def __init__(self, logger: Logger, context: Mapping[str, Any]) -> None:
+        self._logger = logger
+        self._context = dict(context)
+
+    def __repr__(self) -> str:
+        return f"<BoundLogger {self._logger.name!r} {self._context!r}>"
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._logger, name)
+
+    @property
+    def name(self) -> str:
+        return self._logger.name
+
+    def bind(self, **kw: Any) -> BoundLogger:
+        """Return a logger with *kw* bound in addition to the current keys."""
+        return BoundLogger(self._logger, {**self._context, **kw})
+
+    def unbind(self, *keys: str) -> BoundLogger:
+        """Return a logger without *keys*; a key that is not bound is ignored."""
+        return BoundLogger(self._logger, {k: v for k, v in self._context.items() if k not in keys})
+
+    def try_unbind(self, *keys: str) -> BoundLogger:
+        """Same as :meth:`unbind` (structlog's spelling for the forgiving form)."""
+        return self.unbind(*keys)
+
+    def new(self, **kw: Any) -> BoundLogger:
+        """Return a logger with only *kw* bound."""
+        return BoundLogger(self._logger, kw)
+
+    def debug(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(10):
+            self._dispatch(10, msg, args, kw)
+
+    def info(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(20):
+            self._dispatch(20, msg, args, kw)
+
+    def warning(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(30):
+            self._dispatch(30, msg, args, kw)
+
+    warn = warning
+
+    def error(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(40):
+            self._dispatch(40, msg, args, kw)
+
+    def exception(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(40):
+            kw.setdefault("exc_info", True)
+            self._dispatch(40, msg, args, kw)
+
+    def critical(self, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(50):
+            self._dispatch(50, msg, args, kw)
+
+    fatal = critical
+
+    def log(self, level: int, msg: object, *args: object, **kw: Any) -> None:
+        if self._logger.isEnabledFor(level):
+            self._dispatch(level, msg, args, kw)
+
+    def _dispatch(
+        self, level: int, msg: object, args: tuple[object, ...], kw: dict[str, Any]
+    ) -> None:
+        exc_info = kw.pop("exc_info", None)
+        extra = kw.pop("extra", None)
+        stack_info = kw.pop("stack_info", False)
+        stacklevel = kw.pop("stacklevel", 1)
+        # Frames: caller -> level method -> _dispatch -> Logger._record.
+        self._logger._record(
+            level, msg, args, exc_info, extra, stack_info, stacklevel + 1, self._context, kw
+        )
+
+
+def _upgrade(logger: logging.Logger) -> Logger:
+    if not isinstance(logger, Logger):
+        # A plain Logger made under our name before structflow was used (for
+        # example by `logging.getLogger("structflow.x")`): give it our class.
+        # Handlers, level and filters stay as they are.
+        logger.__class__ = Logger
+    return logger  # type: ignore[return-value]
+
+
+def _get(name: str) -> Logger:
+    manager = logging.Logger.manager
+    existing = manager.loggerDict.get(name)
+    if isinstance(existing, Logger):
+        return existing
+    if isinstance(existing, logging.Logger):
+        return _upgrade(existing)
+    # Create it with our class without changing the class of anyone else's
+    # loggers: the swap happens under logging's own lock, which getLogger
+    # (re-entrantly) takes too.
+    with logging._lock:  # type: ignore[attr-defined]
+        saved = manager.loggerClass
+        manager.loggerClass = Logger
+        try:
+            made = manager.getLogger(name)
+        finally:
+            manager.loggerClass = saved
+    return _upgrade(made)
+
+
+def get_logger(name: str | None = None) -> Logger:
+    """
+    Return the structflow root logger, or the logger of task or flow *name*.
+
+    ``get_logger()`` is the logger ``structflow``; ``get_logger("Task B")`` is
+    ``structflow.Task B``, the logger a task named "Task B" uses during its
+    run, to which handlers can be added.
+
+    .. versionadded:: 0.1.0
+    """
+    from structflow._setup import ensure_configured
+
+    ensure_configured()
+    if not name:
+        return _get(ROOT_NAME)
+    return _get(f"{ROOT_NAME}.{name}")

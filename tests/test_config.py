@@ -1,0 +1,211 @@
+"""Configuration: sources, precedence, casting, errors, and what configure() touches."""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import structflow
+from structflow import ConfigError
+from structflow._config import load_config
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_defaults_are_prefect_1s() -> None:
+    cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": "/nonexistent/x.toml"})
+    assert cfg.logging.level == "INFO"
+    assert cfg.logging.format == "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
+    assert cfg.logging.datefmt == "%Y-%m-%d %H:%M:%S%z"
+    assert cfg.logging.stream == "stdout"
+    assert cfg.logging.renderer == "classic"
+
+
+def test_file_is_read_and_level_is_case_insensitive(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[logging]\nlevel = "debug"\nextra_loggers = ["urllib3"]\n')
+    cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})
+    assert cfg.logging.level == "DEBUG"
+    assert cfg.logging.extra_loggers == ["urllib3"]
+    assert str(cfg.logging.source("level")) == f"{path}, line 2"
+
+
+def test_env_casting_rules(tmp_path: Path) -> None:
+    env = {
+        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+        "STRUCTFLOW__LOGGING__EXTRA_LOGGERS": "urllib3, botocore",
+        "STRUCTFLOW__LOGGING__REDACT_KEYS": '["a", "b"]',
+        "STRUCTFLOW__LOGGING__MAX_MESSAGE_BYTES": "500",
+        "STRUCTFLOW__LOGGING__FORMAT": "123",
+        "STRUCTFLOW__LOGGING__HTTP__URL": "http://127.0.0.1:9/",
+        "STRUCTFLOW__LOGGING__HTTP__GZIP": "true",
+        "STRUCTFLOW__LOGGING__HTTP__TIMEOUT": "2.5",
+        "STRUCTFLOW__LOGGING__HTTP__HEADERS__X_TOKEN": "env:TOKEN",
+    }
+    cfg = load_config(environ=env)
+    assert cfg.logging.extra_loggers == ["urllib3", "botocore"]
+    assert cfg.logging.redact_keys == ["a", "b"]
+    assert cfg.logging.max_message_bytes == 500
+    assert cfg.logging.format == "123"
+    assert cfg.logging.http.to_dict() == {
+        "url": "http://127.0.0.1:9/",
+        "gzip": True,
+        "timeout": 2.5,
+        "headers": {"x_token": "env:TOKEN"},
+    }
+
+
+LEVEL = st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR"])
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    file_level=st.none() | LEVEL,
+    env_level=st.none() | LEVEL,
+    arg_level=st.none() | LEVEL,
+)
+def test_precedence_defaults_file_env_configure(
+    tmp_path: Path, file_level: str | None, env_level: str | None, arg_level: str | None
+) -> None:
+    path = tmp_path / "p.toml"
+    write(path, f'[logging]\nlevel = "{file_level}"\n' if file_level else "")
+    env = {"STRUCTFLOW__USER_CONFIG_PATH": str(path)}
+    if env_level:
+        env["STRUCTFLOW__LOGGING__LEVEL"] = env_level
+    overrides = {"level": arg_level} if arg_level else {}
+    cfg = load_config(overrides, environ=env)
+    expected = arg_level or env_level or file_level or "INFO"
+    assert cfg.logging.level == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ('[logging]\nlevel = "verbose"\n', "line 2: logging.level = 'verbose' is not a log level; expected one of NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL"),
+        ('[logging]\nrenderer = "xml"\n', "logging.renderer = 'xml' is not a renderer; expected one of classic, json, console, logfmt"),
+        ('[logging]\njson_schema = "splunk"\n', "is not a JSON schema; expected one of default, ecs, gcp, datadog, otel"),
+        ('[logging]\nformat = "%(foo"\n', "logging.format = '%(foo' is not a valid %-style format string"),
+        ("[logging\nlevel = 1\n", "invalid TOML"),
+        ("[logging]\nmax_message_bytes = \"big\"\n", "must be a positive integer"),
+        ("[logging]\nextra_loggers = 3\n", "must be a list of strings"),
+        ("[logging]\nlevle = \"INFO\"\n", "unknown key 'levle'"),
+        ("[loging]\nlevel = \"INFO\"\n", "unknown section 'loging'"),
+        ('[logging]\nprocessors = ["not a spec"]\n', "not of the form 'package.module:callable'"),
+    ],
+)
+def test_bad_file_values_name_the_source(tmp_path: Path, text: str, needle: str) -> None:
+    path = write(tmp_path / "bad.toml", text)
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})
+    assert str(path) in str(info.value)
+    assert needle in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
+    env = {
+        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+        "STRUCTFLOW__LOGGING__LEVEL": "verbose",
+    }
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=env)
+    assert (
+        "STRUCTFLOW__LOGGING__LEVEL='verbose' is not a log level; expected one of "
+        "NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL." in str(info.value)
+    )
+
+
+def test_bad_configure_argument(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"structflow.configure\(renderer='yaml'\) is not a renderer"):
+        structflow.configure(renderer="yaml")
+
+
+def test_unimportable_processor_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="cannot import 'nosuchmodule:fn'"):
+        structflow.configure(processors=["nosuchmodule:fn"])
+
+
+def test_env_set_after_import_before_first_use_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__LEVEL", "ERROR")
+    assert structflow.get_logger().level == logging.ERROR
+    assert structflow.config.logging.level == "ERROR"
+
+
+def test_configure_rereads_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    structflow.configure()
+    assert structflow.config.logging.level == "INFO"
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__LEVEL", "DEBUG")
+    structflow.configure()
+    assert structflow.get_logger().level == logging.DEBUG
+
+
+def test_configure_twice_never_duplicates_handlers() -> None:
+    structflow.configure(level="DEBUG")
+    first = list(structflow.get_logger().handlers)
+    structflow.configure(level="DEBUG")
+    structflow.configure(level="DEBUG", extra_loggers=["lib.a"])
+    structflow.configure(level="DEBUG", extra_loggers=["lib.a"])
+    assert len(structflow.get_logger().handlers) == len(first) == 1
+    assert len(logging.getLogger("lib.a").handlers) == 1
+
+
+def test_config_is_read_only_mapping() -> None:
+    assert structflow.config["logging"]["level"] == "INFO"
+    with pytest.raises(TypeError):
+        structflow.config.logging.level = "DEBUG"
+
+
+ISOLATION_SCRIPT = r"""
+import logging, sys
+root = logging.getLogger()
+other = logging.getLogger("some.app")
+other.setLevel(logging.WARNING)
+before = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate,
+          {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()})
+import structflow
+from structflow import task, Flow
+mid = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate,
+       {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()})
+assert before == mid, "import changed logging"
+structflow.configure(level="DEBUG")
+structflow.configure(level="DEBUG")
+
+@task
+def one():
+    logging.getLogger("some.app").warning("inside")
+    return 1
+
+with Flow("iso") as flow:
+    one()
+state = flow.run()
+assert state.is_successful()
+after = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate)
+assert before[:5] == after, (before[:5], after)
+foreign = {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()
+           if not n.startswith("structflow") and type(l).__name__ == "Logger"}
+assert all(type(logging.getLogger(n)) is logging.Logger for n in foreign)
+assert len(structflow.get_logger().handlers) == 1
+print("ISOLATED")
+"""
+
+
+def test_import_configure_and_run_touch_nothing_outside_structflow(tmp_path: Path) -> None:
+    env = {"STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"), "PATH": "/usr/bin:/bin"}
+    proc = subprocess.run(
+        [sys.executable, "-c", ISOLATION_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "ISOLATED" in proc.stdout

@@ -1,0 +1,220 @@
+"""The record contract (DESIGN.md section 3) and the logger API (section 2)."""
+
+from __future__ import annotations
+
+import logging
+import logging.handlers
+import queue
+from typing import Any
+
+import pytest
+
+import structflow
+from structflow.loggers import BoundLogger, Logger, get_logger
+
+
+class Collect(logging.Handler):
+    """A plain stdlib handler, as a user would write one."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def collect() -> Collect:
+    structflow.configure(stream="none", level="DEBUG")
+    handler = Collect()
+    get_logger().addHandler(handler)
+    return handler
+
+
+RUN = {
+    "flow_name": "f",
+    "flow_run_id": "fr-1",
+    "task_name": "Task B",
+    "task_run_id": "tr-1",
+    "map_index": None,
+    "task_run_count": 1,
+}
+
+
+def fields_of(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: getattr(record, k) for k in record.structflow_fields}
+
+
+def test_get_logger_names() -> None:
+    assert get_logger().name == "structflow"
+    assert get_logger("Task B").name == "structflow.Task B"
+    assert get_logger("Task B") is logging.getLogger("structflow.Task B")
+    assert isinstance(get_logger("x"), Logger)
+
+
+def test_utilities_path_is_the_same_function() -> None:
+    from structflow.utilities.logging import get_logger as ported
+
+    assert ported is structflow.get_logger
+
+
+def test_plain_logger_made_earlier_is_upgraded_keeping_its_handlers() -> None:
+    handler = Collect()
+    plain = logging.getLogger("structflow.made-early")
+    plain.addHandler(handler)
+    upgraded = get_logger("made-early")
+    assert upgraded is plain
+    assert handler in upgraded.handlers
+    assert upgraded.bind(k=1) is not None
+
+
+def test_record_carries_run_context_as_attributes(collect: Collect) -> None:
+    with structflow.context(**RUN):
+        get_logger("Task B").info("hello %s", "world")
+    (record,) = collect.records
+    assert record.getMessage() == "hello world"
+    assert record.msg == "hello %s"
+    assert record.args == ("world",)
+    assert fields_of(record) == RUN
+    assert record.structflow_fields == tuple(RUN)
+
+
+def test_bound_keys_follow_run_context_in_order(collect: Collect) -> None:
+    with structflow.context(**RUN):
+        get_logger("Task B").bind(run_id="r1").info("x", step=2)
+    (record,) = collect.records
+    assert record.run_id == "r1"
+    assert record.step == 2
+    assert record.structflow_fields == (*RUN, "run_id", "step")
+
+
+def test_bind_unbind_new() -> None:
+    lg = get_logger("b").bind(a=1, b=2)
+    assert isinstance(lg, BoundLogger)
+    assert lg.unbind("a")._context == {"b": 2}
+    assert lg.new(c=3)._context == {"c": 3}
+    assert lg.bind(b=5)._context == {"a": 1, "b": 5}
+    # stdlib methods pass through
+    lg.setLevel(logging.WARNING)
+    assert not lg.isEnabledFor(logging.INFO)
+
+
+def test_foreign_logger_inside_context_carries_fields(collect: Collect) -> None:
+    foreign = logging.getLogger("some.library")
+    handler = Collect()
+    foreign.addHandler(handler)
+    try:
+        with structflow.context(**RUN), structflow.bound(request="q"):
+            foreign.warning("careful %d", 3)
+    finally:
+        foreign.removeHandler(handler)
+    (record,) = handler.records
+    assert record.getMessage() == "careful 3"
+    assert fields_of(record) == {**RUN, "request": "q"}
+
+
+def test_foreign_logger_outside_context_has_empty_fields(collect: Collect) -> None:
+    foreign = logging.getLogger("some.library2")
+    handler = Collect()
+    foreign.addHandler(handler)
+    try:
+        foreign.warning("plain")
+    finally:
+        foreign.removeHandler(handler)
+    assert handler.records[0].structflow_fields == ()
+
+
+def test_mismatched_args_give_one_record_showing_both(collect: Collect) -> None:
+    lg = get_logger("m")
+    lg.info("a", "b")  # the Prefect #7175 call shape
+    lg.info("%s and %s", "only-one")
+    assert [r.getMessage() for r in collect.records] == [
+        "a ('b',)",
+        "%s and %s ('only-one',)",
+    ]
+
+
+def test_mapping_argument_follows_stdlib(collect: Collect) -> None:
+    get_logger("m").info("%(a)s-%(b)s", {"a": 1, "b": 2})
+    assert collect.records[0].getMessage() == "1-2"
+
+
+def test_reserved_names_are_stored_with_underscore(collect: Collect) -> None:
+    get_logger("r").info("x", name="bob", message="m", process="etl")
+    (record,) = collect.records
+    assert record.name == "structflow.r"
+    assert (record.name_, record.message_, record.process_) == ("bob", "m", "etl")
+    assert record.structflow_fields == ("name_", "message_", "process_")
+
+
+def test_extra_and_kwargs_both_become_fields(collect: Collect) -> None:
+    get_logger("e").info("x", extra={"a": 1}, b=2)
+    assert fields_of(collect.records[0]) == {"b": 2, "a": 1}
+
+
+def test_caller_location_is_the_users_line(collect: Collect) -> None:
+    lg = get_logger("loc")
+    lg.info("here")
+    lg.bind(k=1).warning("there")
+    first, second = collect.records
+    assert first.funcName == second.funcName == "test_caller_location_is_the_users_line"
+    assert first.filename == "test_loggers.py"
+    assert second.lineno == first.lineno + 1
+
+
+def test_exception_records_exc_info(collect: Collect) -> None:
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError:
+        get_logger("exc").exception("failed")
+        get_logger("exc").bind(k=1).exception("failed bound")
+    assert [r.exc_info[0] for r in collect.records] == [RuntimeError, RuntimeError]  # type: ignore[index]
+
+
+def test_disabled_level_makes_no_record(collect: Collect) -> None:
+    structflow.configure(stream="none", level="WARNING")
+    lg = get_logger("quiet")
+    lg.info("no")
+    lg.bind(a=1).debug("no")
+    lg.warning("yes")
+    assert [r.getMessage() for r in collect.records] == ["yes"]
+
+
+def test_queue_handler_passes_plain_message(collect: Collect) -> None:
+    """structlog #702: a dict in record.msg broke QueueHandler; ours stays plain text."""
+    q: queue.SimpleQueue[logging.LogRecord] = queue.SimpleQueue()
+    handler = logging.handlers.QueueHandler(q)
+    lg = get_logger("q")
+    lg.addHandler(handler)
+    with structflow.context(**RUN):
+        lg.bind(run_id="r").info("value %s", 5)
+    record = q.get_nowait()
+    assert record.getMessage() == "value 5"
+    assert record.msg == "value 5"
+    assert record.run_id == "r"
+
+
+def test_user_record_factory_is_honoured(collect: Collect) -> None:
+    previous = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        record.custom = "yes"
+        return record
+
+    logging.setLogRecordFactory(factory)
+    try:
+        with structflow.context(**RUN):
+            get_logger("f").info("x")
+    finally:
+        logging.setLogRecordFactory(previous)
+    (record,) = collect.records
+    assert record.custom == "yes"
+    assert fields_of(record) == RUN
+
+
+def test_stack_info(collect: Collect) -> None:
+    get_logger("s").info("x", stack_info=True)
+    assert collect.records[0].stack_info.startswith("Stack (most recent call last):")
+    assert "test_stack_info" in collect.records[0].stack_info
