@@ -14,7 +14,9 @@ import structflow._setup as setup
 def _structflow_loggers() -> list[logging.Logger]:
     out = []
     for name, lg in list(logging.Logger.manager.loggerDict.items()):
-        if isinstance(lg, logging.Logger) and (name == "structflow" or name.startswith("structflow.")):
+        if isinstance(lg, logging.Logger) and (
+            name == "structflow" or name.startswith("structflow.")
+        ):
             out.append(lg)
     return out
 

@@ -89,15 +89,29 @@ def test_precedence_defaults_file_env_configure(
 @pytest.mark.parametrize(
     ("text", "needle"),
     [
-        ('[logging]\nlevel = "verbose"\n', "line 2: logging.level = 'verbose' is not a log level; expected one of NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL"),
-        ('[logging]\nrenderer = "xml"\n', "logging.renderer = 'xml' is not a renderer; expected one of classic, json, console, logfmt"),
-        ('[logging]\njson_schema = "splunk"\n', "is not a JSON schema; expected one of default, ecs, gcp, datadog, otel"),
-        ('[logging]\nformat = "%(foo"\n', "logging.format = '%(foo' is not a valid %-style format string"),
+        (
+            '[logging]\nlevel = "verbose"\n',
+            "line 2: logging.level = 'verbose' is not a log level; "
+            "expected one of NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+        (
+            '[logging]\nrenderer = "xml"\n',
+            "logging.renderer = 'xml' is not a renderer; "
+            "expected one of classic, json, console, logfmt",
+        ),
+        (
+            '[logging]\njson_schema = "splunk"\n',
+            "is not a JSON schema; expected one of default, ecs, gcp, datadog, otel",
+        ),
+        (
+            '[logging]\nformat = "%(foo"\n',
+            "logging.format = '%(foo' is not a valid %-style format string",
+        ),
         ("[logging\nlevel = 1\n", "invalid TOML"),
-        ("[logging]\nmax_message_bytes = \"big\"\n", "must be a positive integer"),
+        ('[logging]\nmax_message_bytes = "big"\n', "must be a positive integer"),
         ("[logging]\nextra_loggers = 3\n", "must be a list of strings"),
-        ("[logging]\nlevle = \"INFO\"\n", "unknown key 'levle'"),
-        ("[loging]\nlevel = \"INFO\"\n", "unknown section 'loging'"),
+        ('[logging]\nlevle = "INFO"\n', "unknown key 'levle'"),
+        ('[loging]\nlevel = "INFO"\n', "unknown section 'loging'"),
         ('[logging]\nprocessors = ["not a spec"]\n', "not of the form 'package.module:callable'"),
     ],
 )
@@ -124,7 +138,9 @@ def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
 
 
 def test_bad_configure_argument(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"structflow.configure\(renderer='yaml'\) is not a renderer"):
+    with pytest.raises(
+        ConfigError, match=r"structflow.configure\(renderer='yaml'\) is not a renderer"
+    ):
         structflow.configure(renderer="yaml")
 
 
@@ -164,34 +180,49 @@ def test_config_is_read_only_mapping() -> None:
 
 
 ISOLATION_SCRIPT = r"""
-import logging, sys
+import logging
+import concurrent.futures, asyncio  # loggers a typical application already has
+
 root = logging.getLogger()
-other = logging.getLogger("some.app")
-other.setLevel(logging.WARNING)
-before = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate,
-          {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()})
+app = logging.getLogger("some.app")
+app.setLevel(logging.WARNING)
+app.addHandler(logging.NullHandler())
+root.addHandler(logging.NullHandler())
+
+
+def state():
+    loggers = [root] + [
+        lg for lg in logging.Logger.manager.loggerDict.values()
+        if isinstance(lg, logging.Logger) and not lg.name.startswith("structflow")
+    ]
+    return {lg.name: (type(lg), lg.level, list(lg.handlers), lg.propagate, lg.disabled)
+            for lg in loggers}
+
+
+before = state()
 import structflow
 from structflow import task, Flow
-mid = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate,
-       {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()})
-assert before == mid, "import changed logging"
+after_import = state()
+assert all(after_import[n] == v for n, v in before.items()), "import changed a logger"
+
 structflow.configure(level="DEBUG")
 structflow.configure(level="DEBUG")
+
 
 @task
 def one():
     logging.getLogger("some.app").warning("inside")
     return 1
 
+
 with Flow("iso") as flow:
     one()
-state = flow.run()
-assert state.is_successful()
-after = (list(root.handlers), root.level, list(other.handlers), other.level, other.propagate)
-assert before[:5] == after, (before[:5], after)
-foreign = {n: type(l).__name__ for n, l in logging.Logger.manager.loggerDict.items()
-           if not n.startswith("structflow") and type(l).__name__ == "Logger"}
-assert all(type(logging.getLogger(n)) is logging.Logger for n in foreign)
+assert flow.run().is_successful()
+after = state()
+changed = {n: (v, after[n]) for n, v in before.items() if after[n] != v}
+assert not changed, changed
+assert all(type(lg) is logging.Logger for n, lg in logging.Logger.manager.loggerDict.items()
+           if isinstance(lg, logging.Logger) and not n.startswith("structflow"))
 assert len(structflow.get_logger().handlers) == 1
 print("ISOLATED")
 """
@@ -209,3 +240,9 @@ def test_import_configure_and_run_touch_nothing_outside_structflow(tmp_path: Pat
     )
     assert proc.returncode == 0, proc.stderr
     assert "ISOLATED" in proc.stdout
+
+
+def test_prefect_style_string_list_in_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[logging]\nextra_loggers = \"['urllib3', 'botocore']\"\n")
+    cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})
+    assert cfg.logging.extra_loggers == ["urllib3", "botocore"]

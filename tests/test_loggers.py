@@ -218,3 +218,40 @@ def test_stack_info(collect: Collect) -> None:
     get_logger("s").info("x", stack_info=True)
     assert collect.records[0].stack_info.startswith("Stack (most recent call last):")
     assert "test_stack_info" in collect.records[0].stack_info
+
+
+class Raising(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        raise ConnectionError("receiver is down")
+
+
+def test_a_raising_handler_never_raises_into_the_caller(
+    collect: Collect, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The seed page's handler posts without a try; a dead receiver must not fail the task."""
+    lg = get_logger("raising")
+    lg.addHandler(Raising())
+    lg.info("still logged %s", 1)
+    assert [r.getMessage() for r in collect.records] == ["still logged 1"]
+    assert "ConnectionError: receiver is down" in capsys.readouterr().err
+
+
+def test_foreign_extra_may_repeat_a_bound_key(collect: Collect) -> None:
+    """stdlib refuses extra keys already on the record; the caller's value wins instead."""
+    foreign = logging.getLogger("some.library3")
+    handler = Collect()
+    foreign.addHandler(handler)
+    try:
+        with structflow.context(**RUN), structflow.bound(request_id="outer"):
+            foreign.warning("m", extra={"request_id": "inner", "task_name": "override", "n": 1})
+    finally:
+        foreign.removeHandler(handler)
+    (record,) = handler.records
+    assert record.request_id == "inner"
+    assert record.task_name == "override"
+    assert fields_of(record) == {
+        **RUN,
+        "task_name": "override",
+        "request_id": "inner",
+        "n": 1,
+    }

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from structflow import executors
 from structflow._config import ConfigError
 from structflow._context import bound, context
 from structflow._setup import config, configure
+from structflow.engine import Flow, Parameter, Task, task
 from structflow.loggers import get_logger
 
 try:
@@ -22,10 +24,15 @@ except PackageNotFoundError:  # running from a source tree that was not installe
 
 __all__ = [
     "ConfigError",
+    "Flow",
+    "Parameter",
+    "Task",
     "__version__",
     "bound",
     "config",
     "configure",
     "context",
+    "executors",
     "get_logger",
+    "task",
 ]

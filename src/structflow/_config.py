@@ -129,7 +129,9 @@ def _datefmt(value: Any) -> str:
 
 def _str_list(value: Any) -> list[str]:
     if isinstance(value, str):
-        value = [part.strip() for part in value.split(",") if part.strip()]
+        # Prefect 1 users wrote lists as strings ("['urllib3', 'botocore']");
+        # read those as lists, like the environment does.
+        value = _cast_env(value, list)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ValueError("must be a list of strings")
     return list(value)
@@ -139,9 +141,7 @@ def _processor_list(value: Any) -> list[str]:
     items = _str_list(value)
     for item in items:
         if not re.fullmatch(r"[A-Za-z_][\w.]*:[A-Za-z_][\w.]*", item):
-            raise ValueError(
-                f"has {item!r}, which is not of the form 'package.module:callable'"
-            )
+            raise ValueError(f"has {item!r}, which is not of the form 'package.module:callable'")
     return items
 
 
@@ -162,14 +162,29 @@ class Key:
 
 
 LOGGING_KEYS: dict[str, Key] = {
-    "level": Key("INFO", _choice(LEVELS, "a log level", upper=True), str, "level of structflow's loggers and the extra loggers"),
+    "level": Key(
+        "INFO",
+        _choice(LEVELS, "a log level", upper=True),
+        str,
+        "level of structflow's loggers and the extra loggers",
+    ),
     "format": Key(DEFAULT_FORMAT, _format, str, "classic renderer's %-style format"),
-    "datefmt": Key(DEFAULT_DATEFMT, _datefmt, str, "classic renderer's strftime format for %(asctime)s"),
-    "renderer": Key("classic", _choice(RENDERERS, "a renderer"), str, "how the stream handler renders records"),
-    "json_schema": Key("default", _choice(SCHEMAS, "a JSON schema"), str, "key names of JSON output"),
-    "extra_loggers": Key([], _str_list, list, "other libraries' loggers that get structflow's handlers"),
+    "datefmt": Key(
+        DEFAULT_DATEFMT, _datefmt, str, "classic renderer's strftime format for %(asctime)s"
+    ),
+    "renderer": Key(
+        "classic", _choice(RENDERERS, "a renderer"), str, "how the stream handler renders records"
+    ),
+    "json_schema": Key(
+        "default", _choice(SCHEMAS, "a JSON schema"), str, "key names of JSON output"
+    ),
+    "extra_loggers": Key(
+        [], _str_list, list, "other libraries' loggers that get structflow's handlers"
+    ),
     "redact_keys": Key(list(DEFAULT_REDACT_KEYS), _str_list, list, "keys rendered as [REDACTED]"),
-    "max_message_bytes": Key(1_000_000, _positive_int, int, "longer messages are truncated with a marker"),
+    "max_message_bytes": Key(
+        1_000_000, _positive_int, int, "longer messages are truncated with a marker"
+    ),
     "processors": Key([], _processor_list, list, "extra processors, 'package.module:callable'"),
     "stream": Key("stdout", _choice(STREAMS, "a stream"), str, "where the stream handler writes"),
 }
@@ -223,7 +238,8 @@ class Config(Mapping[str, Any]):
 
     def source(self, dotted: str) -> Source:
         """Return where the value at *dotted* (e.g. ``"level"``) came from."""
-        return self._sources.get(dotted, Source("default"))
+        found: Source = self._sources.get(dotted, Source("default"))
+        return found
 
     def items_with_sources(self) -> Iterator[tuple[str, Any, Source]]:
         """Yield (dotted key, value, source) for every value, sections flattened."""
@@ -258,7 +274,9 @@ def _line_of(text: str, section: str, key: str) -> int | None:
             continue
         if current == section and key_re.match(line):
             return number
-        dotted = re.match(rf"^\s*{re.escape(section.split('.')[-1])}\.{re.escape(key)}\s*=", line)
+        dotted = re.match(
+            rf"^\s*{re.escape(section.rsplit('.', 1)[-1])}\.{re.escape(key)}\s*=", line
+        )
         if dotted and current == section.rsplit(".", 1)[0]:
             return number
     return None
@@ -359,9 +377,9 @@ def load_config(
         if not parts:
             continue
         dotted = ".".join(parts)
-        spec = LOGGING_KEYS.get(parts[1]) if len(parts) == 2 and parts[0] == "logging" else None
+        env_spec = LOGGING_KEYS.get(parts[1]) if len(parts) == 2 and parts[0] == "logging" else None
         try:
-            value = _cast_env(raw, spec.kind if spec else None)
+            value = _cast_env(raw, env_spec.kind if env_spec else None)
         except ValueError as exc:
             errors.append(f"{name}={raw!r} {exc}.")
             continue
@@ -411,8 +429,8 @@ def load_config(
             )
             continue
         if len(parts) == 2:
-            spec = LOGGING_KEYS.get(parts[1])
-            if spec is None:
+            key_spec = LOGGING_KEYS.get(parts[1])
+            if key_spec is None:
                 allowed = ", ".join([*LOGGING_KEYS, *HANDLER_SECTIONS])
                 errors.append(
                     f"{source.subject(dotted, value)}: unknown key {parts[1]!r}; "
@@ -420,11 +438,11 @@ def load_config(
                 )
                 continue
             try:
-                value = spec.check(value)
+                checked = key_spec.check(value)
             except ValueError as exc:
                 errors.append(f"{source.subject(dotted, value)} {exc}.")
                 continue
-            data["logging"][parts[1]] = value
+            data["logging"][parts[1]] = checked
             sources[dotted] = source
         elif len(parts) == 3 and parts[1] in HANDLER_SECTIONS:
             data["logging"].setdefault(parts[1], {})[parts[2]] = value

@@ -54,7 +54,9 @@ class _Frame:
 
 
 _EMPTY = _Frame({}, {})
-_frame: contextvars.ContextVar[_Frame] = contextvars.ContextVar("structflow_context", default=_EMPTY)
+_frame: contextvars.ContextVar[_Frame] = contextvars.ContextVar(
+    "structflow_context", default=_EMPTY
+)
 
 
 def current_fields() -> dict[str, Any]:

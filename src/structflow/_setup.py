@@ -46,7 +46,7 @@ class StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
         super().__init__()
         self.stream_name = stream_name
 
-    @property  # type: ignore[override]
+    @property
     def stream(self) -> IO[str]:
         return sys.stderr if self.stream_name == "stderr" else sys.stdout
 
@@ -54,6 +54,18 @@ class StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def stream(self, value: IO[str]) -> None:
         # StreamHandler.__init__ and setStream assign it; the lookup stays dynamic.
         pass
+
+    def emit(self, record: logging.LogRecord) -> None:
+        # stdlib's emit plus flush() takes the handler lock twice per record;
+        # handle() already holds it, so write and flush directly.
+        try:
+            stream = sys.stderr if self.stream_name == "stderr" else sys.stdout
+            stream.write(self.format(record) + "\n")
+            stream.flush()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(record)
 
     def __repr__(self) -> str:
         return f"<structflow StreamHandler {self.stream_name} ({logging.getLevelName(self.level)})>"
@@ -80,7 +92,9 @@ def _formatter_options(cfg: Config) -> dict[str, Any]:
             processors.append(_load_processor(spec))
         except ValueError as exc:
             source = cfg.logging.source("processors")
-            raise ConfigError(f"{source.subject('logging.processors', lg.processors)}: {exc}.") from None
+            raise ConfigError(
+                f"{source.subject('logging.processors', lg.processors)}: {exc}."
+            ) from None
     return {
         "fmt": lg.format,
         "datefmt": lg.datefmt,

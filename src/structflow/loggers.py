@@ -127,14 +127,49 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     frame = _frame.get()
     if frame.names:
         d = record.__dict__
-        for key, value in frame.fields.items():
-            if key in RESERVED:
-                key = key + "_"
-            d[key] = value
-        d["structflow_fields"] = _stored_names(frame.names)
+        stored = _stored_names(frame.names)
+        extra = _pending_extra()
+        if extra:
+            # stdlib's makeRecord refuses an `extra` key already on the record;
+            # the caller's own value is the more specific one, so it wins.
+            keep = [i for i, name in enumerate(stored) if name not in extra]
+            values = list(frame.fields.values())
+            for i in keep:
+                d[stored[i]] = values[i]
+            d["structflow_fields"] = tuple(stored[i] for i in keep) + tuple(
+                k for k in extra if k not in RESERVED
+            )
+            return record
+        if stored is frame.names or stored == frame.names:
+            d.update(frame.fields)
+        else:
+            for name, value in zip(stored, frame.fields.values(), strict=True):
+                d[name] = value
+        d["structflow_fields"] = stored
     elif "structflow_fields" not in record.__dict__:
         record.structflow_fields = ()
     return record
+
+
+_MAKE_RECORD_CODE = logging.Logger.makeRecord.__code__
+
+
+def _pending_extra() -> Mapping[str, Any] | None:
+    """
+    Return the ``extra=`` mapping of the stdlib ``makeRecord`` call in progress.
+
+    The factory runs inside ``Logger.makeRecord``, which then adds ``extra``
+    and raises ``KeyError`` for any key already on the record. Only that one
+    caller is looked at; any other caller has no pending ``extra``.
+    """
+    try:
+        caller = _getframe(2)
+    except ValueError:
+        return None
+    if caller.f_code is not _MAKE_RECORD_CODE:
+        return None
+    extra = caller.f_locals.get("extra")
+    return extra if isinstance(extra, Mapping) and extra else None
 
 
 def install_record_factory() -> None:
@@ -359,7 +394,7 @@ class Logger(logging.Logger):
         if self.isEnabledFor(30):
             self._record(30, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
 
-    def warn(self, msg: object, *args: object, **kwargs: Any) -> None:  # type: ignore[override]
+    def warn(self, msg: object, *args: object, **kwargs: Any) -> None:
         # stdlib's deprecated alias; kept so ported code runs.
         self.warning(msg, *args, **kwargs)
 
@@ -402,7 +437,7 @@ class Logger(logging.Logger):
         if self.isEnabledFor(50):
             self._record(50, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
 
-    fatal = critical  # type: ignore[assignment]
+    fatal = critical
 
     def log(
         self,
@@ -421,6 +456,37 @@ class Logger(logging.Logger):
             return
         if self.isEnabledFor(level):
             self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def callHandlers(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib's name
+        """
+        Pass *record* to every handler, as stdlib does, but never raise.
+
+        A handler whose ``emit`` raises (the seed page's ``requests.post``
+        handler does when its receiver is down) is reported the way stdlib
+        reports a handler error, through ``handler.handleError``, and the
+        remaining handlers still get the record; the task that logged carries on.
+        """
+        logger: logging.Logger | None = self
+        found = 0
+        while logger is not None:
+            for handler in logger.handlers:
+                found += 1
+                if record.levelno >= handler.level:
+                    try:
+                        handler.handle(record)
+                    except RecursionError:
+                        raise
+                    except Exception:
+                        handler.handleError(record)
+            logger = logger.parent if logger.propagate else None
+        if found == 0:
+            last = logging.lastResort
+            if last is not None:
+                if record.levelno >= last.level:
+                    last.handle(record)
+            elif logging.raiseExceptions and not self.manager.emittedNoHandlerWarning:
+                sys.stderr.write(f'No handlers could be found for logger "{self.name}"\n')
+                self.manager.emittedNoHandlerWarning = True
 
     def _record(
         self,
@@ -494,7 +560,7 @@ class Logger(logging.Logger):
             record.__dict__ = d
         else:
             # A user installed their own record factory: honour it, as stdlib would.
-            record = logging.getLogRecordFactory()(
+            record = logging.getLogRecordFactory()(  # type: ignore[assignment]
                 self.name,
                 level,
                 code_info[0],

@@ -1,0 +1,528 @@
+"""
+Flows: directed acyclic graphs of tasks.
+
+``with Flow("name") as flow:`` makes the flow active; calling a task inside
+the block adds it and the edges from its inputs. ``flow.run()`` runs the
+tasks in dependency order on an executor and returns the flow's state.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from structflow.engine.task import Parameter, Task, tasks_in, unmapped
+
+if TYPE_CHECKING:
+    from structflow.engine.state import State
+    from structflow.executors import Executor
+
+__all__ = ["Edge", "Flow", "FlowError", "current_flow"]
+
+_active: contextvars.ContextVar[Flow | None] = contextvars.ContextVar(
+    "structflow_active_flow", default=None
+)
+
+
+def current_flow() -> Flow | None:
+    """
+    Return the flow of the innermost active ``with Flow(...)`` block, or None.
+
+    .. versionadded:: 0.1.0
+    """
+    return _active.get()
+
+
+class FlowError(ValueError):
+    """
+    A flow cannot be built or run as asked.
+
+    Raised for a task used outside a ``with Flow(...)`` block, a dependency
+    cycle, a missing required or unknown parameter, and conflicting wiring.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+@dataclass(frozen=True)
+class Edge:
+    """
+    A dependency: *downstream_task* runs after *upstream_task*.
+
+    *key* names the argument of the downstream task that receives the
+    upstream result (None for an ordering-only edge); *mapped* tells whether
+    the downstream task maps over it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    upstream_task: Task
+    downstream_task: Task
+    key: str | None = None
+    mapped: bool = False
+
+
+@dataclass
+class Inputs:
+    """The arguments a task was wired with, possibly holding tasks."""
+
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    mapped: bool = False
+
+
+_NO_INPUTS = Inputs()
+
+
+def _names(tasks: Iterable[Task]) -> str:
+    return " -> ".join(repr(t.name) for t in tasks)
+
+
+class Flow:
+    """
+    A collection of tasks and the dependencies between them.
+
+    Args:
+        name: the flow's name; its logger is ``structflow.<name>``.
+        executor: the executor ``run()`` uses when none is given; defaults to
+            :class:`structflow.executors.LocalExecutor`.
+
+    Example::
+
+        with Flow("logging-example") as flow:
+            result = task_b(task_a)
+        state = flow.run()
+        state.result[result].result
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, name: str, executor: Executor | None = None) -> None:
+        if not isinstance(name, str) or not name:
+            raise TypeError(f"Flow name must be a non-empty str, got {name!r}")
+        self.name = name
+        self.executor = executor
+        # Dicts used as insertion-ordered sets, so runs are reproducible.
+        self._tasks: dict[Task, None] = {}
+        self._edges: dict[Edge, None] = {}
+        self._upstream: dict[Task, dict[Task, None]] = {}
+        self._downstream: dict[Task, dict[Task, None]] = {}
+        self._inputs: dict[Task, Inputs] = {}
+        self._parameters: dict[str, Parameter] = {}
+        self._reference_tasks: dict[Task, None] | None = None
+        self._tokens: list[contextvars.Token[Flow | None]] = []
+
+    def __repr__(self) -> str:
+        return f"<Flow: {self.name!r}, {len(self._tasks)} tasks>"
+
+    def __enter__(self) -> Flow:
+        self._tokens.append(_active.set(self))
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        _active.reset(self._tokens.pop())
+
+    # --- the graph --------------------------------------------------------------
+
+    @property
+    def tasks(self) -> set[Task]:
+        """The flow's tasks (a copy)."""
+        return set(self._tasks)
+
+    @property
+    def edges(self) -> set[Edge]:
+        """The flow's edges (a copy)."""
+        return set(self._edges)
+
+    def add_task(self, task: Task) -> Task:
+        """
+        Add *task* to the flow (once; adding it again changes nothing).
+
+        Returns:
+            The task.
+
+        Raises:
+            TypeError: *task* is not a Task.
+            FlowError: another Parameter of the flow has the same name.
+        """
+        if not isinstance(task, Task):
+            raise TypeError(f"Flow {self.name!r}: expected a Task, got {task!r}")
+        if task in self._tasks:
+            return task
+        self._check_addable([task])
+        if isinstance(task, Parameter):
+            self._parameters[task.name] = task
+        self._tasks[task] = None
+        self._upstream[task] = {}
+        self._downstream[task] = {}
+        return task
+
+    def add_edge(
+        self,
+        upstream_task: Task,
+        downstream_task: Task,
+        key: str | None = None,
+        mapped: bool = False,
+    ) -> Edge:
+        """
+        Make *downstream_task* run after *upstream_task*, adding either if needed.
+
+        Raises:
+            FlowError: the edge would make a cycle (the message names its tasks).
+        """
+        for t in (upstream_task, downstream_task):
+            if not isinstance(t, Task):
+                raise TypeError(f"Flow {self.name!r}: expected a Task, got {t!r}")
+        self._check_addable([upstream_task, downstream_task])
+        self._check_acyclic(downstream_task, [upstream_task], [])
+        return self._add_edge(Edge(upstream_task, downstream_task, key, mapped))
+
+    def set_dependencies(
+        self,
+        task: Task,
+        upstream_tasks: Iterable[Task] | None = None,
+        downstream_tasks: Iterable[Task] | None = None,
+        keyword_tasks: Mapping[str, Any] | None = None,
+        mapped: bool = False,
+    ) -> None:
+        """
+        Wire *task* into the flow without a ``with`` block.
+
+        Args:
+            task: the task to wire (added if needed).
+            upstream_tasks: tasks that must finish before it (ordering only).
+            downstream_tasks: tasks that run after it (ordering only).
+            keyword_tasks: inputs by argument name: tasks (their results are
+                passed in) or constants.
+            mapped: map over the *keyword_tasks* values (see :meth:`Task.map`).
+
+        Raises:
+            FlowError: a cycle, or an input already bound.
+            TypeError: the inputs do not fit ``task.run``.
+        """
+        self._wire(
+            task,
+            (),
+            dict(keyword_tasks or {}),
+            mapped=mapped,
+            upstream_tasks=upstream_tasks,
+            downstream_tasks=downstream_tasks,
+            partial=True,
+        )
+
+    def upstream_tasks(self, task: Task) -> set[Task]:
+        """Return the tasks *task* depends on."""
+        return set(self._upstream.get(task, ()))
+
+    def downstream_tasks(self, task: Task) -> set[Task]:
+        """Return the tasks that depend on *task*."""
+        return set(self._downstream.get(task, ()))
+
+    def root_tasks(self) -> set[Task]:
+        """Return the tasks without upstream tasks."""
+        return {t for t in self._tasks if not self._upstream[t]}
+
+    def terminal_tasks(self) -> set[Task]:
+        """Return the tasks without downstream tasks."""
+        return {t for t in self._tasks if not self._downstream[t]}
+
+    def reference_tasks(self) -> set[Task]:
+        """
+        Return the tasks whose states decide the flow's state.
+
+        Defaults to the terminal tasks; a flow run succeeds when all of them
+        succeed.
+        """
+        if self._reference_tasks is None:
+            return self.terminal_tasks()
+        return set(self._reference_tasks)
+
+    def set_reference_tasks(self, tasks: Iterable[Task]) -> None:
+        """
+        Choose the tasks whose states decide the flow's state.
+
+        Raises:
+            FlowError: a task that is not in the flow.
+        """
+        chosen = dict.fromkeys(tasks)
+        missing = [t for t in chosen if t not in self._tasks]
+        if missing:
+            raise FlowError(
+                f"Flow {self.name!r}: reference tasks must be in the flow; "
+                f"not in it: {', '.join(repr(t.name) for t in missing)}"
+            )
+        self._reference_tasks = chosen
+
+    def parameters(self) -> set[Parameter]:
+        """Return the flow's Parameter tasks."""
+        return set(self._parameters.values())
+
+    def get_tasks(self, name: str | None = None) -> list[Task]:
+        """Return the flow's tasks, in the order they were added, optionally by name."""
+        return [t for t in self._tasks if name is None or t.name == name]
+
+    def inputs(self, task: Task) -> Inputs:
+        """Return the arguments *task* was wired with (possibly holding tasks)."""
+        return self._inputs.get(task, _NO_INPUTS)
+
+    def sorted_tasks(self) -> list[Task]:
+        """
+        Return the tasks in an order where every task follows its upstream tasks.
+
+        Ties keep the order in which tasks were added.
+
+        Raises:
+            FlowError: the graph has a cycle (only possible if it was edited
+                behind the flow's back).
+        """
+        remaining = {t: len(self._upstream[t]) for t in self._tasks}
+        ready = [t for t, n in remaining.items() if n == 0]
+        order: list[Task] = []
+        while ready:
+            t = ready.pop(0)
+            order.append(t)
+            for d in self._downstream[t]:
+                remaining[d] -= 1
+                if remaining[d] == 0:
+                    ready.append(d)
+        if len(order) != len(self._tasks):
+            stuck = [t for t in self._tasks if remaining[t] > 0]
+            raise FlowError(
+                f"Flow {self.name!r} has a cycle among the tasks {_names(stuck)}; "
+                f"flows must be acyclic"
+            )
+        return order
+
+    def validate(self) -> None:
+        """
+        Check that the flow can run.
+
+        Raises:
+            FlowError: a cycle, or reference tasks no longer in the flow.
+        """
+        self.sorted_tasks()
+        if self._reference_tasks is not None:
+            self.set_reference_tasks(self._reference_tasks)
+
+    # --- running ----------------------------------------------------------------
+
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
+    ) -> State:
+        """
+        Run the flow and return its final state.
+
+        Args:
+            parameters: values for the flow's :class:`Parameter` tasks.
+            executor: where tasks run; defaults to the flow's executor, else
+                a :class:`structflow.executors.LocalExecutor`.
+
+        Returns:
+            ``Success`` when all reference tasks succeeded, else ``Failed``;
+            ``state.result`` maps every task to its final state. A failing
+            task never raises out of ``run``.
+
+        Raises:
+            FlowError: unknown parameters, or a required one is missing.
+            TypeError: *parameters* is not a mapping, *executor* not an Executor.
+        """
+        from structflow.engine.runner import FlowRunner
+
+        return FlowRunner(self).run(parameters=parameters, executor=executor)
+
+    # --- wiring (used by Task.__call__, Task.map and set_dependencies) ----------
+
+    def _wire(
+        self,
+        task: Task,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        mapped: bool,
+        upstream_tasks: Iterable[Task] | None = None,
+        downstream_tasks: Iterable[Task] | None = None,
+        partial: bool = False,
+    ) -> None:
+        """
+        Add *task* with its inputs and dependencies, or change nothing on error.
+
+        With *partial*, the inputs may leave arguments of ``run`` unbound
+        (``set_dependencies`` adds keyword inputs one call at a time).
+        """
+        if not isinstance(task, Task):
+            raise TypeError(f"Flow {self.name!r}: expected a Task, got {task!r}")
+        ups = list(upstream_tasks or ())
+        downs = list(downstream_tasks or ())
+        for t in (*ups, *downs):
+            if not isinstance(t, Task):
+                raise TypeError(
+                    f"Flow {self.name!r}: upstream and downstream tasks of {task.name!r} "
+                    f"must be Tasks, got {t!r}"
+                )
+
+        inputs = self._merged_inputs(task, args, kwargs, mapped, partial)
+        data_edges = self._data_edges(task, args, kwargs, mapped)
+        data_ups = [e.upstream_task for e in data_edges]
+        self._check_addable([task, *data_ups, *ups, *downs])
+        self._check_acyclic(task, data_ups + ups, downs)
+
+        # Everything is checked; from here on nothing can fail half-way.
+        self.add_task(task)
+        if inputs is not None:
+            self._inputs[task] = inputs
+        for edge in data_edges:
+            self._add_edge(edge)
+        for up in ups:
+            self._add_edge(Edge(up, task))
+        for down in downs:
+            self._add_edge(Edge(task, down))
+
+    def _merged_inputs(
+        self,
+        task: Task,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        mapped: bool,
+        partial: bool,
+    ) -> Inputs | None:
+        if not args and not kwargs:
+            return None
+        current = self._inputs.get(task)
+        if current is not None:
+            if args and current.args:
+                raise FlowError(
+                    f"Flow {self.name!r}: task {task.name!r} already has positional inputs; "
+                    f"a task's inputs are bound once (call the task again to get a copy)"
+                )
+            twice = sorted(set(kwargs) & set(current.kwargs))
+            if twice:
+                raise FlowError(
+                    f"Flow {self.name!r}: task {task.name!r} already has inputs for "
+                    f"{', '.join(map(repr, twice))}"
+                )
+            if current.mapped != mapped:
+                raise FlowError(
+                    f"Flow {self.name!r}: task {task.name!r} cannot mix mapped and "
+                    f"unmapped wiring; wrap single values in unmapped() instead"
+                )
+            args = current.args or args
+            kwargs = {**current.kwargs, **kwargs}
+        task.check_arguments(args, kwargs, partial=partial)
+        if mapped:
+            if not any(not isinstance(v, unmapped) for v in (*args, *kwargs.values())):
+                raise FlowError(
+                    f"Flow {self.name!r}: map() of task {task.name!r} needs at least one "
+                    f"argument to map over (every argument is unmapped)"
+                )
+            # A one-shot iterator would be empty on the next run; keep its items.
+            args = tuple(_materialize(v) for v in args)
+            kwargs = {k: _materialize(v) for k, v in kwargs.items()}
+        return Inputs(args, dict(kwargs), mapped)
+
+    def _data_edges(
+        self, task: Task, args: tuple[Any, ...], kwargs: dict[str, Any], mapped: bool
+    ) -> list[Edge]:
+        keys = positional_names(task, len(args))
+        values = [*args, *kwargs.values()]
+        keys += list(kwargs)
+        edges = []
+        for key, value in zip(keys, values, strict=True):
+            edge_mapped = mapped and not isinstance(value, unmapped)
+            for up in tasks_in(value):
+                edges.append(Edge(up, task, key, edge_mapped))
+        return edges
+
+    def _check_addable(self, tasks: list[Task]) -> None:
+        """Raise if adding *tasks* would give the flow two Parameters with one name."""
+        names: dict[str, Parameter] = {}
+        for t in tasks:
+            if not isinstance(t, Parameter) or t in self._tasks:
+                continue
+            other = self._parameters.get(t.name) or names.get(t.name)
+            if other is not None and other is not t:
+                raise FlowError(
+                    f"Flow {self.name!r} already has a Parameter named {t.name!r}; "
+                    f"parameter names must be unique within a flow"
+                )
+            names[t.name] = t
+
+    def _add_edge(self, edge: Edge) -> Edge:
+        self.add_task(edge.upstream_task)
+        self.add_task(edge.downstream_task)
+        self._edges[edge] = None
+        self._upstream[edge.downstream_task][edge.upstream_task] = None
+        self._downstream[edge.upstream_task][edge.downstream_task] = None
+        return edge
+
+    def _check_acyclic(
+        self, task: Task, new_upstream: list[Task], new_downstream: list[Task]
+    ) -> None:
+        """
+        Raise if new edges ``u -> task`` and ``task -> d`` would make a cycle.
+
+        Any new cycle passes through *task*, so it is enough to walk forward
+        from *task* and look for *task* itself or one of its new upstream
+        tasks. For a task just created the walk ends at once.
+        """
+        if task in new_upstream or task in new_downstream:
+            raise FlowError(
+                f"Flow {self.name!r}: task {task.name!r} cannot depend on itself "
+                f"(cycle {_names([task, task])}); flows must be acyclic"
+            )
+        targets = set(new_upstream)
+        if not targets and not new_downstream:
+            return
+        targets.add(task)
+        parent: dict[Task, Task] = {}
+        stack = [(d, task) for d in (*self._downstream.get(task, ()), *new_downstream)]
+        while stack:
+            node, par = stack.pop()
+            if node in parent:
+                continue
+            parent[node] = par
+            if node in targets:
+                path = [node]
+                cur = par
+                while cur is not task:
+                    path.append(cur)
+                    cur = parent[cur]
+                path.append(task)
+                path.reverse()
+                if node is not task:
+                    path.append(task)
+                raise FlowError(
+                    f"Flow {self.name!r}: this dependency would make a cycle "
+                    f"{_names(path)}; flows must be acyclic"
+                )
+            stack.extend((d, node) for d in self._downstream.get(node, ()))
+
+
+def positional_names(task: Task, count: int) -> list[str | None]:
+    """Name the parameters that *count* positional arguments bind to."""
+    signature = task._signature()
+    names: list[str | None] = []
+    if signature is not None:
+        for p in signature.parameters.values():
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                names.append(p.name)
+            elif p.kind is p.VAR_POSITIONAL:
+                names.extend([p.name] * max(0, count - len(names)))
+                break
+    names.extend([None] * max(0, count - len(names)))
+    return names[:count]
+
+
+def _materialize(value: Any) -> Any:
+    if isinstance(value, Iterator):
+        return list(value)
+    return value

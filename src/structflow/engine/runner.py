@@ -1,0 +1,525 @@
+"""
+Running flows and task runs.
+
+:class:`FlowRunner` walks a flow's graph: a task run is submitted to the
+executor once all its upstream tasks are finished, and the runner waits for
+whichever submission finishes first. Tasks whose upstream tasks did not all
+succeed become ``TriggerFailed`` without running; failed tries are retried
+after ``retry_delay`` by submitting them again, so no worker sleeps.
+
+:func:`run_task` is what executors run: one try of one task run. It is a
+module-level function taking a picklable :class:`TaskCall`, so executors can
+ship it to other processes; it re-enters the run context there from the
+snapshot the call carries.
+
+Lifecycle messages go to the ``structflow.FlowRunner`` and
+``structflow.TaskRunner`` loggers, never to the tasks' own loggers.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+import traceback
+import uuid
+from collections import deque
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from structflow._context import context
+from structflow.engine.flow import Flow, FlowError, positional_names
+from structflow.engine.state import (
+    Failed,
+    Mapped,
+    Retrying,
+    State,
+    Success,
+    TriggerFailed,
+)
+from structflow.engine.task import Task, unmapped
+from structflow.executors import Executor, LocalExecutor, TaskFuture
+from structflow.loggers import Logger, get_logger
+
+if TYPE_CHECKING:
+    from structflow.engine.flow import Inputs
+
+__all__ = ["FlowRunner", "TaskCall", "run_task"]
+
+FLOW_RUNNER_LOGGER = "FlowRunner"
+TASK_RUNNER_LOGGER = "TaskRunner"
+
+
+def _safe_repr(obj: object) -> str:
+    try:
+        return repr(obj)
+    except Exception:
+        return f"<unrepresentable {type(obj).__name__}>"
+
+
+def _full_name(task: Task, map_index: int | None) -> str:
+    return task.name if map_index is None else f"{task.name}[{map_index}]"
+
+
+@contextmanager
+def _task_context(
+    task: Task, task_run_id: str, map_index: int | None, run_count: int
+) -> Iterator[Logger]:
+    """Enter the run context of one try of a task run; yield the task's logger."""
+    logger = get_logger(_full_name(task, map_index))
+    with context(
+        logger=logger,
+        task_name=task.name,
+        task_run_id=task_run_id,
+        map_index=map_index,
+        task_run_count=run_count,
+    ):
+        yield logger
+
+
+@dataclass(frozen=True)
+class TaskCall:
+    """
+    One try of one task run, as shipped to an executor.
+
+    Attributes:
+        task: the task to run.
+        args: positional arguments for ``task.run`` (upstream results resolved).
+        kwargs: keyword arguments for ``task.run``.
+        snapshot: ``structflow.context.snapshot()`` of the flow run.
+        task_run_id: the task run's id (the same for every try).
+        map_index: the child's index in a mapped task, else None.
+        run_count: 1 for the first try, 2 for the first retry, ...
+
+    .. versionadded:: 0.1.0
+    """
+
+    task: Task
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    snapshot: dict[str, Any]
+    task_run_id: str
+    map_index: int | None = None
+    run_count: int = 1
+
+
+def run_task(call: TaskCall) -> State:
+    """
+    Run one try of a task run in its run context and return its state.
+
+    Never raises for an exception from the task: it is logged with its
+    traceback on ``structflow.TaskRunner`` and returned as ``Failed`` (or
+    ``Retrying`` when retries are left).
+
+    .. versionadded:: 0.1.0
+    """
+    task = call.task
+    name = _full_name(task, call.map_index)
+    runner_logger = get_logger(TASK_RUNNER_LOGGER)
+    with (
+        context.restore(call.snapshot),
+        _task_context(task, call.task_run_id, call.map_index, call.run_count),
+    ):
+        runner_logger.info(f"Task '{name}': Starting task run...")
+        state: State
+        try:
+            value = task.run(*call.args, **call.kwargs)
+        except Exception as exc:
+            formatted = traceback.format_exc()
+            runner_logger.error(
+                f"Task '{name}': Exception encountered during task execution!", exc_info=True
+            )
+            if call.run_count <= task.max_retries:
+                state = Retrying(
+                    message=(
+                        f"Retrying task after try {call.run_count} of {task.max_retries + 1} "
+                        f"in {task.retry_delay.total_seconds():g} s"
+                    ),
+                    start_time=datetime.now(UTC) + task.retry_delay,
+                    run_count=call.run_count,
+                    exception=exc,
+                    traceback=formatted,
+                )
+            else:
+                state = Failed(
+                    message=f"Error during execution of task: {_safe_repr(exc)}",
+                    exception=exc,
+                    traceback=formatted,
+                )
+        else:
+            state = Success(message="Task run succeeded.", result=value)
+        runner_logger.info(
+            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'"
+        )
+    return state
+
+
+@dataclass
+class _MapRun:
+    """A mapped task whose children are running."""
+
+    task: Task
+    task_run_id: str
+    states: list[State | None]
+    left: int
+
+
+@dataclass(order=True)
+class _DueRetry:
+    due: float
+    seq: int
+    call: TaskCall = field(compare=False)
+    parent: _MapRun | None = field(compare=False)
+
+
+@dataclass
+class _Submitted:
+    call: TaskCall
+    parent: _MapRun | None
+
+
+class FlowRunner:
+    """
+    Run a flow: check parameters, enter the flow's run context, run its tasks.
+
+    Args:
+        flow: the flow to run.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, flow: Flow) -> None:
+        self.flow = flow
+
+    def run(
+        self,
+        parameters: Mapping[str, Any] | None = None,
+        executor: Executor | None = None,
+    ) -> State:
+        """
+        Run the flow; see :meth:`structflow.Flow.run`.
+
+        Raises:
+            FlowError: unknown or missing required parameters, or a cycle.
+            TypeError: *parameters* is not a mapping, *executor* not an Executor.
+        """
+        flow = self.flow
+        values = self._parameter_values(parameters)
+        executor = self._executor(executor)
+        order = flow.sorted_tasks()
+        logger = get_logger(FLOW_RUNNER_LOGGER)
+        with context(
+            logger=get_logger(flow.name),
+            flow_name=flow.name,
+            flow_run_id=str(uuid.uuid4()),
+            parameters=values,
+        ):
+            logger.info(f"Beginning Flow run for '{flow.name}'")
+            scheduler = _Scheduler(flow, order, executor)
+            try:
+                with executor.start():
+                    scheduler.run()
+            except Exception as exc:
+                logger.error(
+                    f"Unexpected error while running flow: {_safe_repr(exc)}", exc_info=True
+                )
+                return Failed(
+                    message=f"Unexpected error while running flow: {_safe_repr(exc)}",
+                    result=scheduler.states_in(order),
+                    exception=exc,
+                    traceback=traceback.format_exc(),
+                )
+            states = scheduler.states_in(order)
+            if all(states[t].is_successful() for t in flow.reference_tasks()):
+                logger.info("Flow run SUCCESS: all reference tasks succeeded")
+                return Success(message="All reference tasks succeeded.", result=states)
+            logger.error("Flow run FAILED: some reference tasks failed.")
+            return Failed(message="Some reference tasks failed.", result=states)
+
+    def _executor(self, executor: Executor | None) -> Executor:
+        chosen = executor if executor is not None else self.flow.executor
+        if chosen is None:
+            return LocalExecutor()
+        if isinstance(chosen, type) and issubclass(chosen, Executor):
+            raise TypeError(
+                f"Flow {self.flow.name!r}: executor must be an instance, got the class "
+                f"{chosen.__name__}; use executor={chosen.__name__}()"
+            )
+        if not isinstance(chosen, Executor):
+            raise TypeError(
+                f"Flow {self.flow.name!r}: executor must be a structflow.executors.Executor, "
+                f"got {_safe_repr(chosen)}"
+            )
+        return chosen
+
+    def _parameter_values(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        flow = self.flow
+        if given is None:
+            given = {}
+        if not isinstance(given, Mapping):
+            raise TypeError(
+                f"Flow {flow.name!r}: run(parameters=...) takes a mapping of parameter "
+                f"names to values, got {type(given).__name__}"
+            )
+        params = {p.name: p for p in sorted(flow.parameters(), key=lambda p: p.name)}
+        unknown = [k for k in given if k not in params]
+        if unknown:
+            known = ", ".join(map(repr, params)) or "none"
+            raise FlowError(
+                f"Flow {flow.name!r} has no parameter {', '.join(map(_safe_repr, unknown))}; "
+                f"its parameters are: {known}"
+            )
+        missing = [n for n, p in params.items() if p.required and n not in given]
+        if missing:
+            raise FlowError(
+                f"Flow {flow.name!r} is missing required parameter "
+                f"{', '.join(map(repr, missing))}; pass it as "
+                f"flow.run(parameters={{{missing[0]!r}: ...}})"
+            )
+        return {n: given.get(n, p.default) for n, p in params.items()}
+
+
+class _Scheduler:
+    """The loop of one flow run: submit ready task runs, collect finished ones."""
+
+    def __init__(self, flow: Flow, order: list[Task], executor: Executor) -> None:
+        self.flow = flow
+        self.executor = executor
+        self.snapshot = context.snapshot()
+        self.logger = get_logger(TASK_RUNNER_LOGGER)
+        self.states: dict[Task, State] = {}
+        self.waiting = {t: len(flow.upstream_tasks(t)) for t in order}
+        self.ready = deque(t for t in order if self.waiting[t] == 0)
+        self.running: dict[TaskFuture[State], _Submitted] = {}
+        self.retries: list[_DueRetry] = []
+        self._seq = itertools.count()
+
+    def states_in(self, order: list[Task]) -> dict[Task, State]:
+        return {t: self.states[t] for t in order if t in self.states}
+
+    def run(self) -> None:
+        while True:
+            while self.ready:
+                self._start(self.ready.popleft())
+            self._submit_due_retries()
+            if not self.running and not self.retries:
+                return
+            timeout = None
+            if self.retries:
+                timeout = max(0.0, self.retries[0].due - time.monotonic())
+            if not self.running:
+                time.sleep(timeout or 0.0)
+                continue
+            for future in self.executor.wait_first(list(self.running), timeout):
+                submitted = self.running.pop(future)
+                self._collect(submitted, self._state_of(future, submitted.call))
+
+    # --- starting a task --------------------------------------------------------
+
+    def _start(self, task: Task) -> None:
+        run_id = str(uuid.uuid4())
+        not_ok = [u for u in self.flow.upstream_tasks(task) if not self.states[u].is_successful()]
+        if not_ok:
+            names = ", ".join(repr(u.name) for u in sorted(not_ok, key=lambda u: u.name))
+            state: State = TriggerFailed(
+                message=(
+                    f'Trigger was "all_successful" but some of the upstream tasks failed: {names}'
+                )
+            )
+            with _task_context(task, run_id, None, 1):
+                self.logger.info(
+                    f"Task '{task.name}': Finished task run for task with final state: "
+                    f"'TriggerFailed'"
+                )
+            self._finish(task, state)
+            return
+        inputs = self.flow.inputs(task)
+        if not inputs.mapped:
+            args = tuple(self._resolve(a) for a in inputs.args)
+            kwargs = {k: self._resolve(v) for k, v in inputs.kwargs.items()}
+            self._submit(TaskCall(task, args, kwargs, self.snapshot, run_id), None)
+            return
+        with _task_context(task, run_id, None, 1):
+            self.logger.info(f"Task '{task.name}': Starting task run...")
+            try:
+                children = self._map_calls(task, inputs)
+            except FlowError as exc:
+                self.logger.error(f"Task '{task.name}': {exc}")
+                failed = Failed(message=str(exc), exception=exc)
+                self._log_finished(task.name, failed)
+                self._finish(task, failed)
+                return
+            if not children:
+                empty = Mapped(message="Mapped over no items.", result=[])
+                self._log_finished(task.name, empty)
+                self._finish(task, empty)
+                return
+        parent = _MapRun(task, run_id, [None] * len(children), len(children))
+        for i, (args, kwargs) in enumerate(children):
+            call = TaskCall(task, args, kwargs, self.snapshot, str(uuid.uuid4()), map_index=i)
+            self._submit(call, parent)
+
+    def _resolve(self, value: Any) -> Any:
+        if isinstance(value, Task):
+            return self.states[value].result
+        if isinstance(value, unmapped):
+            return self._resolve(value.value)
+        if type(value) is list:
+            return [self._resolve(v) for v in value]
+        if type(value) is tuple:
+            return tuple(self._resolve(v) for v in value)
+        if type(value) is dict:
+            return {k: self._resolve(v) for k, v in value.items()}
+        return value
+
+    def _map_calls(
+        self, task: Task, inputs: Inputs
+    ) -> list[tuple[tuple[Any, ...], dict[str, Any]]]:
+        """Split a mapped task's inputs into one (args, kwargs) per child."""
+        lengths: dict[str, int] = {}
+        whole: list[Any] = []  # values every child gets (from unmapped), by position
+
+        def items(label: str, value: Any) -> list[Any] | None:
+            if isinstance(value, unmapped):
+                whole.append(self._resolve(value.value))
+                return None
+            resolved = self._resolve(value)
+            if isinstance(resolved, str | bytes | bytearray | Mapping):
+                raise FlowError(
+                    f"cannot map over {label}: it is a {type(resolved).__name__}; map over "
+                    f"a list (for a dict, pass list(d.items()) or wrap it in unmapped())"
+                )
+            try:
+                seq = list(resolved)
+            except TypeError:
+                raise FlowError(
+                    f"cannot map over {label}: {type(resolved).__name__} is not iterable; "
+                    f"wrap it in unmapped() to give every child the same value"
+                ) from None
+            except Exception as exc:
+                raise FlowError(
+                    f"cannot map over {label}: iterating over it raised {_safe_repr(exc)}"
+                ) from exc
+            lengths[label] = len(seq)
+            return seq
+
+        names = positional_names(task, len(inputs.args))
+        labels = [f"argument {n!r}" if n else f"argument {i}" for i, n in enumerate(names)]
+        args = [items(label, v) for label, v in zip(labels, inputs.args, strict=True)]
+        kwargs = {k: items(f"argument {k!r}", v) for k, v in inputs.kwargs.items()}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{label} has {n}" for label, n in lengths.items())
+            raise FlowError(f"mapped arguments must have the same length: {shown}")
+        count = next(iter(lengths.values()))
+        shared = iter(whole)
+        columns = [seq if seq is not None else [next(shared)] * count for seq in args]
+        named = {k: seq if seq is not None else [next(shared)] * count for k, seq in kwargs.items()}
+        return [
+            (tuple(col[i] for col in columns), {k: col[i] for k, col in named.items()})
+            for i in range(count)
+        ]
+
+    # --- running and collecting -------------------------------------------------
+
+    def _submit(self, call: TaskCall, parent: _MapRun | None) -> None:
+        submitted = _Submitted(call, parent)
+        try:
+            future = self.executor.submit(run_task, call)
+        except Exception as exc:
+            # For example arguments a process-based executor cannot pickle:
+            # only this task run fails.
+            self._collect(submitted, self._executor_failure(call, exc))
+            return
+        self.running[future] = submitted
+
+    def _submit_due_retries(self) -> None:
+        now = time.monotonic()
+        while self.retries and self.retries[0].due <= now:
+            retry = heapq.heappop(self.retries)
+            self._submit(retry.call, retry.parent)
+
+    def _state_of(self, future: TaskFuture[State], call: TaskCall) -> State:
+        """Return the state a finished future holds, or Failed if the executor failed."""
+        try:
+            state = future.result()
+            if not isinstance(state, State):
+                raise TypeError(f"the executor returned {_safe_repr(state)} instead of a State")
+        except Exception as exc:
+            return self._executor_failure(call, exc)
+        return state
+
+    def _executor_failure(self, call: TaskCall, exc: Exception) -> Failed:
+        """Log and return the state of a task run the executor could not run or return."""
+        name = _full_name(call.task, call.map_index)
+        with (
+            context.restore(self.snapshot),
+            _task_context(call.task, call.task_run_id, call.map_index, call.run_count),
+        ):
+            self.logger.error(
+                f"Task '{name}': the executor could not run the task or return its "
+                f"result: {_safe_repr(exc)}",
+                exc_info=exc,
+            )
+        formatted = "".join(traceback.format_exception(exc))
+        return Failed(
+            message=f"Executor error: {_safe_repr(exc)}", exception=exc, traceback=formatted
+        )
+
+    def _collect(self, submitted: _Submitted, state: State) -> None:
+        call, parent = submitted.call, submitted.parent
+        if isinstance(state, Retrying):
+            delay = 0.0
+            if state.start_time is not None:
+                delay = max(0.0, (state.start_time - datetime.now(UTC)).total_seconds())
+            next_call = replace(call, run_count=call.run_count + 1)
+            heapq.heappush(
+                self.retries,
+                _DueRetry(time.monotonic() + delay, next(self._seq), next_call, parent),
+            )
+            return
+        if parent is None:
+            self._finish(call.task, state)
+            return
+        assert call.map_index is not None
+        parent.states[call.map_index] = state
+        parent.left -= 1
+        if parent.left == 0:
+            self._finish_mapped(parent)
+
+    def _finish_mapped(self, parent: _MapRun) -> None:
+        children = [s for s in parent.states if s is not None]
+        failed = [i for i, s in enumerate(children) if not s.is_successful()]
+        state: State
+        if failed:
+            state = Failed(
+                message=(
+                    f"{len(failed)} of {len(children)} mapped task runs failed "
+                    f"(map_index {', '.join(map(str, failed))})"
+                ),
+                map_states=children,
+            )
+        else:
+            state = Mapped(
+                message=f"Ran {len(children)} mapped task runs.",
+                result=[s.result for s in children],
+                map_states=children,
+            )
+        with _task_context(parent.task, parent.task_run_id, None, 1):
+            self._log_finished(parent.task.name, state)
+        self._finish(parent.task, state)
+
+    def _log_finished(self, name: str, state: State) -> None:
+        self.logger.info(
+            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'"
+        )
+
+    def _finish(self, task: Task, state: State) -> None:
+        self.states[task] = state
+        # The flow's own ordered adjacency keeps runs in a reproducible order.
+        for down in self.flow._downstream[task]:
+            self.waiting[down] -= 1
+            if self.waiting[down] == 0:
+                self.ready.append(down)

@@ -1,0 +1,480 @@
+"""
+Tasks: the units of work a flow runs.
+
+A task is either a function decorated with :func:`task` or an instance of a
+:class:`Task` subclass that overrides :meth:`Task.run`. Calling a task inside
+``with Flow(...)`` does not run it: it adds a copy of the task to the flow,
+wired to the tasks and values it was called with, and returns that copy so it
+can be passed on to other tasks.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+from collections.abc import Callable, Iterable, Iterator
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, overload
+
+from structflow._context import context
+from structflow.loggers import Logger, get_logger
+
+if TYPE_CHECKING:
+    from structflow.engine.flow import Flow
+
+__all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
+
+# Keyword arguments of Task.__call__ / Task.map that configure the wiring
+# rather than the run, so a task's run() cannot use them as parameter names.
+RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "task_args"})
+_COPY_OPTIONS = frozenset({"name", "max_retries", "retry_delay"})
+
+
+class unmapped:  # noqa: N801 - the spelling Prefect 1 users know
+    """
+    Mark an argument of :meth:`Task.map` that every child receives whole.
+
+    ``add.map(numbers, unmapped(10))`` runs ``add(n, 10)`` for each ``n``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"unmapped({self.value!r})"
+
+
+def _check_name(name: object, what: str) -> str:
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"{what} must be a non-empty str, got {name!r}")
+    return name
+
+
+def _check_max_retries(value: object, task_name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"Task {task_name!r}: max_retries must be an int >= 0, got {value!r}")
+    return value
+
+
+def _check_retry_delay(value: object, task_name: str) -> timedelta:
+    if value is None:
+        return timedelta(0)
+    if isinstance(value, timedelta):
+        delay = value
+    elif isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
+        delay = timedelta(seconds=value)
+    else:
+        raise TypeError(
+            f"Task {task_name!r}: retry_delay must be a datetime.timedelta or a number "
+            f"of seconds, got {value!r}"
+        )
+    if delay < timedelta(0):
+        raise ValueError(f"Task {task_name!r}: retry_delay must not be negative, got {value!r}")
+    return delay
+
+
+class Task:
+    """
+    A unit of work in a flow; subclasses override :meth:`run`.
+
+    Args:
+        name: the task's name, used in its logger (``structflow.<name>``) and
+            in the engine's messages; defaults to the class name.
+        max_retries: how many times a failed run is tried again.
+        retry_delay: how long to wait before each retry, as a
+            :class:`datetime.timedelta` or a number of seconds; defaults to 0.
+
+    Raises:
+        TypeError: a bad name or retry_delay, or ``run`` uses a reserved
+            parameter name (``upstream_tasks``, ``task_args``).
+        ValueError: a negative max_retries or retry_delay.
+
+    Example::
+
+        class Add(Task):
+            def run(self, x, y):
+                self.logger.info("adding")
+                return x + y
+
+    Subclasses that define ``__init__`` must call ``super().__init__(...)``.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        name: str | None = None,
+        max_retries: int = 0,
+        retry_delay: timedelta | float | None = None,
+    ) -> None:
+        self.name = _check_name(type(self).__name__ if name is None else name, "Task name")
+        self.max_retries = _check_max_retries(max_retries, self.name)
+        self.retry_delay = _check_retry_delay(retry_delay, self.name)
+        signature = self._signature()
+        if signature is not None:
+            clash = sorted(RESERVED_ARGUMENTS.intersection(signature.parameters))
+            if clash:
+                raise TypeError(
+                    f"Task {self.name!r}: run() cannot have a parameter named "
+                    f"{', '.join(map(repr, clash))}; those names configure how a task is "
+                    f"wired into a flow"
+                )
+
+    def __repr__(self) -> str:
+        return f"<Task: {self.name}>"
+
+    @property
+    def logger(self) -> Logger:
+        """
+        The task's logger: ``structflow.<name>``, or ``structflow.<name>[<i>]`` in a mapped run.
+
+        During a run of this task it is ``structflow.context.get("logger")``.
+        """
+        if context.get("task_name") == self.name:
+            current = context.get("logger")
+            if isinstance(current, Logger):
+                return current
+        return get_logger(self.name)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """
+        Do the task's work; override in subclasses.
+
+        The arguments are the values (or upstream results) the task was
+        called with in the flow. The return value becomes the task's result.
+        The base implementation does nothing and returns None.
+        """
+        return None
+
+    def _signature(self) -> inspect.Signature | None:
+        """Return the signature of ``run`` as seen by callers, if Python can tell."""
+        try:
+            return inspect.signature(self.run)
+        except (TypeError, ValueError):
+            return None
+
+    def check_arguments(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], *, partial: bool = False
+    ) -> None:
+        """
+        Raise a clear TypeError if ``run`` cannot be called with these arguments.
+
+        With *partial*, missing arguments are allowed (more may be wired later).
+
+        Raises:
+            TypeError: the arguments do not fit ``run``'s signature.
+        """
+        signature = self._signature()
+        if signature is None:
+            return
+        try:
+            if partial:
+                signature.bind_partial(*args, **kwargs)
+            else:
+                signature.bind(*args, **kwargs)
+        except TypeError as exc:
+            raise TypeError(
+                f"Task {self.name!r}: the arguments do not fit run{signature}: {exc}"
+            ) from None
+
+    def copy(self, **task_args: Any) -> Task:
+        """
+        Return a copy of the task, with ``name``, ``max_retries`` or ``retry_delay`` changed.
+
+        Raises:
+            TypeError: an option other than those three.
+        """
+        unknown = sorted(set(task_args) - _COPY_OPTIONS)
+        if unknown:
+            raise TypeError(
+                f"Task {self.name!r}: cannot override {', '.join(map(repr, unknown))} in a copy; "
+                f"allowed: {', '.join(sorted(_COPY_OPTIONS))}"
+            )
+        new = copy.copy(self)
+        if "name" in task_args:
+            new.name = _check_name(task_args["name"], "Task name")
+        if "max_retries" in task_args:
+            new.max_retries = _check_max_retries(task_args["max_retries"], new.name)
+        if "retry_delay" in task_args:
+            new.retry_delay = _check_retry_delay(task_args["retry_delay"], new.name)
+        return new
+
+    def __call__(
+        self,
+        *args: Any,
+        upstream_tasks: Iterable[Task] | None = None,
+        task_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """
+        Add a copy of the task to the active flow, wired to *args* and *kwargs*.
+
+        Arguments may be constants, tasks (their results are passed in), or
+        lists, tuples and dicts containing tasks. *upstream_tasks* adds
+        ordering-only dependencies; *task_args* overrides options of the copy
+        (for example ``task_args={"name": "second"}``).
+
+        Returns:
+            The copy, to pass to other tasks or to look up its state.
+
+        Raises:
+            FlowError: there is no active ``with Flow(...)`` block.
+            TypeError: the arguments do not fit ``run``.
+        """
+        flow = _active_flow_for(self, "call")
+        new = self.copy(**(task_args or {}))
+        flow._wire(new, args, kwargs, mapped=False, upstream_tasks=upstream_tasks)
+        return new
+
+    def map(
+        self,
+        *args: Any,
+        upstream_tasks: Iterable[Task] | None = None,
+        task_args: dict[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """
+        Add a mapped copy of the task to the active flow: one child run per item.
+
+        Every argument is mapped over (a constant iterable or an upstream
+        task whose result is one) except those wrapped in :class:`unmapped`,
+        which every child receives whole. All mapped arguments must have the
+        same length. Child *i* runs with ``map_index`` *i* and logs on
+        ``structflow.<name>[<i>]``; the mapped task's result is the list of
+        the children's results.
+
+        Returns:
+            The mapped copy.
+
+        Raises:
+            FlowError: there is no active ``with Flow(...)`` block, or nothing
+                to map over.
+            TypeError: the arguments do not fit ``run``.
+        """
+        flow = _active_flow_for(self, "map")
+        new = self.copy(**(task_args or {}))
+        flow._wire(new, args, kwargs, mapped=True, upstream_tasks=upstream_tasks)
+        return new
+
+    def bind(
+        self,
+        *args: Any,
+        upstream_tasks: Iterable[Task] | None = None,
+        **kwargs: Any,
+    ) -> Task:
+        """
+        Wire this task itself (not a copy) into the active flow.
+
+        Returns:
+            The task.
+
+        Raises:
+            FlowError: no active flow, or the task's inputs are already bound.
+            TypeError: the arguments do not fit ``run``.
+        """
+        flow = _active_flow_for(self, "bind")
+        flow._wire(self, args, kwargs, mapped=False, upstream_tasks=upstream_tasks)
+        return self
+
+    def set_upstream(self, task: Task) -> None:
+        """Make *task* run before this one, in the active flow."""
+        _active_flow_for(self, "set_upstream").add_edge(task, self)
+
+    def set_downstream(self, task: Task) -> None:
+        """Make *task* run after this one, in the active flow."""
+        _active_flow_for(self, "set_downstream").add_edge(self, task)
+
+
+def _active_flow_for(task: Task, action: str) -> Flow:
+    from structflow.engine.flow import FlowError, current_flow
+
+    flow = current_flow()
+    if flow is None:
+        raise FlowError(
+            f"Task {task.name!r}: {action}() needs an active flow, but it was used outside "
+            f"a `with Flow(...)` block. Inside a flow, calling a task wires it in; "
+            f"use `flow.set_dependencies(...)` to wire a flow outside its block, or call "
+            f"`.run(...)` on the task to run its code directly."
+        )
+    return flow
+
+
+class FunctionTask(Task):
+    """
+    A task whose ``run`` is a plain function; made by :func:`task`.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        name: str | None = None,
+        max_retries: int = 0,
+        retry_delay: timedelta | float | None = None,
+    ) -> None:
+        if not callable(fn):
+            raise TypeError(f"@task needs a function, got {fn!r}")
+        if inspect.iscoroutinefunction(fn):
+            raise TypeError(
+                f"@task: {getattr(fn, '__qualname__', fn)!r} is an `async def` function; "
+                f"structflow runs tasks synchronously, so wrap the call in asyncio.run()"
+            )
+        self.fn = fn
+        default_name = getattr(fn, "__name__", None) or type(fn).__name__
+        super().__init__(
+            name=default_name if name is None else name,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+        )
+        self.__doc__ = getattr(fn, "__doc__", None)
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the function with the task's inputs and return what it returns."""
+        return self.fn(*args, **kwargs)
+
+    def _signature(self) -> inspect.Signature | None:
+        try:
+            return inspect.signature(self.fn)
+        except (TypeError, ValueError):
+            return None
+
+
+@overload
+def task(fn: Callable[..., Any], /) -> FunctionTask: ...
+
+
+@overload
+def task(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    max_retries: int = 0,
+    retry_delay: timedelta | float | None = None,
+) -> Callable[[Callable[..., Any]], FunctionTask]: ...
+
+
+def task(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    max_retries: int = 0,
+    retry_delay: timedelta | float | None = None,
+) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
+    """
+    Turn a function into a task; use as ``@task`` or ``@task(name=..., ...)``.
+
+    Args:
+        fn: the function (when used without parentheses).
+        name: the task's name; defaults to the function's name.
+        max_retries: how many times a failed run is tried again.
+        retry_delay: wait before each retry (timedelta or seconds).
+
+    Returns:
+        A :class:`FunctionTask`, or a decorator that makes one.
+
+    Example::
+
+        @task(name="Task B", max_retries=2, retry_delay=5)
+        def task_b(x):
+            structflow.context.get("logger").info("got %s", x)
+            return 3 * x + 1
+
+    .. versionadded:: 0.1.0
+    """
+    if fn is not None:
+        return FunctionTask(fn, name=name, max_retries=max_retries, retry_delay=retry_delay)
+
+    # Check the options now, so a mistake is reported at the decorator line.
+    shown = name if isinstance(name, str) else "<task>"
+    if name is not None:
+        _check_name(name, "@task(name=...)")
+    _check_max_retries(max_retries, shown)
+    _check_retry_delay(retry_delay, shown)
+
+    def decorator(func: Callable[..., Any]) -> FunctionTask:
+        return FunctionTask(func, name=name, max_retries=max_retries, retry_delay=retry_delay)
+
+    return decorator
+
+
+class _NoDefault:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<no default>"
+
+    def __reduce__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
+
+
+class Parameter(Task):
+    """
+    A task whose result is a value given to ``flow.run(parameters={...})``.
+
+    Args:
+        name: the parameter's name, unique among the flow's parameters.
+        default: the value when the run does not give one.
+        required: whether the run must give a value; defaults to True when
+            there is no *default*. A required parameter ignores *default*.
+
+    Parameters are not copied when passed to tasks: the same object is the
+    input of every task that uses it.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, name: str, default: Any = NO_DEFAULT, required: bool | None = None) -> None:
+        super().__init__(name=_check_name(name, "Parameter name"))
+        self.required = default is NO_DEFAULT if required is None else bool(required)
+        self.default = None if default is NO_DEFAULT else default
+
+    def __repr__(self) -> str:
+        return f"<Parameter: {self.name}>"
+
+    def run(self) -> Any:
+        """Return the value of this parameter in the current flow run."""
+        from structflow.engine.flow import FlowError
+
+        values = context.get("parameters") or {}
+        if self.name in values:
+            return values[self.name]
+        if self.required:
+            raise FlowError(f"Parameter {self.name!r} is required but the flow run did not give it")
+        return self.default
+
+    def copy(self, **task_args: Any) -> Task:
+        """
+        Parameters cannot be copied (or called): each is unique by name in a flow.
+
+        Raises:
+            TypeError: always.
+        """
+        raise TypeError(
+            f"Parameter {self.name!r} cannot be copied or called; pass the Parameter "
+            f"itself to the tasks that need its value"
+        )
+
+
+def tasks_in(value: Any) -> Iterator[Task]:
+    """Yield the tasks in an argument: the value itself, or inside lists, tuples and dicts."""
+    if isinstance(value, Task):
+        yield value
+    elif isinstance(value, unmapped):
+        yield from tasks_in(value.value)
+    elif type(value) in (list, tuple):
+        for item in value:
+            yield from tasks_in(item)
+    elif type(value) is dict:
+        for item in value.values():
+            yield from tasks_in(item)
