@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from structflow.processors import DEFAULT_REDACT_KEYS
+
 __all__ = ["Config", "ConfigError", "load_config"]
 
 ENV_PREFIX = "STRUCTFLOW__"
@@ -29,16 +31,6 @@ SCHEMAS = ("default", "ecs", "gcp", "datadog", "otel")
 STREAMS = ("stdout", "stderr", "none")
 DEFAULT_FORMAT = "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
 DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S%z"
-DEFAULT_REDACT_KEYS = (
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "authorization",
-    "cookie",
-)
 
 # Subsections of [logging] whose keys belong to a handler; the handler's
 # constructor validates them, so here they are only required to be tables.

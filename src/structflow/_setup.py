@@ -111,7 +111,15 @@ def _make_stream_handler(cfg: Config, options: dict[str, Any]) -> logging.Handle
     if cfg.logging.stream == "none":
         return None
     handler = StreamHandler(cfg.logging.stream)
-    handler.setFormatter(formatter_for(cfg.logging.renderer, **options))
+    renderer = cfg.logging.renderer
+    stream_options = dict(options)
+    if renderer == "console":
+        # Colours only on a terminal; and the console keeps its own
+        # millisecond clock unless the user chose a datefmt.
+        stream_options["stream"] = cfg.logging.stream
+        if cfg.logging.source("datefmt").kind == "default":
+            stream_options.pop("datefmt")
+    handler.setFormatter(formatter_for(renderer, **stream_options))
     return handler
 
 

@@ -12,6 +12,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from structflow._config import ConfigError, config_path, load_config
 
@@ -60,7 +61,7 @@ def _validate() -> int:
     return EXIT_OK
 
 
-def _check_handler(name: str, settings: dict[str, object]) -> None:
+def _check_handler(name: str, settings: dict[str, Any]) -> None:
     from structflow import handlers
 
     cls = handlers.HTTPHandler if name == "http" else handlers.SyslogHandler

@@ -1,0 +1,160 @@
+"""Tests for structflow.testing.capture_logs."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import pytest
+
+from structflow._context import bound, context
+from structflow.formatters import JsonFormatter
+from structflow.loggers import get_logger
+from structflow.testing import CapturedLogs, capture_logs
+
+
+def test_captures_structflow_records_as_event_dicts() -> None:
+    logger = get_logger("Task B")
+    with context(flow_name="etl", task_name="Task B"), capture_logs() as logs:
+        logger.info("Beginning to run Task B with input %s", 3, rows=3)
+        logger.bind(run_id="r-1").warning("slow")
+    assert logs == [
+        {
+            "level": "info",
+            "logger": "structflow.Task B",
+            "message": "Beginning to run Task B with input 3",
+            "flow_name": "etl",
+            "task_name": "Task B",
+            "rows": 3,
+        },
+        {
+            "level": "warning",
+            "logger": "structflow.Task B",
+            "message": "slow",
+            "flow_name": "etl",
+            "task_name": "Task B",
+            "run_id": "r-1",
+        },
+    ]
+    assert isinstance(logs, CapturedLogs)
+    assert logs.messages() == ["Beginning to run Task B with input 3", "slow"]
+    assert [r.getMessage() for r in logs.records] == logs.messages()
+
+
+def test_capture_ends_with_the_block_and_leaves_no_handler() -> None:
+    logger = get_logger()
+    before = list(logger.handlers)
+    with capture_logs() as logs:
+        get_logger("x").info("inside")
+    get_logger("x").info("outside")
+    assert logs.messages() == ["inside"]
+    assert before == logger.handlers
+
+
+def test_exceptions_are_captured_as_dicts() -> None:
+    with capture_logs() as logs:
+        try:
+            raise ValueError("bad")
+        except ValueError:
+            get_logger("x").exception("failed")
+    exception = logs[0]["exception"]
+    assert (exception["type"], exception["message"]) == ("ValueError", "bad")
+    assert exception["traceback"].endswith("ValueError: bad")
+
+
+def test_level_is_applied_during_the_block_and_restored() -> None:
+    root = get_logger()
+    root.setLevel(logging.INFO)
+    with capture_logs() as logs:
+        get_logger("x").debug("hidden")
+    assert logs == []
+    with capture_logs(level="DEBUG") as logs:
+        get_logger("x").debug("shown")
+    assert logs.messages() == ["shown"]
+    assert root.level == logging.INFO
+
+
+def test_other_loggers_by_name_or_object() -> None:
+    third = logging.getLogger("capture_third_party")
+    third.propagate = False
+    other = logging.getLogger("capture_other")
+    other.propagate = False
+    try:
+        with (
+            bound(request_id="rq-1"),
+            capture_logs("capture_third_party", other, level=logging.INFO) as logs,
+        ):
+            third.info("from %s", "third", extra={"attempt": 2})
+            other.info("from other")
+    finally:
+        third.propagate = other.propagate = True
+        third.setLevel(logging.NOTSET)
+    assert logs == [
+        {
+            "level": "info",
+            "logger": "capture_third_party",
+            "message": "from third",
+            "request_id": "rq-1",
+            "attempt": 2,
+        },
+        {"level": "info", "logger": "capture_other", "message": "from other", "request_id": "rq-1"},
+    ]
+    assert third.handlers == [] and other.handlers == []
+    assert other.level == logging.NOTSET
+
+
+def test_a_record_reaching_two_captured_loggers_is_kept_once() -> None:
+    child = get_logger("parent.child")
+    with capture_logs("structflow.parent") as logs:
+        child.info("once")
+    assert logs.messages() == ["once"]
+
+
+def test_redaction_applies_as_in_output() -> None:
+    with capture_logs() as logs:
+        get_logger("x").info("login", password="hunter2")
+    assert logs[0]["password"] == "[REDACTED]"
+    with capture_logs(formatter=JsonFormatter(redact_keys=[])) as logs:
+        get_logger("x").info("login", password="hunter2")
+    assert logs[0]["password"] == "hunter2"
+
+
+def test_another_schema_through_the_formatter_option() -> None:
+    with capture_logs(formatter=JsonFormatter(json_schema="gcp")) as logs:
+        get_logger("x").error("boom")
+    assert (logs[0]["severity"], logs[0]["message"]) == ("ERROR", "boom")
+    assert "time" in logs[0]  # only the default layout's `timestamp` is dropped
+
+
+def test_records_from_threads_are_captured() -> None:
+    logger = get_logger("threaded")
+
+    def work(n: int) -> None:
+        with context(task_name=f"t{n}"):
+            logger.info("work %s", n)
+
+    with capture_logs() as logs:
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    assert sorted(f"t{n}" for n in range(4)) == sorted(e["task_name"] for e in logs)
+
+
+def test_capture_restores_state_when_the_block_raises() -> None:
+    root = get_logger()
+    root.setLevel(logging.WARNING)
+    before = list(root.handlers)
+    with pytest.raises(RuntimeError), capture_logs(level="DEBUG"):
+        raise RuntimeError("test failure")
+    assert (logging.WARNING, before) == (root.level, root.handlers)
+
+
+def test_configured_extra_loggers_are_captured() -> None:
+    import structflow
+
+    structflow.configure(extra_loggers=["capture_extra_lib"])
+    with capture_logs() as logs:
+        logging.getLogger("capture_extra_lib").warning("from a library")
+    assert [(e["logger"], e["message"]) for e in logs] == [("capture_extra_lib", "from a library")]
