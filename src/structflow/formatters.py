@@ -1609,6 +1609,7 @@ class LogfmtFormatter(_EventFormatter):
         )
         # Rendered key names; "exception" is never cached (it is expanded).
         self._keys: dict[str, str] = {}
+        self._shown_values: dict[str, str] = {}
 
     def format(self, record: logging.LogRecord) -> str:
         """
@@ -1619,6 +1620,7 @@ class LogfmtFormatter(_EventFormatter):
         try:
             event = self._event(record)[0]
             keys = self._keys
+            shown_values = self._shown_values
             parts = []
             for key, value in event.items():
                 name = keys.get(key)
@@ -1631,10 +1633,22 @@ class LogfmtFormatter(_EventFormatter):
                     if len(keys) < 4096 and type(key) is str:
                         keys[key] = name
                 t = type(value)
-                bare = t is int or (
-                    t is str and _logfmt_bare(value) and (value.isascii() or value.isprintable())
-                )
-                parts.append(f"{name}={value if bare else _logfmt_value(value)}")
+                if t is str:
+                    # Run-context values repeat record after record; their
+                    # quoting is worked out once.
+                    shown = shown_values.get(value)
+                    if shown is None:
+                        bare = _logfmt_bare(value) and (value.isascii() or value.isprintable())
+                        shown = value if bare else _logfmt_value(value)
+                        if len(value) <= 64:
+                            if len(shown_values) >= 4096:
+                                shown_values.clear()
+                            shown_values[value] = shown
+                elif t is int:
+                    shown = str(value)
+                else:
+                    shown = _logfmt_value(value)
+                parts.append(f"{name}={shown}")
             return " ".join(parts)
         except Exception as exc:
             try:

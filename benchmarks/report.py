@@ -1,0 +1,669 @@
+"""
+Tables, targets and the chart made from a results document.
+
+A results document is what ``python -m benchmarks`` writes to
+``benchmarks/results/latest.json``: ``meta`` (machine, versions, command) and
+``cases`` (each case's rounds and per-metric median/min/max).
+
+Ratios say how many times as fast structflow is as the peer (above 1 is
+better for structflow), and are computed round by round: round *r* of
+structflow against round *r* of the peer, which ran next to it in time.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+Results = dict[str, Any]
+
+#: Rendering set-ups compared with structflow, in table order.
+PEER_SETUPS = (
+    "stdlib.classic",
+    "stdlib.trivial",
+    "pjl.json",
+    "pjl.orjson",
+    "structlog.stdlib",
+    "structlog.native",
+    "loguru.serialize",
+)
+#: structflow rendering set-ups, in column order.
+STRUCTFLOW_SETUPS = (
+    "structflow.classic",
+    "structflow.json",
+    "structflow.json-bind",
+    "structflow.logfmt",
+)
+SHIP_PEERS = ("seed", "queue", "otel")
+IMPORT_PEERS = ("logging", "python-json-logger", "structlog", "loguru", "opentelemetry")
+
+DOCS_BEGIN = "<!-- BEGIN GENERATED RESULTS (python -m benchmarks --docs) -->"
+DOCS_END = "<!-- END GENERATED RESULTS -->"
+
+
+# --- reading results -----------------------------------------------------------------
+
+
+def values(results: Results, key: str, metric: str) -> list[float]:
+    """Return the per-round values of *metric* for case *key* (empty when absent)."""
+    case = results["cases"].get(key)
+    if case is None:
+        return []
+    return [float(r[metric]) for r in case["rounds"] if isinstance(r.get(metric), int | float)]
+
+
+def import_net(results: Results, name: str) -> list[float]:
+    """Return per-round import time of *name* minus the interpreter's start time."""
+    base = values(results, "import/python", "ms")
+    own = values(results, f"import/{name}", "ms")
+    return [max(o - b, 0.01) for o, b in zip(own, base, strict=False)]
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Median, min and max of some values."""
+
+    median: float
+    low: float
+    high: float
+
+    @classmethod
+    def of(cls, vals: Sequence[float]) -> Stat | None:
+        if not vals:
+            return None
+        return cls(statistics.median(vals), min(vals), max(vals))
+
+
+def paired(
+    a: Sequence[float], b: Sequence[float], fn: Callable[[float, float], float]
+) -> list[float]:
+    """Apply *fn* to round-aligned pairs of *a* and *b*."""
+    return [fn(x, y) for x, y in zip(a, b, strict=False) if x > 0 and y > 0]
+
+
+def speedup_ns(sf: Sequence[float], peer: Sequence[float]) -> Stat | None:
+    """structflow's speed-up when both are costs (ns per call): peer / structflow."""
+    return Stat.of(paired(sf, peer, lambda s, p: p / s))
+
+
+def speedup_rate(sf: Sequence[float], peer: Sequence[float]) -> Stat | None:
+    """structflow's speed-up when both are rates (records/s): structflow / peer."""
+    return Stat.of(paired(sf, peer, lambda s, p: s / p))
+
+
+# --- formatting ----------------------------------------------------------------------
+
+
+def fmt_ratio(stat: Stat | None) -> str:
+    if stat is None:
+        return "n/a"
+    if f"{stat.low:.2f}" == f"{stat.high:.2f}":
+        return f"{stat.median:.2f}x"
+    return f"{stat.median:.2f}x ({stat.low:.2f}-{stat.high:.2f})"
+
+
+def fmt_count(x: float) -> str:
+    """Format a rate or count compactly: 1.2M, 154k, 860."""
+    if x >= 1e6:
+        return f"{x / 1e6:.2f}M"
+    if x >= 1e4:
+        return f"{x / 1e3:.0f}k"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f}k"
+    return f"{x:.0f}"
+
+
+def fmt_ns(x: float) -> str:
+    """Format a duration given in ns: 190 ns, 6.1 µs, 1.16 ms, 2.3 s."""
+    if x >= 1e9:
+        return f"{x / 1e9:.2f} s"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} ms"
+    if x >= 1e4:
+        return f"{x / 1e3:.0f} µs"
+    if x >= 1e3:
+        return f"{x / 1e3:.1f} µs"
+    return f"{x:.0f} ns"
+
+
+def fmt_bytes(x: float | None) -> str:
+    if x is None:
+        return "-"
+    if x >= 1 << 20:
+        return f"{x / (1 << 20):.1f} MiB"
+    if x >= 1 << 10:
+        return f"{x / (1 << 10):.0f} KiB"
+    return f"{x:.0f} B"
+
+
+def fmt_stat(stat: Stat | None, fmt: Callable[[float], str]) -> str:
+    if stat is None:
+        return "n/a"
+    low, high = fmt(stat.low), fmt(stat.high)
+    if low == high:
+        return fmt(stat.median)
+    return f"{fmt(stat.median)} ({low}-{high})"
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """Return a Markdown table; the first column left-aligned, the rest right-aligned."""
+    lines = ["| " + " | ".join(header) + " |"]
+    lines.append("|" + "|".join([":---"] + ["---:"] * (len(header) - 1)) + "|")
+    for row in rows:
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def label(results: Results, key: str) -> str:
+    case = results["cases"].get(key)
+    return str(case["label"]) if case else key
+
+
+# --- targets -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    """A speed target from the issue, checked on the median."""
+
+    text: str
+    stat: Stat | None
+    threshold: float
+    #: True when higher is better (a speed-up), False when lower is (a cost ratio).
+    higher_is_better: bool
+    unit: str = "x"
+
+    @property
+    def passed(self) -> bool | None:
+        if self.stat is None:
+            return None
+        if self.higher_is_better:
+            return self.stat.median >= self.threshold
+        return self.stat.median <= self.threshold
+
+    def row(self) -> list[str]:
+        op = "≥" if self.higher_is_better else "≤"
+        if self.unit == "x":
+            measured = fmt_ratio(self.stat)
+            wanted = f"{op} {self.threshold:g}x"
+        else:
+            measured = fmt_stat(self.stat, fmt_count) + f" {self.unit}"
+            wanted = f"{op} {fmt_count(self.threshold)} {self.unit}"
+        verdict = {True: "pass", False: "**FAIL**", None: "not measured"}[self.passed]
+        return [self.text, measured, wanted, verdict]
+
+
+def targets(results: Results) -> list[Target]:
+    """Return the issue's speed targets evaluated on *results*."""
+
+    def ns(key: str) -> list[float]:
+        return values(results, f"render/{key}", "ns_per_call")
+
+    sf_json = ns("structflow.json:info")
+    ship_sf = values(results, "ship/structflow", "delivered_per_s")
+    ship_seed = values(results, "ship/seed", "delivered_per_s")
+    emit_sf = values(results, "ship/structflow", "emit_ns_per_call")
+    return [
+        Target(
+            "JSON via a task logger vs python-json-logger OrjsonFormatter",
+            speedup_ns(sf_json, ns("pjl.orjson:info")),
+            1.6,
+            True,
+        ),
+        Target(
+            "JSON via a task logger vs structlog ProcessorFormatter",
+            speedup_ns(sf_json, ns("structlog.stdlib:info")),
+            2.0,
+            True,
+        ),
+        Target(
+            "JSON via bind vs python-json-logger JsonFormatter",
+            speedup_ns(ns("structflow.json-bind:info"), ns("pjl.json:info")),
+            1.3,
+            True,
+        ),
+        Target(
+            "classic vs stdlib logging.Formatter",
+            speedup_ns(ns("structflow.classic:info"), ns("stdlib.classic:info")),
+            1.2,
+            True,
+        ),
+        Target(
+            "disabled debug vs stdlib (no slower)",
+            speedup_ns(ns("structflow.json:debug-off"), ns("stdlib.classic:debug-off")),
+            1.0,
+            True,
+        ),
+        Target(
+            "HTTPHandler delivered vs seed handler",
+            speedup_rate(ship_sf, ship_seed),
+            100.0,
+            True,
+        ),
+        Target(
+            "HTTPHandler delivered records/s",
+            Stat.of(ship_sf),
+            80_000.0,
+            True,
+            unit="records/s",
+        ),
+        Target(
+            "HTTPHandler emit cost / JSON to /dev/null (cost ratio)",
+            Stat.of(paired(emit_sf, sf_json, lambda e, j: e / j)),
+            1.3,
+            False,
+        ),
+    ]
+
+
+# --- sections ------------------------------------------------------------------------
+
+
+def ratio_tables(results: Results) -> str:
+    """The side-by-side ratio tables: structflow against each peer."""
+    parts = []
+    header = ["peer (each cell: structflow is Nx as fast)"]
+    header += [label(results, f"render/{s}:info") for s in STRUCTFLOW_SETUPS]
+    header.append("debug filtered out (task logger)")
+    rows = []
+    for peer in PEER_SETUPS:
+        peer_ns = values(results, f"render/{peer}:info", "ns_per_call")
+        row = [label(results, f"render/{peer}:info")]
+        for s in STRUCTFLOW_SETUPS:
+            sf_ns = values(results, f"render/{s}:info", "ns_per_call")
+            row.append(fmt_ratio(speedup_ns(sf_ns, peer_ns)))
+        row.append(
+            fmt_ratio(
+                speedup_ns(
+                    values(results, "render/structflow.json:debug-off", "ns_per_call"),
+                    values(results, f"render/{peer}:debug-off", "ns_per_call"),
+                )
+            )
+        )
+        rows.append(row)
+    parts.append("**Rendering to /dev/null** (median ratio over rounds, min-max in brackets)\n")
+    parts.append(table(header, rows))
+
+    ship_rows = []
+    for peer in SHIP_PEERS:
+        key = f"ship/{peer}"
+        if key not in results["cases"]:
+            continue
+
+        def sf(metric: str) -> list[float]:
+            return values(results, "ship/structflow", metric)
+
+        def pv(metric: str, key: str = key) -> list[float]:
+            return values(results, key, metric)
+
+        ship_rows.append(
+            [
+                label(results, key),
+                fmt_ratio(speedup_rate(sf("delivered_per_s"), pv("delivered_per_s"))),
+                fmt_ratio(speedup_ns(sf("emit_ns_per_call"), pv("emit_ns_per_call"))),
+                fmt_ratio(speedup_ns(sf("p50_ns"), pv("p50_ns"))),
+                fmt_ratio(speedup_ns(sf("p99_ns"), pv("p99_ns"))),
+            ]
+        )
+    if ship_rows:
+        parts.append("\n**Shipping to a local receiver** (structflow HTTPHandler, NDJSON)\n")
+        parts.append(
+            table(
+                [
+                    "peer",
+                    "delivered records/s",
+                    "caller cost per record",
+                    "caller latency p50",
+                    "caller latency p99",
+                ],
+                ship_rows,
+            )
+        )
+
+    sf_import = import_net(results, "structflow")
+    if sf_import:
+        import_rows = []
+        for peer in IMPORT_PEERS:
+            peer_net = import_net(results, peer)
+            if peer_net:
+                import_rows.append(
+                    [label(results, f"import/{peer}"), fmt_ratio(speedup_ns(sf_import, peer_net))]
+                )
+        parts.append(
+            "\n**Import time** (net of interpreter start; above 1: `import structflow` is faster)\n"
+        )
+        parts.append(table(["peer", "import structflow is Nx as fast"], import_rows))
+    return "\n".join(parts)
+
+
+def targets_table(results: Results) -> str:
+    rows = [t.row() for t in targets(results)]
+    text = table(["target", "measured (median, min-max)", "wanted", "result"], rows)
+    p50 = Stat.of(
+        paired(
+            values(results, "ship/structflow", "p50_ns"),
+            values(results, "render/structflow.json:info", "ns_per_call"),
+            lambda e, j: e / j,
+        )
+    )
+    if p50 is not None:
+        text += (
+            "\n\nThe emit cost above is the caller's time per record over a sustained burst, "
+            "which includes the share of the GIL taken by the handler's background thread "
+            "(rendering and sending). Per call, the median `emit` returns in "
+            f"{fmt_ratio(p50)} the time of a JSON record written to /dev/null."
+        )
+    return text
+
+
+def absolute_tables(results: Results) -> str:
+    parts = []
+    rows = []
+    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS, "floor.noop"):
+        on = values(results, f"render/{s}:info", "ns_per_call")
+        if not on:
+            continue
+        off = values(results, f"render/{s}:debug-off", "ns_per_call")
+        rows.append(
+            [
+                label(results, f"render/{s}:info"),
+                fmt_stat(Stat.of([1e9 / v for v in on]), fmt_count),
+                fmt_stat(Stat.of(on), fmt_ns),
+                fmt_stat(Stat.of(off), fmt_ns) if off else "-",
+            ]
+        )
+    if rows:
+        parts.append("**Rendering to /dev/null**\n")
+        parts.append(
+            table(
+                ["set-up", "records/s", "ns per call", "debug filtered out, per call"],
+                rows,
+            )
+        )
+
+    for kind, counts, title in (
+        ("threads", (1, 2, 4, 8), "**Threads** (total records/s, JSON, run context)"),
+        ("fields", (0, 4, 16, 64), "**Bound fields** (records/s, JSON, no run context)"),
+    ):
+        setups: list[str] = []
+        for case in results["cases"].values():
+            if case["group"] == "scaling" and case["name"].startswith(kind + ":"):
+                s = case["name"].split(":")[1]
+                if s not in setups:
+                    setups.append(s)
+        if not setups:
+            continue
+        srows = []
+        for s in setups:
+            row = [
+                label(results, f"render/{s}:info") if f"render/{s}:info" in results["cases"] else s
+            ]
+            for c in counts:
+                ns = values(results, f"scaling/{kind}:{s}:{c}", "ns_per_call")
+                row.append(fmt_stat(Stat.of([1e9 / v for v in ns]), fmt_count) if ns else "n/a")
+            srows.append(row)
+        if "structflow.json" in setups:
+            for s in setups:
+                if s == "structflow.json":
+                    continue
+                row = [f"structflow ÷ {s}"]
+                for c in counts:
+                    sf_ns = values(results, f"scaling/{kind}:structflow.json:{c}", "ns_per_call")
+                    peer_ns = values(results, f"scaling/{kind}:{s}:{c}", "ns_per_call")
+                    row.append(fmt_ratio(speedup_ns(sf_ns, peer_ns)))
+                srows.append(row)
+        unit = "thread" if kind == "threads" else "field"
+        heads = [f"{c} {unit}{'' if c == 1 else 's'}" for c in counts]
+        parts.append(f"\n{title}\n")
+        parts.append(table(["set-up", *heads], srows))
+
+    ship_rows = []
+    for key, case in results["cases"].items():
+        if case["group"] not in ("ship", "syslog"):
+            continue
+
+        def st(metric: str, key: str = key) -> Stat | None:
+            return Stat.of(values(results, key, metric))
+
+        lost = st("lost")
+        ship_rows.append(
+            [
+                case["label"],
+                fmt_stat(st("delivered_per_s"), fmt_count),
+                fmt_stat(st("emit_ns_per_call"), fmt_ns),
+                fmt_stat(st("p50_ns"), fmt_ns),
+                fmt_stat(st("p99_ns"), fmt_ns),
+                fmt_stat(st("max_ns"), fmt_ns),
+                f"{lost.median:.0f} of {fmt_count(values(results, key, 'sent')[0])}"
+                if lost is not None
+                else "0",
+            ]
+        )
+    if ship_rows:
+        parts.append("\n**Shipping to a local receiver** (burst of records, then flush)\n")
+        parts.append(
+            table(
+                [
+                    "sender",
+                    "delivered records/s",
+                    "caller cost per record",
+                    "latency p50",
+                    "latency p99",
+                    "latency max",
+                    "lost in the burst",
+                ],
+                ship_rows,
+            )
+        )
+
+    out_rows = []
+    for case in results["cases"].values():
+        if case["group"] != "outage" or not case["rounds"]:
+            continue
+        r = case["rounds"][0]
+        spooled = r.get("spool_bytes_at_end_of_outage")
+        out_rows.append(
+            [
+                case["label"],
+                f"{r['rate_achieved']:.0f}/s",
+                fmt_count(r["sent"]),
+                fmt_count(r["delivered"]),
+                fmt_count(r["lost"]),
+                fmt_count(r["raised_into_caller"]),
+                fmt_bytes(spooled) if spooled is not None else "-",
+                fmt_bytes(r["peak_rss_bytes"]),
+                fmt_bytes(r["rss_growth_bytes"]),
+                fmt_ns(r["slowest_tick_ns"]),
+                f"{r['recovery_s']:.1f} s",
+            ]
+        )
+    if out_rows:
+        first = next(c for c in results["cases"].values() if c["group"] == "outage")
+        down = first["rounds"][0]["down_s"] if first["rounds"] else 0
+        rate = first["rounds"][0]["rate_target"] if first["rounds"] else 0
+        parts.append(
+            f"\n**Receiver down for {down:g} s while logging {rate} records/s** "
+            "(one run; lost = sent - delivered after the receiver came back)\n"
+        )
+        parts.append(
+            table(
+                [
+                    "sender",
+                    "rate achieved",
+                    "sent",
+                    "delivered",
+                    "lost",
+                    "errors raised into the caller",
+                    "spooled on disk",
+                    "peak RSS",
+                    "RSS growth",
+                    "slowest 10 ms tick",
+                    "recovery",
+                ],
+                out_rows,
+            )
+        )
+
+    imp_rows = []
+    for key, case in results["cases"].items():
+        if case["group"] != "import":
+            continue
+        wall = Stat.of(values(results, key, "ms"))
+        net = Stat.of(import_net(results, case["name"])) if case["name"] != "python" else None
+        imp_rows.append(
+            [
+                case["label"],
+                fmt_stat(wall, lambda x: f"{x:.0f} ms"),
+                fmt_stat(net, lambda x: f"{x:.0f} ms") if net else "-",
+            ]
+        )
+    if imp_rows:
+        parts.append("\n**Import time** (wall time of `python -c STATEMENT`)\n")
+        parts.append(table(["statement", "wall time", "net of interpreter start"], imp_rows))
+    return "\n".join(parts)
+
+
+def machine_section(results: Results) -> str:
+    meta = results["meta"]
+    m = meta["machine"]
+    versions = ", ".join(f"{k} {v}" for k, v in m["versions"].items() if v)
+    load = ", ".join(f"{x:.2f}" for x in m.get("load_average_at_start", []))
+    return "\n".join(
+        [
+            f"- Machine: {m['cores']} cores ({m['cpu']}), {m['platform']}, "
+            f"load average at start {load}",
+            f"- Python {m['python']} ({m['implementation']})",
+            f"- Versions: {versions}",
+            f"- Run: {meta['mode']}, {meta['rounds']} rounds, started {meta['started']}, "
+            f"took {meta['duration_s'] / 60:.1f} min",
+            f"- Command: `{meta['command']}`",
+        ]
+    )
+
+
+def markdown(results: Results) -> str:
+    """Return the whole report: ratios first, then targets, then absolute figures."""
+    parts = [
+        "## structflow compared with each peer\n",
+        ratio_tables(results),
+        "\n## Speed targets\n",
+        targets_table(results),
+        "\n## Absolute figures\n",
+        absolute_tables(results),
+        "\n## Machine\n",
+        machine_section(results),
+    ]
+    notes = results["meta"].get("notes") or []
+    if notes:
+        parts.append("\n## Notes\n")
+        parts.extend(f"- {n}" for n in notes)
+    return "\n".join(parts) + "\n"
+
+
+# --- chart ----------------------------------------------------------------------------
+
+
+def chart(results: Results, path: str) -> str | None:
+    """
+    Draw records/s of the rendering and shipping cases to a PNG at *path*.
+
+    Returns:
+        None when drawn, else why not (matplotlib is optional).
+    """
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed; no chart drawn"
+
+    render = []
+    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS):
+        ns = values(results, f"render/{s}:info", "ns_per_call")
+        if ns:
+            rates = [1e9 / v for v in ns]
+            render.append(
+                (label(results, f"render/{s}:info"), Stat.of(rates), s.startswith("structflow"))
+            )
+    ship = []
+    for key, case in results["cases"].items():
+        if case["group"] in ("ship", "syslog"):
+            st = Stat.of(values(results, key, "delivered_per_s"))
+            if st is not None:
+                ship.append((case["label"], st, case["peer"] == "structflow"))
+    if not render and not ship:
+        return "no rendering or shipping results to draw"
+
+    panels = [
+        (rows, title, log)
+        for rows, title, log in (
+            (render, "Rendering to /dev/null: records/s (higher is better)", False),
+            (ship, "Shipping to a local receiver: delivered records/s (log scale)", True),
+        )
+        if rows
+    ]
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(10, 0.45 * sum(len(p[0]) for p in panels) + 1.5 * len(panels)),
+        gridspec_kw={"height_ratios": [len(p[0]) for p in panels]},
+        squeeze=False,
+    )
+    for ax, (rows, title, log) in zip(axes[:, 0], panels, strict=True):
+        shown = [(name, st, own) for name, st, own in rows[::-1] if st is not None]
+        names = [name for name, _st, _own in shown]
+        med = [st.median for _n, st, _o in shown]
+        err = [
+            [st.median - st.low for _n, st, _o in shown],
+            [st.high - st.median for _n, st, _o in shown],
+        ]
+        colors = ["#1f77b4" if own else "#b0b0b0" for _n, _st, own in shown]
+        ax.barh(names, med, xerr=err, color=colors, capsize=3, ecolor="#444444")
+        if log:
+            ax.set_xscale("log")
+        ax.set_title(title, fontsize=11)
+        ax.tick_params(axis="y", labelsize=8)
+        right = max(st.high for _n, st, _o in shown)
+        ax.set_xlim(right=right * (2.5 if log else 1.18))
+        for y, (_n, st, _o) in enumerate(shown):
+            ax.text(st.high, y, "  " + fmt_count(st.median), va="center", fontsize=8)
+    m = results["meta"]["machine"]
+    fig.suptitle(
+        f"structflow benchmarks — {m['cores']} cores, Python {m['python']}, "
+        "median of rounds, bars span min-max",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+# --- docs -------------------------------------------------------------------------------
+
+
+def update_docs(doc_path: str, generated: str) -> None:
+    """
+    Replace the generated section of *doc_path* with *generated*.
+
+    Raises:
+        ValueError: when the document lacks the begin/end markers.
+    """
+    with open(doc_path, encoding="utf-8") as f:
+        text = f.read()
+    pattern = re.compile(re.escape(DOCS_BEGIN) + r".*?" + re.escape(DOCS_END), re.S)
+    if not pattern.search(text):
+        raise ValueError(
+            f"{doc_path} has no generated section; add the lines {DOCS_BEGIN!r} and "
+            f"{DOCS_END!r} where the results go"
+        )
+    replacement = f"{DOCS_BEGIN}\n\n{generated.strip()}\n\n{DOCS_END}"
+    text = pattern.sub(lambda _m: replacement, text)
+    with open(doc_path, "w", encoding="utf-8") as f:
+        f.write(text)
