@@ -1,0 +1,459 @@
+"""
+:class:`SyslogHandler`: RFC 5424 syslog over TCP, TLS or UDP.
+
+Each record becomes one RFC 5424 message::
+
+    <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG
+
+with ``PRI`` = facility * 8 + severity, an RFC 3339 UTC timestamp with
+microseconds, no structured data (``-``), and the record rendered as JSON
+(no byte-order mark) as ``MSG``. Over ``tcp://`` and ``tls://`` messages are
+framed by RFC 6587 octet counting (``<length> <message>``); over ``udp://``
+each message is one datagram.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import select
+import socket
+import ssl
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import urlsplit
+
+from structflow.handlers._worker import (
+    EntryTooLarge,
+    Outcome,
+    ShippingHandler,
+    Sink,
+    WorkerSettings,
+    check_float,
+    check_level,
+    check_str,
+    fit_exception,
+)
+from structflow.handlers.http import default_service
+
+__all__ = ["FACILITIES", "SyslogHandler"]
+
+_OWNER = "SyslogHandler"
+
+#: Facility names (as syslog.conf spells them) and their codes.
+FACILITIES: dict[str, int] = {
+    "kern": 0,
+    "user": 1,
+    "mail": 2,
+    "daemon": 3,
+    "auth": 4,
+    "syslog": 5,
+    "lpr": 6,
+    "news": 7,
+    "uucp": 8,
+    "cron": 9,
+    "authpriv": 10,
+    "ftp": 11,
+    "ntp": 12,
+    "security": 13,
+    "console": 14,
+    "solaris-cron": 15,
+    **{f"local{i}": 16 + i for i in range(8)},
+}
+_DEFAULT_PORTS = {"tcp": 601, "tls": 6514, "udp": 514}
+#: The largest UDP payload IPv4 can carry.
+UDP_MAX_BYTES = 65_507
+MAX_APP_NAME = 48
+MAX_MSGID = 32
+MAX_HOSTNAME = 255
+
+
+def severity(levelno: int) -> int:
+    """The RFC 5424 severity of a stdlib level: 2 critical, 3 error, 4 warning, 6 info, 7 debug."""
+    if levelno >= logging.CRITICAL:
+        return 2
+    if levelno >= logging.ERROR:
+        return 3
+    if levelno >= logging.WARNING:
+        return 4
+    if levelno >= logging.INFO:
+        return 6
+    return 7
+
+
+def _printable(text: str) -> str:
+    """Keep PRINTUSASCII (33-126); anything else becomes ``_``."""
+    return "".join(c if 33 <= ord(c) <= 126 else "_" for c in text)
+
+
+def _header_field(key: str, value: str, limit: int) -> str:
+    if not value:
+        return "-"
+    if len(value) > limit or _printable(value) != value:
+        raise ValueError(
+            f"{_OWNER}: {key}={value!r} is invalid; expected at most {limit} printable ASCII "
+            "characters without spaces (RFC 5424)"
+        )
+    return value
+
+
+class _SyslogSink(Sink):
+    """Renders RFC 5424 messages and writes them to a socket."""
+
+    identity = "syslog rfc5424"
+
+    def __init__(
+        self,
+        transport: str,
+        host: str,
+        port: int,
+        facility: int,
+        hostname: str,
+        app_name: str,
+        msgid: str,
+        timeout: float,
+        ssl_context: ssl.SSLContext | None,
+    ) -> None:
+        self.transport = transport
+        self.host = host
+        self.port = port
+        self.facility = facility
+        self.hostname = hostname
+        self.app_name = app_name
+        self.msgid = msgid
+        self.timeout = timeout
+        self.ssl_context = ssl_context
+        # "<length> " precedes every message in a stream.
+        self.entry_overhead = 8
+        if transport == "udp":
+            self.max_entry_bytes = UDP_MAX_BYTES
+        self._sock: socket.socket | None = None
+        self._utc: tuple[int, str] = (-1, "")
+        self._middle = f" {hostname} {app_name} "
+        self._default_formatter: logging.Formatter | None = None
+
+    # --- rendering (writer thread) ----------------------------------------
+
+    def _timestamp(self, created: float) -> str:
+        sec = math.floor(created)
+        cache = self._utc
+        if cache[0] != sec:
+            cache = self._utc = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
+        micros = min(999_999, int((created - sec) * 1e6))
+        return f"{cache[1]}.{micros:06d}Z"
+
+    def _payload(self, record: logging.LogRecord) -> bytes:
+        fmt: Any = self.formatter
+        if fmt is None:
+            if self._default_formatter is None:
+                from structflow.formatters import JsonFormatter
+
+                self._default_formatter = JsonFormatter()
+            fmt = self._default_formatter
+        if record.exc_info:
+            fit_exception(fmt, record)
+        format_bytes = getattr(fmt, "format_bytes", None)
+        if format_bytes is not None:
+            return format_bytes(record)  # type: ignore[no-any-return]
+        return str(fmt.format(record)).encode("utf-8", "replace")
+
+    def render(self, record: logging.LogRecord) -> bytes:
+        pri = self.facility * 8 + severity(record.levelno)
+        procid = record.process if record.process is not None else os.getpid()
+        head = f"<{pri}>1 {self._timestamp(record.created)}{self._middle}{procid} {self.msgid} - "
+        message = head.encode("ascii") + self._payload(record)
+        if self.transport == "udp" and len(message) > UDP_MAX_BYTES:
+            raise EntryTooLarge(f"a datagram of {len(message)} bytes exceeds UDP's {UDP_MAX_BYTES}")
+        return message
+
+    # --- transport (sender thread) ----------------------------------------
+
+    def _connect(self, timeout: float) -> socket.socket:
+        if self.transport == "udp":
+            infos = socket.getaddrinfo(self.host, self.port, type=socket.SOCK_DGRAM)
+            family, kind, proto, _name, address = infos[0]
+            sock = socket.socket(family, kind, proto)
+            sock.connect(address)
+            return sock
+        sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            if self.ssl_context is not None:
+                sock = self.ssl_context.wrap_socket(sock, server_hostname=self.host)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _peer_closed(self, sock: socket.socket) -> bool:
+        """
+        Whether the receiver closed the connection.
+
+        Syslog receivers never write to the connection, so a readable socket
+        means it was closed (or reset). Checking before each batch keeps a
+        batch from being written into a connection that is already gone.
+        """
+        try:
+            if hasattr(select, "poll"):
+                # poll, unlike select, works for descriptors above 1023.
+                poller = select.poll()
+                poller.register(sock, select.POLLIN)
+                readable = bool(poller.poll(0))
+            else:
+                readable = bool(select.select([sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+        if not readable:
+            return False
+        sock.setblocking(False)
+        try:
+            data = sock.recv(4096)
+        except (ssl.SSLWantReadError, BlockingIOError, InterruptedError):
+            return False
+        except OSError:
+            return True
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(self.timeout)
+        return not data
+
+    def send(self, entries: Sequence[bytes], timeout: float) -> Outcome:
+        sock = self._sock
+        try:
+            if sock is not None and self.transport != "udp" and self._peer_closed(sock):
+                self._drop_connection()
+                sock = None
+            if sock is None:
+                sock = self._sock = self._connect(timeout)
+            sock.settimeout(timeout)
+            if self.transport == "udp":
+                for index, entry in enumerate(entries):
+                    try:
+                        sock.send(entry)
+                    except OSError as exc:
+                        self._drop_connection()
+                        if index == 0:
+                            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+                        return Outcome(
+                            "partial",
+                            f"{type(exc).__name__}: {exc}",
+                            retry=tuple(range(index, len(entries))),
+                        )
+                return Outcome("ok")
+            frames = b"".join(b"%d %s" % (len(entry), entry) for entry in entries)
+            sock.sendall(frames)
+            return Outcome("ok")
+        except (OSError, ssl.SSLError) as exc:
+            self._drop_connection()
+            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+
+    def _drop_connection(self) -> None:
+        sock = self._sock
+        self._sock = None
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.close()
+
+    def close(self) -> None:
+        self._drop_connection()
+
+    def after_fork_in_child(self) -> None:
+        if self._sock is not None:
+            # Keep the parent's connection untouched (closing a TLS socket
+            # the parent still uses could end its session).
+            _inherited.append(self._sock)
+        self._sock = None
+
+    def describe(self) -> str:
+        return f"{self.transport}://{self.host}:{self.port}"
+
+
+_inherited: list[socket.socket] = []
+
+
+class SyslogHandler(ShippingHandler):
+    """
+    Ship records as RFC 5424 syslog messages, from a background worker.
+
+    The message is the record rendered by the handler's formatter (a
+    :class:`structflow.formatters.JsonFormatter` by default; any formatter
+    works, a JSON one suits syslog-ng's ``json-parser`` and rsyslog's
+    ``mmjsonparse``), after an RFC 5424 header, without a byte-order mark.
+    Over TCP and TLS messages are octet-counted (RFC 6587), which syslog-ng's
+    ``syslog()`` source and rsyslog's ``imtcp``/``imptcp`` read; over UDP
+    each message is one datagram (at most 65,507 bytes; larger ones are
+    dropped as ``too_large``). Lost connections are re-made with backoff.
+
+    It shares the worker, its keys and guarantees with
+    :class:`~structflow.handlers.HTTPHandler` (batching, ``when_full``,
+    ``spool_dir``, ``flush``, ``stats``). TCP carries no acknowledgement: a
+    record counts as delivered once written to the socket.
+
+    Args:
+        address: ``tcp://host:port`` (default port 601), ``tls://host:port``
+            (6514) or ``udp://host:port`` (514).
+        app_name: APP-NAME (≤ 48 printable ASCII characters); default: the
+            program's name.
+        facility: ``user`` (default), ``local0`` … ``local7``, ``daemon``, …
+            or the facility's number (0-23).
+        hostname: HOSTNAME; default: this machine's name.
+        msgid: MSGID (≤ 32 characters); default ``-`` (none).
+        timeout: seconds to connect and to write a batch.
+        verify: for ``tls://``: verify the server's certificate (default),
+            or the path of a CA bundle.
+        level: the handler's level.
+
+    The remaining keyword arguments (``batch_max_records`` …
+    ``fsync_interval``) are the worker's, described in
+    :class:`~structflow.handlers.HTTPHandler`.
+
+    Raises:
+        ValueError: a value is invalid; the message names the key, the value
+            and what is allowed.
+
+    .. versionadded:: 0.1.0
+    """
+
+    OWN_DEFAULTS = {
+        "app_name": None,
+        "facility": "user",
+        "hostname": "",
+        "msgid": "",
+        "timeout": 10.0,
+        "verify": True,
+    }
+
+    def __init__(
+        self,
+        address: str,
+        app_name: str | None = None,
+        *,
+        facility: str | int = "user",
+        hostname: str = "",
+        msgid: str = "",
+        timeout: float = 10.0,
+        verify: bool | str = True,
+        level: str | int = "NOTSET",
+        batch_max_records: int = 5000,
+        batch_max_bytes: int = 1_048_576,
+        flush_interval: float = 1.0,
+        max_queue_bytes: int = 33_554_432,
+        when_full: str = "drop_oldest",
+        block_timeout: float = 1.0,
+        shutdown_timeout: float = 5.0,
+        max_retries: int = -1,
+        retry_backoff: float = 0.5,
+        retry_max_backoff: float = 30.0,
+        spool_dir: str = "",
+        spool_max_bytes: int = 1_073_741_824,
+        fsync: str = "interval",
+        fsync_interval: float = 1.0,
+    ) -> None:
+        check_str(
+            _OWNER,
+            "address",
+            address,
+            what="'tcp://host:port', 'tls://host:port' or 'udp://host:port'",
+        )
+        parts = urlsplit(address)
+        try:
+            port = parts.port
+        except ValueError:
+            port = -1
+        if (
+            parts.scheme not in _DEFAULT_PORTS
+            or not parts.hostname
+            or port == -1
+            or parts.path not in ("", "/")
+        ):
+            raise ValueError(
+                f"{_OWNER}: address={address!r} is invalid; expected 'tcp://host:port', "
+                "'tls://host:port' or 'udp://host:port'"
+            )
+        transport = parts.scheme
+        port = port or _DEFAULT_PORTS[transport]
+        if app_name is None:
+            app = _printable(default_service())[:MAX_APP_NAME]
+        else:
+            app = _header_field("app_name", check_str(_OWNER, "app_name", app_name), MAX_APP_NAME)
+        if isinstance(facility, str) and facility.lower() in FACILITIES:
+            facility_code = FACILITIES[facility.lower()]
+        elif isinstance(facility, int) and not isinstance(facility, bool) and 0 <= facility <= 23:
+            facility_code = facility
+        else:
+            raise ValueError(
+                f"{_OWNER}: facility={facility!r} is invalid; expected one of "
+                f"{', '.join(FACILITIES)} or a number from 0 to 23"
+            )
+        check_str(_OWNER, "hostname", hostname)
+        host_field = _header_field("hostname", hostname, MAX_HOSTNAME) if hostname else None
+        if host_field is None:
+            host_field = _printable(socket.gethostname())[:MAX_HOSTNAME] or "-"
+        msgid_field = _header_field("msgid", check_str(_OWNER, "msgid", msgid), MAX_MSGID)
+        timeout = check_float(_OWNER, "timeout", timeout, 0.0, strict=True)
+        context: ssl.SSLContext | None = None
+        if not isinstance(verify, bool):
+            check_str(_OWNER, "verify", verify, what="true, false or the path of a CA bundle")
+            if not os.path.exists(verify):
+                raise ValueError(
+                    f"{_OWNER}: verify={verify!r} is invalid; expected true, false or the path "
+                    "of an existing CA bundle"
+                )
+        if transport == "tls":
+            if verify is True:
+                context = ssl.create_default_context()
+            elif verify is False:
+                context = ssl.create_default_context()
+                context.check_hostname = False
+                context.verify_mode = ssl.CERT_NONE
+            else:
+                context = ssl.create_default_context(cafile=verify)
+        levelno = check_level(_OWNER, level)
+        settings = WorkerSettings.validated(
+            _OWNER,
+            batch_max_records=batch_max_records,
+            batch_max_bytes=batch_max_bytes,
+            flush_interval=flush_interval,
+            max_queue_bytes=max_queue_bytes,
+            when_full=when_full,
+            block_timeout=block_timeout,
+            shutdown_timeout=shutdown_timeout,
+            max_retries=max_retries,
+            retry_backoff=retry_backoff,
+            retry_max_backoff=retry_max_backoff,
+            spool_dir=spool_dir,
+            spool_max_bytes=spool_max_bytes,
+            fsync=fsync,
+            fsync_interval=fsync_interval,
+        )
+        self.address = address
+        self.app_name = app
+        self._own = {
+            "app_name": app_name,
+            "facility": facility,
+            "hostname": hostname,
+            "msgid": msgid,
+            "timeout": timeout,
+            "verify": verify,
+        }
+        sink = _SyslogSink(
+            transport,
+            parts.hostname,
+            port,
+            facility_code,
+            host_field,
+            app,
+            msgid_field,
+            timeout,
+            context,
+        )
+        super().__init__(sink, settings, levelno, f"SyslogHandler({sink.describe()})")
+
+    def _repr_items(self) -> Any:
+        yield repr(self.address)
+        for key, value in self._own.items():
+            if value != self.OWN_DEFAULTS[key]:
+                yield f"{key}={value!r}"

@@ -1,0 +1,638 @@
+"""
+The shipping worker: delivery, ordering, flush, back-pressure, shutdown, fork, dictConfig.
+
+Real sockets on 127.0.0.1 (an HTTPHandler posting to a local receiver),
+real threads and real subprocesses; every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import threading
+import time
+from collections import Counter
+
+import pytest
+
+from receivers import (
+    Cut,
+    Diagnostics,
+    Hang,
+    HTTPReceiver,
+    Respond,
+    attach,
+    closing_fixture,  # noqa: F401 - pytest finds it as 'closing'
+    diagnostics_fixture,  # noqa: F401 - pytest finds it as 'diagnostics'
+    receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
+    run_python,
+    wait_until,
+)
+from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler
+from structflow.handlers._worker import DROP_REASONS
+
+pytestmark = pytest.mark.timeout(90)
+
+NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
+
+
+def seqs(receiver: HTTPReceiver, key: str = "seq") -> list[int]:
+    return [line[key] for line in receiver.lines()]
+
+
+def wait_for_hang(receiver: HTTPReceiver) -> None:
+    assert wait_until(lambda: "hang" in receiver.statuses(), timeout=10)
+
+
+def test_100k_records_are_delivered_exactly_once_in_order(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+
+    for i in range(100_000):
+        logger.info("record %d", i, extra={"seq": i})
+
+    assert handler.flush(timeout=60) is True
+    stats = handler.stats()
+    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (100_000, 100_000, NO_DROPS)
+    assert seqs(receiver) == list(range(100_000))
+
+
+def test_eight_threads_deliver_the_exact_count_each_in_its_order(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+    start = threading.Barrier(8)
+
+    def work(thread: int) -> None:
+        start.wait()
+        for i in range(20_000):
+            logger.info("t%d %d", thread, i, extra={"worker": thread, "seq": i})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+
+    assert handler.flush(timeout=60) is True
+    stats = handler.stats()
+    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (160_000, 160_000, NO_DROPS)
+    by_thread: dict[int, list[int]] = {}
+    for line in receiver.lines():
+        by_thread.setdefault(line["worker"], []).append(line["seq"])
+    assert by_thread == {t: list(range(20_000)) for t in range(8)}
+
+
+def test_flushing_while_other_threads_log_neither_duplicates_nor_drops(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url, flush_interval=0.01)
+    closing.append(handler)
+    logger = attach(handler)
+
+    def work(thread: int) -> None:
+        for i in range(5000):
+            logger.info("r", extra={"worker": thread, "seq": i})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    flushes = 0
+    while any(t.is_alive() for t in threads):
+        assert handler.flush(timeout=30) is True
+        flushes += 1
+    for t in threads:
+        t.join(30)
+
+    assert handler.flush(timeout=30) is True
+    stats = handler.stats()
+    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (20_000, 20_000, NO_DROPS)
+    assert sorted((line["worker"], line["seq"]) for line in receiver.lines()) == [
+        (t, i) for t in range(4) for i in range(5000)
+    ]
+    assert flushes > 0
+
+
+def test_flush_called_while_the_writer_renders_waits_for_every_earlier_record(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    """
+    The barrier covers records still queued behind the chunk the writer is busy with.
+
+    The writer is held on its first record while the others are logged and
+    flush() is called, then on the second chunk until well after the first
+    record was delivered: a barrier placed after the first chunk only would
+    let flush() return with one record delivered.
+    """
+    first, release_first, release_second = threading.Event(), threading.Event(), threading.Event()
+    calls = itertools.count()
+
+    class Held(JsonFormatter):
+        def format_bytes(self, record: logging.LogRecord) -> bytes:
+            call = next(calls)
+            if call == 0:
+                first.set()
+                release_first.wait(10)
+            elif call == 1:
+                release_second.wait(10)
+            return super().format_bytes(record)
+
+    def conductor() -> None:
+        time.sleep(0.2)  # flush() is waiting by now
+        release_first.set()
+        # A wrong barrier sends the first record at once; a right one sends
+        # nothing until the second chunk is rendered.
+        if wait_until(lambda: len(receiver.accepted) >= 1, timeout=1.0):
+            time.sleep(0.3)  # ample time for the wrong barrier to be released
+        release_second.set()
+
+    handler = HTTPHandler(receiver.url, flush_interval=30)
+    handler.setFormatter(Held())
+    closing.append(handler)
+    logger = attach(handler)
+    logger.info("first", extra={"seq": 0})
+    assert first.wait(10)
+    for i in range(1, 100):
+        logger.info("queued", extra={"seq": i})
+    threading.Thread(target=conductor, daemon=True).start()
+
+    assert handler.flush(timeout=20) is True
+    assert handler.stats()["delivered"] == 100
+    assert seqs(receiver) == list(range(100))
+
+
+def test_503_then_cut_connections_then_recovery_loses_nothing(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.script(Respond(503), Respond(503), Cut(), Cut(), Respond(502), Cut())
+    handler = HTTPHandler(
+        receiver.url, batch_max_records=200, retry_backoff=0.01, retry_max_backoff=0.05
+    )
+    closing.append(handler)
+    logger = attach(handler)
+
+    for i in range(3000):
+        logger.info("record %d", i, extra={"seq": i})
+
+    assert handler.flush(timeout=30) is True
+    assert list(range(3000)) == seqs(receiver)
+    assert receiver.statuses()[:6] == [503, 503, "cut", "cut", 502, "cut"]
+    stats = handler.stats()
+    assert stats["retried"] > 0
+    assert (stats["delivered"], stats["dropped"]) == (3000, NO_DROPS)
+
+
+def test_flush_waits_for_delivery_and_returns_false_on_timeout(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.default = Hang()
+    handler = HTTPHandler(receiver.url, timeout=30, shutdown_timeout=0.1)
+    closing.append(handler)
+    logger = attach(handler)
+    logger.info("stuck", extra={"seq": 0})
+
+    assert handler.flush(timeout=0.3) is False
+    assert handler.stats()["delivered"] == 0
+
+
+def test_flush_covers_records_accepted_before_it_only(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    """flush() returns once earlier records are delivered, even while others keep coming."""
+    handler = HTTPHandler(receiver.url, flush_interval=30)
+    closing.append(handler)
+    logger = attach(handler)
+    for i in range(10):
+        logger.info("r", extra={"seq": i})
+
+    assert handler.flush(timeout=10) is True
+    assert list(range(10)) == seqs(receiver)
+
+
+def test_a_partial_batch_is_sent_after_flush_interval(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url, flush_interval=0.05)
+    closing.append(handler)
+    logger = attach(handler)
+    logger.info("alone", extra={"seq": 1})
+
+    assert wait_until(lambda: receiver.count_lines() == 1, timeout=10)
+
+
+def test_batches_respect_batch_max_records_and_batch_max_bytes(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    by_records = HTTPHandler(receiver.url, batch_max_records=7)
+    by_bytes = HTTPHandler(receiver.url + "bytes", batch_max_bytes=2048)
+    closing.extend([by_records, by_bytes])
+    for handler in (by_records, by_bytes):
+        logger = attach(handler)
+        for i in range(100):
+            logger.info("x" * 100, extra={"seq": i})
+        assert handler.flush(timeout=10) is True
+
+    counts = [r.body.count(b"\n") for r in receiver.accepted if r.path == "/"]
+    sizes = [len(r.body) for r in receiver.accepted if r.path == "/bytes"]
+    assert (sum(counts), max(counts)) == (100, 7)
+    assert max(sizes) <= 2048
+    assert sum(len(r.body.splitlines()) for r in receiver.accepted if r.path == "/bytes") == 100
+
+
+def _fill(receiver: HTTPReceiver, handler: HTTPHandler, total: int) -> logging.Logger:
+    """Send one batch that the receiver holds, then *total* more records."""
+    logger = attach(handler)
+    for i in range(10):
+        logger.info("x" * 1000, extra={"seq": i})
+    wait_for_hang(receiver)
+    for i in range(10, total):
+        logger.info("x" * 1000, extra={"seq": i})
+    return logger
+
+
+FULL = {"batch_max_records": 10, "max_queue_bytes": 65_536, "timeout": 1.0, "retry_backoff": 0.01}
+
+
+def test_when_full_drop_newest_keeps_what_is_queued_and_counts_the_new(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.script(Hang())
+    handler = HTTPHandler(receiver.url, when_full="drop_newest", **FULL)  # type: ignore[arg-type]
+    closing.append(handler)
+    _fill(receiver, handler, 400)
+
+    assert handler.flush(timeout=20) is True
+    stats = handler.stats()
+    delivered = seqs(receiver)
+    assert stats["dropped"]["queue_full"] > 0
+    assert stats["accepted"] + stats["dropped"]["queue_full"] == 400
+    assert {**NO_DROPS, "queue_full": stats["dropped"]["queue_full"]} == stats["dropped"]
+    assert stats["accepted"] == stats["delivered"] == len(delivered) == len(set(delivered))
+    assert list(range(10)) == delivered[:10]
+    assert 399 not in delivered
+
+
+def test_when_full_drop_oldest_keeps_the_newest_and_counts_the_old(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.script(Hang())
+    handler = HTTPHandler(receiver.url, when_full="drop_oldest", **FULL)  # type: ignore[arg-type]
+    closing.append(handler)
+    _fill(receiver, handler, 400)
+
+    assert handler.flush(timeout=20) is True
+    stats = handler.stats()
+    delivered = seqs(receiver)
+    assert stats["dropped"]["queue_full"] > 0
+    assert stats["accepted"] == 400
+    assert stats["delivered"] + stats["dropped"]["queue_full"] == 400
+    assert {**NO_DROPS, "queue_full": stats["dropped"]["queue_full"]} == stats["dropped"]
+    assert stats["delivered"] == len(delivered) == len(set(delivered))
+    assert list(range(10)) == delivered[:10]  # the batch in flight is never dropped
+    assert 10 not in delivered  # the oldest queued record went first
+    assert 399 in delivered
+
+
+def test_when_full_block_waits_for_room_and_drops_nothing(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.script(Hang())
+    handler = HTTPHandler(receiver.url, when_full="block", block_timeout=30, **FULL)  # type: ignore[arg-type]
+    closing.append(handler)
+    _fill(receiver, handler, 400)
+
+    assert handler.flush(timeout=20) is True
+    stats = handler.stats()
+    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (400, 400, NO_DROPS)
+    assert list(range(400)) == seqs(receiver)
+
+
+def test_when_full_block_drops_after_block_timeout_and_counts_it(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    receiver.default = Hang()
+    handler = HTTPHandler(
+        receiver.url,
+        when_full="block",
+        block_timeout=0.05,
+        shutdown_timeout=0.1,
+        **{**FULL, "timeout": 30.0},  # type: ignore[arg-type]
+    )
+    closing.append(handler)
+    _fill(receiver, handler, 70)
+
+    stats = handler.stats()
+    assert stats["dropped"]["queue_full"] > 0
+    assert stats["accepted"] + stats["dropped"]["queue_full"] == 70
+
+
+def test_close_drops_and_reports_what_it_could_not_deliver(
+    receiver: HTTPReceiver, diagnostics: Diagnostics
+) -> None:
+    receiver.default = Hang()
+    handler = HTTPHandler(receiver.url, timeout=30, shutdown_timeout=0.2)
+    logger = attach(handler)
+    for i in range(5):
+        logger.info("r", extra={"seq": i})
+
+    handler.close()
+
+    assert handler.closed
+    assert handler.stats()["dropped"]["shutdown"] == 5
+    assert any("not delivered within shutdown_timeout" in m for m in diagnostics.messages())
+    logger.info("after close")
+    assert handler.stats()["dropped"]["closed"] == 1
+    assert handler.flush(timeout=1) is False
+
+
+def test_max_retries_gives_up_with_a_counted_drop(
+    receiver: HTTPReceiver, closing: list[logging.Handler], diagnostics: Diagnostics
+) -> None:
+    receiver.default = Respond(503)
+    handler = HTTPHandler(receiver.url, max_retries=2, retry_backoff=0.01)
+    closing.append(handler)
+    attach(handler).info("r")
+
+    assert handler.flush(timeout=10) is True
+    assert len(receiver.attempts) == 3
+    assert handler.stats()["dropped"]["retries_exhausted"] == 1
+    assert any("gave up on 1 record(s) after 2 retries" in m for m in diagnostics.messages())
+
+
+def test_emit_snapshots_the_record(receiver: HTTPReceiver, closing: list[logging.Handler]) -> None:
+    """The message is made once, on the caller's thread; later changes to fields are not shipped."""
+
+    class Counted:
+        calls = 0
+
+        def __str__(self) -> str:
+            Counted.calls += 1
+            return "counted"
+
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+    payload = {"k": 1}
+    items = [1]
+    logger.info("value %s", Counted(), extra={"payload": payload, "items": items})
+    payload["k"] = 2
+    items.append(2)
+
+    assert handler.flush(timeout=10) is True
+    (line,) = receiver.lines()
+    assert (
+        line["message"],
+        line["payload"],
+        line["items"],
+        Counted.calls,
+    ) == ("value counted", {"k": 1}, [1], 1)
+
+
+def test_exceptions_are_shipped_with_their_traceback(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+
+    def raiser() -> None:
+        raise ValueError("boom")
+
+    try:
+        raiser()
+    except ValueError:
+        logger.exception("failed")
+
+    assert handler.flush(timeout=10) is True
+    (line,) = receiver.lines()
+    traceback = line["exception"]["traceback"]
+    assert "in raiser" in traceback
+    assert traceback.endswith("ValueError: boom")
+
+
+def test_emit_never_raises_and_bad_arguments_still_ship_once(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+
+    class Unprintable:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+        __str__ = __repr__
+
+    logger.info("%d items", "not a number")
+    logger.info("field", extra={"bad": Unprintable()})
+    handler.emit(logging.makeLogRecord({"msg": "%s %s", "args": ("only one",)}))
+
+    assert handler.flush(timeout=10) is True
+    lines = receiver.lines()
+    assert len(lines) == 3
+    assert "%d items" in lines[0]["message"] and "not a number" in lines[0]["message"]
+    assert "Unprintable" in lines[1]["bad"]
+    assert handler.stats()["dropped"] == NO_DROPS
+
+
+def test_diagnostics_and_urllib3_debug_logs_are_never_shipped(
+    receiver: HTTPReceiver,
+) -> None:
+    """A handler on the root logger ships neither its own diagnostics nor urllib3's logs."""
+    receiver.script(Respond(503))
+    handler = HTTPHandler(receiver.url, retry_backoff=0.01)
+    root = logging.getLogger()
+    urllib3 = logging.getLogger("urllib3")
+    saved = (root.level, urllib3.level)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    urllib3.setLevel(logging.DEBUG)
+    try:
+        logging.getLogger("tests.root").info("only this", extra={"seq": 0})
+        assert handler.flush(timeout=10) is True
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(saved[0])
+        urllib3.setLevel(saved[1])
+        handler.close()
+    assert [line["message"] for line in receiver.lines()] == ["only this"]
+
+
+def test_stats_count_every_reason_and_bytes(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    attach(handler).info("hello")
+    assert handler.flush(timeout=10) is True
+
+    stats = handler.stats()
+    body = receiver.accepted[0].body
+    assert {
+        "accepted": 1,
+        "delivered": 1,
+        "retried": 0,
+        "spooled": 0,
+        "adopted": 0,
+        "dropped": NO_DROPS,
+        "queued_bytes": 0,
+        "delivered_bytes": len(body) - 1,  # the entry, without the line break
+    } == stats
+
+
+# --- processes ------------------------------------------------------------------
+
+HANGING_CHILD = """
+import logging, sys, time
+from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler
+handler = HTTPHandler(sys.argv[1], timeout=10.0, shutdown_timeout=1.0)
+logger = logging.getLogger("child")
+logger.addHandler(handler)
+logger.propagate = False
+logger.setLevel(logging.INFO)
+worst = 0.0
+for i in range(20000):
+    start = time.perf_counter()
+    logger.info("record %d", i)
+    worst = max(worst, time.perf_counter() - start)
+print(f"{worst:.6f} {time.time():.6f}", flush=True)
+"""
+
+
+def test_a_receiver_that_never_answers_blocks_no_log_call_and_exit_is_bounded(
+    receiver: HTTPReceiver,
+) -> None:
+    receiver.default = Hang()
+
+    proc = run_python(HANGING_CHILD, receiver.url, timeout=30)
+    ended = time.time()
+
+    assert proc.returncode == 0, proc.stderr
+    worst, done = (float(x) for x in proc.stdout.split())
+    # Both bounds are far from what they guard against: the receiver's 10 s
+    # timeout for a log call, and a hang for the exit.
+    assert worst < 0.5
+    assert ended - done < 1.0 + 1.0
+    assert "not delivered within shutdown_timeout=1s" in proc.stderr
+
+
+DICTCONFIG_CHILD = """
+import logging, logging.config, sys, threading
+from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler
+handler = HTTPHandler(sys.argv[1], batch_max_records=100, flush_interval=0.01)
+logger = logging.getLogger("app.shipping")
+logger.addHandler(handler)
+logger.propagate = False
+logger.setLevel(logging.INFO)
+# The sender logs through urllib3; after every dictConfig the level cache is
+# empty, so those calls take logging's module lock while dictConfig holds it.
+logging.getLogger("urllib3").setLevel(logging.DEBUG)
+stop = threading.Event()
+runs = [0]
+def reconfigure():
+    while not stop.is_set():
+        logging.config.dictConfig({
+            "version": 1,
+            "disable_existing_loggers": False,
+            "handlers": {"null": {"class": "logging.NullHandler"}},
+            "loggers": {"other": {"handlers": ["null"], "level": "INFO"}},
+        })
+        runs[0] += 1
+thread = threading.Thread(target=reconfigure, daemon=True)
+thread.start()
+for i in range(20000):
+    logger.info("record %d", i, extra={"seq": i})
+ok = handler.flush(30)
+stop.set()
+thread.join(10)
+print(ok, runs[0], handler.stats()["delivered"], thread.is_alive(), flush=True)
+"""
+
+
+def test_dictconfig_called_repeatedly_from_another_thread_neither_deadlocks_nor_loses(
+    receiver: HTTPReceiver,
+) -> None:
+    proc = run_python(DICTCONFIG_CHILD, receiver.url, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    ok, runs, delivered, alive = proc.stdout.split()
+    assert (ok, delivered, alive) == ("True", "20000", "False")
+    assert int(runs) > 10
+    assert list(range(20000)) == seqs(receiver)
+
+
+FORK_CHILD = """
+import logging, os, sys
+from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler
+handler = HTTPHandler(sys.argv[1], flush_interval=30.0, batch_max_records=100000)
+logger = logging.getLogger("fork")
+logger.addHandler(handler)
+logger.propagate = False
+logger.setLevel(logging.INFO)
+for i in range(1000):
+    logger.info("parent", extra={"who": "parent", "seq": i})
+# Those 1000 are still queued (flush_interval is long) when the process forks.
+pid = os.fork()
+if pid == 0:
+    for i in range(700):
+        logger.info("child", extra={"who": "child", "seq": i})
+    os._exit(0 if handler.flush(20) else 3)
+for i in range(1000, 1500):
+    logger.info("parent", extra={"who": "parent", "seq": i})
+_, status = os.waitpid(pid, 0)
+print(handler.flush(20), os.waitstatus_to_exitcode(status), handler.stats()["delivered"])
+"""
+
+
+def _who(receiver: HTTPReceiver) -> Counter[tuple[str, int]]:
+    return Counter((line["who"], line["seq"]) for line in receiver.lines())
+
+
+def test_after_fork_parent_and_child_records_are_each_delivered_once(
+    receiver: HTTPReceiver,
+) -> None:
+    proc = run_python(FORK_CHILD, receiver.url, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["True", "0", "1500"]
+    expected = Counter([("parent", i) for i in range(1500)] + [("child", i) for i in range(700)])
+    assert expected == _who(receiver)
+
+
+MULTIPROCESSING_CHILD = """
+import logging, multiprocessing, sys
+from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler
+handler = HTTPHandler(sys.argv[1], flush_interval=30.0)
+logger = logging.getLogger("mp")
+logger.addHandler(handler)
+logger.propagate = False
+logger.setLevel(logging.INFO)
+def work():
+    for i in range(300):
+        logger.info("child", extra={"who": "child", "seq": i})
+    # no flush: the child ends with os._exit, after multiprocessing's finalizers
+process = multiprocessing.get_context("fork").Process(target=work)
+process.start()
+process.join(30)
+print(process.exitcode, handler.flush(10))
+"""
+
+
+def test_a_multiprocessing_child_delivers_its_records_when_it_ends(
+    receiver: HTTPReceiver,
+) -> None:
+    proc = run_python(MULTIPROCESSING_CHILD, receiver.url, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["0", "True"]
+    assert Counter(("child", i) for i in range(300)) == _who(receiver)
