@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
-# Installs the components the integration tests talk to: syslog-ng from
-# Debian's packages. Runs apt-get only as root and only when it is missing;
-# otherwise says what the syslog tests will do (fail under CI=true, skip elsewhere).
+# Installs the components the integration tests talk to: syslog-ng (the
+# syslog tests' receiver) and openssl (certificates for the TLS tests), from
+# Debian's packages. Runs apt-get only as root and only for what is missing;
+# otherwise says what those tests will do (fail under CI=true, skip elsewhere).
 set -euo pipefail
-if command -v syslog-ng >/dev/null 2>&1 || [ -x /usr/sbin/syslog-ng ]; then
+missing=()
+command -v syslog-ng >/dev/null 2>&1 || [ -x /usr/sbin/syslog-ng ] || missing+=(syslog-ng-core)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
+if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
-  echo "installing syslog-ng-core for the syslog integration tests"
+  echo "installing ${missing[*]} for the integration tests"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   # The package's service must not start here: the tests run their own instance.
@@ -17,7 +21,7 @@ if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
     trap 'rm -f /usr/sbin/policy-rc.d' EXIT
   fi
   rm -f /usr/sbin/policy-rc.d.structflow
-  apt-get install -y -qq --no-install-recommends syslog-ng-core >/dev/null
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 else
-  echo "syslog-ng is missing and this is not root: the syslog tests will skip (and fail under CI=true)" >&2
+  echo "${missing[*]} missing and this is not root: their tests will skip (and fail under CI=true)" >&2
 fi
