@@ -45,12 +45,12 @@ bench: $(VENV)/.installed-dev
 	$(BIN)/python -m benchmarks
 
 docs: $(VENV)/.installed-dev
-	$(BIN)/mkdocs build --strict
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 
 # pytest exits 5 when it collected no test; that fails the target like any other
 # error. The quick benchmark run is one of the tests (tests/test_benchmarks_smoke.py).
 test: lint typecheck unit
-	$(BIN)/mkdocs build --strict --site-dir $$(mktemp -d)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$(mktemp -d)
 
 clean:
 	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache
