@@ -126,3 +126,46 @@ def test_json_renderer_turns_the_seed_example_into_json_lines(
         "Beginning+to+run+Task+B+with+input+3",
         "Returning+the+value+10",
     ]
+
+
+EXTRA_SCRIPT = r"""
+import logging, sys
+import structflow
+
+# The application's own root handler, as logging.basicConfig would add.
+logging.basicConfig(stream=sys.stdout, format="ROOT %(name)s %(message)s", level=logging.DEBUG)
+structflow.configure(extra_loggers=["urllib3"], renderer="json", level="INFO")
+with structflow.context(flow_name="f", task_name="t"):
+    logging.getLogger("urllib3.connectionpool").warning("retrying %s", "GET /")
+    logging.getLogger("urllib3").debug("below the level structflow set")
+    structflow.get_logger("t").info("task line")
+    logging.getLogger("app").warning("app line")
+"""
+
+
+def test_extra_logger_lines_appear_once_with_context(tmp_path: Path) -> None:
+    """Prefect #12518: no duplicate lines through propagation to the root logger."""
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW")},
+        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", EXTRA_SCRIPT],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3, lines
+    first, second = (json.loads(line) for line in lines[:2])
+    assert (first["logger"], first["message"], first["flow_name"], first["task_name"]) == (
+        "urllib3.connectionpool",
+        "retrying GET /",
+        "f",
+        "t",
+    )
+    assert (second["logger"], second["message"]) == ("structflow.t", "task line")
+    assert lines[2] == "ROOT app app line"
