@@ -8,7 +8,9 @@ real threads and real subprocesses; every wait is bounded.
 from __future__ import annotations
 
 import itertools
+import json
 import logging
+import socket
 import threading
 import time
 from collections import Counter
@@ -330,6 +332,68 @@ def test_when_full_block_drops_after_block_timeout_and_counts_it(
     stats = handler.stats()
     assert stats["dropped"]["queue_full"] > 0
     assert stats["accepted"] + stats["dropped"]["queue_full"] == 70
+
+
+MEMORY_CHILD = """
+import json, logging, resource, sys, time, tracemalloc
+from structflow.handlers import HTTPHandler
+url, total, limit = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+handler = HTTPHandler(url, max_queue_bytes=limit, retry_backoff=0.01, retry_max_backoff=0.05,
+                      timeout=2.0, shutdown_timeout=0.5)
+logger = logging.getLogger("memory.bound")
+logger.addHandler(handler)
+logger.propagate = False
+logger.setLevel(logging.INFO)
+logger.info("started")  # the worker's threads and connection pool exist from here
+time.sleep(0.3)
+rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+tracemalloc.start()
+base = tracemalloc.get_traced_memory()[0]
+context = {"flow_name": "nightly", "flow_run_id": "2b6f7d1e-0f6a-4d9e-9d3a-2f0e0f4c6a11",
+           "task_name": "Task B", "task_run_id": "6a3c1b2e-8d4f-4e5a-9b7c-1d2e3f4a5b6c"}
+for i in range(1, total):
+    logger.info("Beginning to run Task B with input %d", i, extra=context)
+    if i % 2000 == 0:
+        time.sleep(0.01)  # a steady rate, as in production, not one burst
+time.sleep(1.0)  # the writer catches up; the sender keeps failing
+peak = tracemalloc.get_traced_memory()[1] - base
+tracemalloc.stop()
+rss_growth = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) * 1024
+handler.close()
+print(json.dumps({"peak": peak, "rss_growth": rss_growth, "stats": handler.stats()}))
+"""
+
+
+@pytest.mark.parametrize("answer", ["refused", "503"])
+def test_memory_stays_within_max_queue_bytes_while_the_receiver_is_down(
+    receiver: HTTPReceiver, answer: str
+) -> None:
+    # Many more records than fit: each one rendered is about 330 bytes, so
+    # 1 MiB holds about 3,000 of them. Rendered entries that kept a larger
+    # allocation than their length (orjson's results do), or failed attempts
+    # that kept their request bodies alive, grew the process far past the bound.
+    total, limit = 30_000, 1_048_576
+    if answer == "503":
+        receiver.default = Respond(503)
+        url = receiver.url
+    else:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            url = f"http://127.0.0.1:{probe.getsockname()[1]}/"  # nothing listens
+
+    proc = run_python(MEMORY_CHILD, url, str(total), str(limit), timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    stats = out["stats"]
+    # The bound, plus one batch body and one chunk being rendered.
+    assert out["peak"] < 3 * limit
+    assert out["rss_growth"] < 12 * limit
+    assert stats["delivered"] == 0
+    assert stats["dropped"]["queue_full"] > total // 2
+    # Every record logged is delivered or counted in exactly one drop reason.
+    assert stats["delivered"] + sum(stats["dropped"].values()) == total
+    assert total - stats["dropped"]["queue_full"] <= stats["accepted"] <= total
 
 
 def test_close_drops_and_reports_what_it_could_not_deliver(

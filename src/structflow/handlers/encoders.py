@@ -110,7 +110,8 @@ class NdjsonEncoder(Encoder):
     content_type = "application/x-ndjson"
 
     def body(self, entries: Sequence[bytes]) -> bytes:
-        return b"\n".join(entries) + b"\n"
+        # One join: concatenating afterwards would hold two copies of the body.
+        return b"\n".join([*entries, b""])
 
 
 class JsonArrayEncoder(Encoder):
@@ -119,7 +120,13 @@ class JsonArrayEncoder(Encoder):
     name = "json"
 
     def body(self, entries: Sequence[bytes]) -> bytes:
-        return b"[" + b",".join(entries) + b"]"
+        if not entries:
+            return b"[]"
+        # One join (see NdjsonEncoder.body); only the ends are copied twice.
+        parts = list(entries)
+        parts[0] = b"[" + parts[0]
+        parts[-1] = parts[-1] + b"]"
+        return b",".join(parts)
 
 
 # Run-context keys that are structured metadata in Loki (high cardinality),
@@ -327,7 +334,13 @@ class DatadogEncoder(Encoder):
         return to_json_bytes(event)
 
     def body(self, entries: Sequence[bytes]) -> bytes:
-        return b"[" + b",".join(entries) + b"]"
+        if not entries:
+            return b"[]"
+        # One join (see NdjsonEncoder.body); only the ends are copied twice.
+        parts = list(entries)
+        parts[0] = b"[" + parts[0]
+        parts[-1] = parts[-1] + b"]"
+        return b",".join(parts)
 
     def auth_headers(self, token: str) -> dict[str, str]:
         return {"DD-API-KEY": token}

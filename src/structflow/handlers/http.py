@@ -34,6 +34,7 @@ from structflow.handlers._worker import (
     check_str,
     check_str_mapping,
     fit_exception,
+    release_exception,
     resolve_env,
 )
 from structflow.handlers.encoders import (
@@ -193,7 +194,9 @@ class _HTTPSink(Sink):
             )
             content = response.content
         except requests.RequestException as exc:
-            return Outcome("retry", self._describe(exc))
+            outcome = Outcome("retry", self._describe(exc))
+            release_exception(exc)
+            return outcome
         status = response.status_code
         if 200 <= status < 300:
             checked = self.encoder.check(content, len(entries))

@@ -36,6 +36,7 @@ from structflow.handlers._worker import (
     check_level,
     check_str,
     fit_exception,
+    release_exception,
 )
 from structflow.handlers.http import default_service
 
@@ -248,7 +249,9 @@ class _SyslogSink(Sink):
             return Outcome("ok")
         except (OSError, ssl.SSLError) as exc:
             self._drop_connection()
-            return Outcome("retry", f"{type(exc).__name__}: {exc}")
+            outcome = Outcome("retry", f"{type(exc).__name__}: {exc}")
+            release_exception(exc)
+            return outcome
 
     def _drop_connection(self) -> None:
         sock = self._sock
