@@ -255,3 +255,8 @@ def test_foreign_extra_may_repeat_a_bound_key(collect: Collect) -> None:
         "request_id": "inner",
         "n": 1,
     }
+
+
+def test_try_unbind_ignores_missing_keys(collect: Collect) -> None:
+    get_logger("t").bind(a=1, b=2).try_unbind("a", "missing").info("x")
+    assert fields_of(collect.records[0]) == {"b": 2}

@@ -64,11 +64,6 @@ def current_fields() -> dict[str, Any]:
     return _frame.get().fields
 
 
-def current_frame() -> _Frame:
-    """Return the current frame (for the record factory's hot path)."""
-    return _frame.get()
-
-
 class _Push:
     """
     A ``with`` block (and decorator) that layers keys on the current context.

@@ -232,21 +232,12 @@ def configure(**overrides: Any) -> Config:
 
     .. versionadded:: 0.1.0
     """
-    global _current, _overrides
+    global _current
     with _lock:
         cfg = load_config({**overrides})
         _apply(cfg)
         _current = cfg
-        _overrides = dict(overrides)
         return cfg
-
-
-_overrides: dict[str, Any] = {}
-
-
-def current_overrides() -> dict[str, Any]:
-    """Return the keyword arguments of the last ``configure()`` call."""
-    return dict(_overrides)
 
 
 def ensure_configured() -> Config:
@@ -267,7 +258,7 @@ def reset() -> None:
     Used by tests and by :func:`structflow.testing` helpers; the next use
     reads the configuration again.
     """
-    global _current, _root_saved_propagate, _overrides
+    global _current, _root_saved_propagate
     with _lock:
         _detach_owned()
         for _settings, handler in _shipping.values():
@@ -284,7 +275,6 @@ def reset() -> None:
         _root_saved_propagate = None
         root.setLevel(logging.NOTSET)
         _current = None
-        _overrides = {}
 
 
 class _ConfigProxy(Mapping[str, Any]):
