@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import abc
 import atexit
+import bisect
 import contextlib
 import copy
 import itertools
@@ -51,6 +52,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar, Literal
 
 from structflow.handlers.spool import Batch, Spool
+from structflow.loggers import LogRecord as _LogRecord
 from structflow.loggers import safe_message
 
 __all__ = [
@@ -111,7 +113,7 @@ _live: weakref.WeakSet[Worker] = weakref.WeakSet()
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
 # What the writer takes when the intake is empty (never appended to).
-_NO_ITEMS: deque[logging.LogRecord] = deque(maxlen=0)
+_NO_ITEMS: deque[Any] = deque(maxlen=0)
 #: After being woken, the writer waits this long for more records, so that it
 #: renders them in chunks rather than one wake-up (and one notify) per record.
 _WRITER_LINGER = 0.001
@@ -120,13 +122,10 @@ _sleep = time.sleep
 _RENDER_SLICE = 64
 
 
-def _slices(items: deque[logging.LogRecord], size: int) -> Iterator[Sequence[logging.LogRecord]]:
-    """Yield *items* in lists of at most *size* (the deque itself when it is short enough)."""
-    if len(items) <= size:
-        yield items
-        return
+def _slices(items: deque[Queued], size: int) -> Iterator[list[logging.LogRecord]]:
+    """Yield *items* as snapshot records, in lists of at most *size*."""
     it = iter(items)
-    while part := list(itertools.islice(it, size)):
+    while part := _as_records(itertools.islice(it, size)):
         yield part
 
 
@@ -485,14 +484,36 @@ class MemoryBuffer:
             return None
         out: list[bytes] = []
         cost = payload = 0
+        pending = self.pending_bytes
         popleft = entries.popleft
         while entries and len(out) < max_records:
-            size = len(entries[0])
-            if out and cost + size + overhead > max_bytes:
+            # Move a run of entries at once, as many as the average waiting
+            # entry says fit, then hand back any that overshoot the byte limit:
+            # a test per entry would cost several times as much.
+            left = len(entries)
+            average = max(1, pending // left) + overhead
+            room = max_bytes - cost
+            k = min(left, max_records - len(out), max(1, room // average))
+            run = [popleft() for _ in range(k)]
+            # sizes[i]: payload of the first i + 1 entries of the run.
+            sizes = list(itertools.accumulate(map(len, run)))
+            fit = k
+            if sizes[-1] + overhead * k > room:
+                fit = bisect.bisect_right(
+                    range(k), room, key=lambda i: sizes[i] + overhead * (i + 1)
+                )
+                if fit == 0 and not out:
+                    fit = 1  # an entry larger than a batch travels alone
+                entries.extendleft(reversed(run[fit:]))
+                del run[fit:]
+            if fit:
+                size = sizes[fit - 1]
+                out += run
+                cost += size + overhead * fit
+                payload += size
+                pending -= size
+            if fit < k:
                 break
-            out.append(popleft())
-            cost += size + overhead
-            payload += size
         start = self._taken
         self._taken += len(out)
         self._inflight = (start, payload)
@@ -625,9 +646,18 @@ _STANDARD_ATTRS = frozenset(_PROBE.__dict__) | {
     "taskName",
 }
 del _PROBE
+#: What a snapshot of a bare stdlib record holds: its attributes and ``message``.
+_SNAPSHOT_ATTRS = _N_RECORD_ATTRS + 1
 
 
 _getters: dict[tuple[str, ...], Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
+
+#: What the intake holds: a snapshot record, or (for structflow's own record
+#: class, nearly every record) only its attributes. The record object is made
+#: by the writer: a container waiting in the intake is one more object for
+#: the garbage collector to visit on every young-generation pass, which costs
+#: the logging threads more than making the object later.
+Queued = logging.LogRecord | dict[str, Any]
 
 
 def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
@@ -662,9 +692,9 @@ def format_exception(exc_info: Any) -> str:
     return text[:-1] if text.endswith("\n") else text
 
 
-def estimate(record: logging.LogRecord) -> int:
-    """What a queued snapshot record counts against ``max_queue_bytes``."""
-    d = record.__dict__
+def estimate(record: logging.LogRecord | dict[str, Any]) -> int:
+    """What a queued snapshot record (or its attributes) counts against ``max_queue_bytes``."""
+    d = record if type(record) is dict else record.__dict__
     text = d.get("exc_text")
     return (
         len(d["msg"])
@@ -684,6 +714,14 @@ def snapshot(record: logging.LogRecord) -> tuple[logging.LogRecord, int]:
     mutable field values are copied so later changes by the caller do not
     leak into the shipped record. Returns the copy and its estimated size.
     """
+    d, size = snapshot_state(record)
+    copy = _new(record.__class__)
+    copy.__dict__ = d
+    return copy, size
+
+
+def snapshot_state(record: logging.LogRecord) -> tuple[dict[str, Any], int]:
+    """Return the attributes :func:`snapshot` gives its copy of *record*, and its estimated size."""
     d = record.__dict__.copy()
     msg = d.get("msg")
     if d.get("args") or type(msg) is not str:
@@ -696,29 +734,42 @@ def snapshot(record: logging.LogRecord) -> tuple[logging.LogRecord, int]:
             d["exc_text"] = format_exception(exc_info)
         d["exc_info"] = _detach(exc_info)
     # As estimate() computes it; no key is added to d below.
-    size = len(msg) + RECORD_OVERHEAD + RECORD_FIELD_COST * len(d)
+    n = len(d)
+    size = len(msg) + RECORD_OVERHEAD + RECORD_FIELD_COST * n
     text = d.get("exc_text")
-    if type(text) is str:
+    if text.__class__ is str:
         size += len(text)
     names = d.get("structflow_fields") or ()
     if names:
-        getter = _getters.get(names)
-        if getter is None:
-            getter = _getter(names)
-        if not _MUTABLE.isdisjoint(map(type, getter(d))):
-            for name in names:
-                value = d[name]
-                if value.__class__ in _MUTABLE:
-                    d[name] = _copy_value(value)
-    if len(d) > _N_RECORD_ATTRS + 1 + len(names) + ("structflow_fields" in d) + ("asctime" in d):
+        getter = _getters.get(names) or _getter(names)
+        for value in getter(d):
+            if value.__class__ in _MUTABLE:
+                for name in names:
+                    field = d[name]
+                    if field.__class__ in _MUTABLE:
+                        d[name] = _copy_value(field)
+                break
+    if n > _SNAPSHOT_ATTRS + len(names) + ("structflow_fields" in d) + ("asctime" in d):
         # Attributes from stdlib's extra= are not in structflow_fields.
         for name in d.keys() - _STANDARD_ATTRS:
             value = d[name]
             if value.__class__ in _MUTABLE:
                 d[name] = _copy_value(value)
-    copy = _new(record.__class__)
-    copy.__dict__ = d
-    return copy, size
+    return d, size
+
+
+def _as_records(items: Iterable[Queued]) -> list[logging.LogRecord]:
+    """Turn queued items back into snapshot records (see :meth:`ShippingHandler.emit`)."""
+    out: list[logging.LogRecord] = []
+    append = out.append
+    for item in items:
+        if type(item) is dict:
+            record = _new(_LogRecord)
+            record.__dict__ = item
+            append(record)
+        else:
+            append(item)  # type: ignore[arg-type]  # mypy narrows only the dict branch
+    return out
 
 
 def _detach(exc_info: Any) -> tuple[type[BaseException], BaseException, None] | None:
@@ -836,6 +887,7 @@ class Worker:
         if sink.max_entry_bytes:
             limits.append(sink.max_entry_bytes)
         self._max_entry = min(limits)
+        self._max_queue = s.max_queue_bytes
         self._high_water = s.max_queue_bytes // 2
         self.diagnostics = Diagnostics(label)
         self._spool: Spool | None = None
@@ -859,7 +911,7 @@ class Worker:
         self._writer_cv = threading.Condition(self._lock)
         self._sender_cv = threading.Condition(self._lock)
         self._space_cv = threading.Condition(self._lock)
-        self._intake: deque[logging.LogRecord] = deque()
+        self._intake: deque[Queued] = deque()
         self._intake_bytes = 0
         self._queued_bytes = 0
         self._memory: MemoryBuffer | None = MemoryBuffer() if self._spool is None else None
@@ -911,30 +963,32 @@ class Worker:
 
     # --- intake (callers' threads) -----------------------------------------
 
-    def put(self, record: logging.LogRecord, size: int) -> None:
-        """Queue a snapshot record; apply ``when_full`` when the queue is full."""
+    def put(self, record: Queued, size: int) -> None:
+        """
+        Queue a snapshot record; apply ``when_full`` when the queue is full.
+
+        *record* may also be the attributes of a snapshot of a structflow
+        ``LogRecord`` (see :data:`Queued`).
+        """
         with self._lock:
             if self._state != "running":
                 self._drops["closed"] += 1
                 return
             if not self._started:
                 self._start_threads_locked()
-            if self._queued_bytes + size > self.settings.max_queue_bytes and not self._make_room(
-                size
-            ):
+            if self._queued_bytes + size > self._max_queue and not self._make_room(size):
                 if self._writer_idle:
                     self._writer_idle = False
                     self._writer_cv.notify()
                 return
             self._intake.append(record)
             self._intake_bytes += size
-            self._queued_bytes += size
+            queued = self._queued_bytes = self._queued_bytes + size
             self._accepted += 1
             if self._writer_idle:
                 self._writer_idle = False
                 self._writer_cv.notify()
-            crowded = self._queued_bytes > self._high_water
-        if crowded and _get_ident() not in _worker_threads:
+        if queued > self._high_water and _get_ident() not in _worker_threads:
             # Many threads logging at once can keep the writer from the GIL
             # until the queue overflows. Past the high-water mark each call
             # yields the interpreter once (no waiting on I/O or locks), which
@@ -1015,7 +1069,7 @@ class Worker:
                     # never keep a reference to a container other threads append
                     # to (a marker appended to it later would be positioned before
                     # records still waiting in the intake).
-                    items: deque[logging.LogRecord] = _NO_ITEMS
+                    items: deque[Queued] = _NO_ITEMS
                     estimated = 0
                     if self._intake:
                         items, self._intake = self._intake, deque()
@@ -1055,9 +1109,7 @@ class Worker:
         except Exception as exc:
             self.diagnostics.report("spool_io", "error", "cannot adopt spooled records: %r", exc)
 
-    def _write(
-        self, items: deque[logging.LogRecord], estimated: int, markers: list[_Marker]
-    ) -> None:
+    def _write(self, items: deque[Queued], estimated: int, markers: list[_Marker]) -> None:
         entries: list[bytes] = []
         payload = too_large = failed = 0
         if items:
@@ -1843,8 +1895,14 @@ class ShippingHandler(logging.Handler):
                 type(name) is str and name.startswith(DIAGNOSTICS_LOGGER)
             ):
                 return
-            copy, size = snapshot(record)
-            self._worker.put(copy, size)
+            state, size = snapshot_state(record)
+            cls = record.__class__
+            if cls is _LogRecord:
+                self._worker.put(state, size)
+            else:
+                copy = _new(cls)
+                copy.__dict__ = state
+                self._worker.put(copy, size)
         except Exception as exc:
             with contextlib.suppress(Exception):
                 self._worker.count_error(exc)
