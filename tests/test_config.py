@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import structflow
+from receivers import run_python
 from structflow import ConfigError
 from structflow._config import load_config
 
@@ -228,16 +227,8 @@ print("ISOLATED")
 """
 
 
-def test_import_configure_and_run_touch_nothing_outside_structflow(tmp_path: Path) -> None:
-    env = {"STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.run(
-        [sys.executable, "-c", ISOLATION_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+def test_import_configure_and_run_touch_nothing_outside_structflow() -> None:
+    proc = run_python(ISOLATION_SCRIPT)
     assert proc.returncode == 0, proc.stderr
     assert "ISOLATED" in proc.stdout
 

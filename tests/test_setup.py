@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 import structflow
-from receivers import HTTPReceiver, receiver_fixture, wait_until
+from receivers import HTTPReceiver, receiver_fixture, run_python, wait_until
 from structflow import ConfigError
 from structflow.handlers import HTTPHandler, SyslogHandler
 
@@ -143,20 +143,9 @@ with structflow.context(flow_name="f", task_name="t"):
 """
 
 
-def test_extra_logger_lines_appear_once_with_context(tmp_path: Path) -> None:
+def test_extra_logger_lines_appear_once_with_context() -> None:
     """Prefect #12518: no duplicate lines through propagation to the root logger."""
-    env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW")},
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", EXTRA_SCRIPT],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    proc = run_python(EXTRA_SCRIPT)
     assert proc.returncode == 0, proc.stderr
     lines = proc.stdout.splitlines()
     assert len(lines) == 3, lines
