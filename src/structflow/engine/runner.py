@@ -31,7 +31,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
-from structflow.engine.flow import Flow, FlowError, positional_names
+from structflow.engine._active import FlowError
+from structflow.engine.flow import Flow, positional_names
 from structflow.engine.state import (
     Failed,
     Mapped,
