@@ -265,7 +265,7 @@ class SyslogReceiver:
                     with outer.lock:
                         outer.messages.append(self.request[0])
 
-            self.server: socketserver.BaseServer = socketserver.ThreadingUDPServer(
+            self.server: socketserver.TCPServer = socketserver.ThreadingUDPServer(
                 ("127.0.0.1", port), UDPHandler
             )
         else:
@@ -326,9 +326,9 @@ class SyslogReceiver:
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
-        scheme = "tls" if isinstance(self.server.socket, ssl.SSLSocket) else self.transport  # type: ignore[attr-defined]
-        return f"{scheme}://{host}:{port}"
+        port = self.server.server_address[1]
+        scheme = "tls" if isinstance(self.server.socket, ssl.SSLSocket) else self.transport
+        return f"{scheme}://127.0.0.1:{port}"
 
     def count(self) -> int:
         with self.lock:
@@ -336,7 +336,7 @@ class SyslogReceiver:
 
     def close(self) -> None:
         self.server.shutdown()
-        self.server.server_close()  # type: ignore[attr-defined]
+        self.server.server_close()
 
 
 # --- syslog-ng ----------------------------------------------------------------

@@ -12,7 +12,7 @@ import re
 import sys
 import threading
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -864,7 +864,9 @@ def test_classic_asctime_follows_the_second() -> None:
 
 
 def test_classic_processors_can_feed_the_format() -> None:
-    def add_host(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def add_host(
+        logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         event["host"] = "worker-1"
         return event
 
@@ -1024,7 +1026,7 @@ def test_processor_given_by_import_path_and_class() -> None:
 
 
 def test_processor_output_is_redacted_and_truncated() -> None:
-    def leak(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def leak(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         event["Authorization"] = SECRET
         event["message"] = "x" * 500
         return event
@@ -1040,10 +1042,12 @@ def test_processor_output_is_redacted_and_truncated() -> None:
 
 
 def test_failing_processor_is_reported_in_the_record() -> None:
-    def broken(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def broken(
+        logger: Any, method: str, event: MutableMapping[str, Any]
+    ) -> MutableMapping[str, Any]:
         raise RuntimeError("oops")
 
-    def renderer(logger: Any, method: str, event: dict[str, Any]) -> str:
+    def renderer(logger: Any, method: str, event: MutableMapping[str, Any]) -> str:
         return "rendered"
 
     record = one_record(lambda lg: lg.info("m"))
@@ -1058,7 +1062,7 @@ def test_failing_processor_is_reported_in_the_record() -> None:
 def test_processors_see_method_name_and_no_logger() -> None:
     seen = []
 
-    def spy(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    def spy(logger: Any, method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         seen.append((logger, method, event["_record"].getMessage()))
         return event
 

@@ -42,8 +42,10 @@ RUN = {
 }
 
 
+# The record contract's fields are attributes that stdlib's LogRecord does not
+# declare, so reading them directly needs `type: ignore[attr-defined]`.
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: getattr(record, k) for k in record.structflow_fields}
+    return {k: getattr(record, k) for k in record.structflow_fields}  # type: ignore[attr-defined]
 
 
 def test_get_logger_names() -> None:
@@ -77,16 +79,16 @@ def test_record_carries_run_context_as_attributes(collect: Collect) -> None:
     assert record.msg == "hello %s"
     assert record.args == ("world",)
     assert fields_of(record) == RUN
-    assert record.structflow_fields == tuple(RUN)
+    assert record.structflow_fields == tuple(RUN)  # type: ignore[attr-defined]
 
 
 def test_bound_keys_follow_run_context_in_order(collect: Collect) -> None:
     with structflow.context(**RUN):
         get_logger("Task B").bind(run_id="r1").info("x", step=2)
     (record,) = collect.records
-    assert record.run_id == "r1"
-    assert record.step == 2
-    assert record.structflow_fields == (*RUN, "run_id", "step")
+    assert record.run_id == "r1"  # type: ignore[attr-defined]
+    assert record.step == 2  # type: ignore[attr-defined]
+    assert record.structflow_fields == (*RUN, "run_id", "step")  # type: ignore[attr-defined]
 
 
 def test_bind_unbind_new() -> None:
@@ -122,7 +124,7 @@ def test_foreign_logger_outside_context_has_empty_fields(collect: Collect) -> No
         foreign.warning("plain")
     finally:
         foreign.removeHandler(handler)
-    assert handler.records[0].structflow_fields == ()
+    assert handler.records[0].structflow_fields == ()  # type: ignore[attr-defined]
 
 
 def test_mismatched_args_give_one_record_showing_both(collect: Collect) -> None:
@@ -144,8 +146,8 @@ def test_reserved_names_are_stored_with_underscore(collect: Collect) -> None:
     get_logger("r").info("x", name="bob", message="m", process="etl")
     (record,) = collect.records
     assert record.name == "structflow.r"
-    assert (record.name_, record.message_, record.process_) == ("bob", "m", "etl")
-    assert record.structflow_fields == ("name_", "message_", "process_")
+    assert (record.name_, record.message_, record.process_) == ("bob", "m", "etl")  # type: ignore[attr-defined]
+    assert record.structflow_fields == ("name_", "message_", "process_")  # type: ignore[attr-defined]
 
 
 def test_extra_and_kwargs_both_become_fields(collect: Collect) -> None:
@@ -192,7 +194,7 @@ def test_queue_handler_passes_plain_message(collect: Collect) -> None:
     record = q.get_nowait()
     assert record.getMessage() == "value 5"
     assert record.msg == "value 5"
-    assert record.run_id == "r"
+    assert record.run_id == "r"  # type: ignore[attr-defined]
 
 
 def test_user_record_factory_is_honoured(collect: Collect) -> None:
@@ -210,14 +212,16 @@ def test_user_record_factory_is_honoured(collect: Collect) -> None:
     finally:
         logging.setLogRecordFactory(previous)
     (record,) = collect.records
-    assert record.custom == "yes"
+    assert record.custom == "yes"  # type: ignore[attr-defined]
     assert fields_of(record) == RUN
 
 
 def test_stack_info(collect: Collect) -> None:
     get_logger("s").info("x", stack_info=True)
-    assert collect.records[0].stack_info.startswith("Stack (most recent call last):")
-    assert "test_stack_info" in collect.records[0].stack_info
+    stack = collect.records[0].stack_info
+    assert stack is not None
+    assert stack.startswith("Stack (most recent call last):")
+    assert "test_stack_info" in stack
 
 
 class Raising(logging.Handler):
@@ -247,8 +251,8 @@ def test_foreign_extra_may_repeat_a_bound_key(collect: Collect) -> None:
     finally:
         foreign.removeHandler(handler)
     (record,) = handler.records
-    assert record.request_id == "inner"
-    assert record.task_name == "override"
+    assert record.request_id == "inner"  # type: ignore[attr-defined]
+    assert record.task_name == "override"  # type: ignore[attr-defined]
     assert fields_of(record) == {
         **RUN,
         "task_name": "override",
