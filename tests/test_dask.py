@@ -651,6 +651,33 @@ def test_unknown_cluster_class_is_named() -> None:
     assert executor.client is None
 
 
+class RefusingCluster:
+    """A cluster class that refuses to start, naming the options it was given."""
+
+    def __init__(self, **options: Any) -> None:
+        raise ConnectionRefusedError(f"refused with {options}")
+
+
+@pytest.mark.parametrize("path", ["test_dask.RefusingCluster", "test_dask:RefusingCluster"])
+def test_cluster_class_import_path_names_the_class(path: str) -> None:
+    """Both spellings of an import path find the class, which gets cluster_kwargs."""
+    executor = DaskExecutor(cluster_class=path, cluster_kwargs={"n_workers": 3})
+    refused = pytest.raises(ConnectionRefusedError, match=r"refused with \{'n_workers': 3\}")
+    with refused, executor.start():
+        pass
+    assert executor.client is None
+
+
+@pytest.mark.parametrize("path", ["RefusingCluster", "test_dask:", "not a path"])
+def test_cluster_class_that_is_not_an_import_path_says_so(path: str) -> None:
+    with pytest.raises(ValueError) as info, DaskExecutor(cluster_class=path).start():
+        pass
+    assert str(info.value) == (
+        f"DaskExecutor(cluster_class={path!r}): expected a class or an import path such as "
+        f"'dask_jobqueue.SLURMCluster' or 'dask_jobqueue:SLURMCluster'"
+    )
+
+
 def test_repr_reads_like_the_call() -> None:
     executor = DaskExecutor(cluster_kwargs={"n_workers": 2}, flush_timeout=3)
     assert (
