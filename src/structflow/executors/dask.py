@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from structflow import _setup
-from structflow._config import HANDLER_SECTIONS, Config
+from structflow._config import CONFIGURE_SECTION, HANDLER_SECTIONS, Config
 from structflow._context import context
 from structflow.executors.base import Executor, F, SharedResource, T, TaskFuture
 from structflow.loggers import ROOT_NAME
@@ -166,7 +166,8 @@ class _Settings:
 
 def _settings_for(cfg: Config) -> _Settings:
     effective = cfg.to_dict()
-    section = dict(effective.get("logging", {}))
+    # The worker applies it as configure() arguments, which name that section's keys.
+    section = dict(effective.get(CONFIGURE_SECTION, {}))
     overrides = {k: v for k, v in section.items() if k not in HANDLER_SECTIONS}
     for name in HANDLER_SECTIONS:
         # None removes a handler the worker's own environment or file would add,
