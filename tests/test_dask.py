@@ -8,6 +8,7 @@ workers logged.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -405,6 +406,9 @@ def test_dask_loggers_untouched_unless_listed(
     cluster: Any, executor: DaskExecutor, receiver: HTTPReceiver
 ) -> None:
     """distributed.* loggers keep level, handlers and propagation, here and on workers."""
+    # A Nanny's log handler goes when the Nanny is garbage-collected: collect the
+    # ones of clusters closed before this test now, not in the middle of it.
+    gc.collect()
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         before_here = dask_logger_state()
         before_workers = client.run(dask_logger_state)
