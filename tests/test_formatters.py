@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import strategies
@@ -976,6 +976,7 @@ def test_logfmt_exception_fields() -> None:
 @settings(max_examples=150, deadline=None)
 @given(value=strategies.nasty_text, key=strategies.nasty_text)
 def test_logfmt_values_round_trip(value: str, key: str) -> None:
+    assume(key != "v")  # the other field must not replace the value under test
     record = golden_record(**{"v": value, key or "_": "k"})
     line = LogfmtFormatter(redact_keys=[]).format(record)
     assert len(line.splitlines()) == 1
@@ -1071,7 +1072,10 @@ def test_processors_see_method_name_and_no_logger() -> None:
     ("spec", "message"),
     [
         ("nocolon", "processors\\[0\\]: 'nocolon' is not of the form 'package.module:callable'"),
-        ("no_such_module_x:f", "cannot import module 'no_such_module_x' \\(ModuleNotFoundError"),
+        (
+            "no_such_module_x:f",
+            "processors\\[0\\]: cannot import 'no_such_module_x:f' \\(ModuleNotFoundError",
+        ),
         ("structlog.processors:Nope", "'structlog.processors' has no attribute 'Nope'"),
         ("structflow.processors:REDACTED", "is a str, not a callable"),
         ("structflow.processors:Truncator.keys", "is a member_descriptor, not a callable"),
