@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Any
 
 from structflow._config import Config, ConfigError, load_config
+from structflow.integrations import _structlog_setup
 from structflow.loggers import ROOT_NAME, _get, install_record_factory
 
 __all__ = ["config", "configure", "ensure_configured"]
@@ -213,6 +214,7 @@ def _apply(cfg: Config) -> None:
             _owned.append((logger, handler))
     for handler in handlers:
         setattr(handler, OWNED_ATTR, True)
+    _structlog_setup.apply(cfg)
 
 
 def configure(**overrides: Any) -> Config:
@@ -274,6 +276,7 @@ def reset() -> None:
             root.propagate = _root_saved_propagate
         _root_saved_propagate = None
         root.setLevel(logging.NOTSET)
+        _structlog_setup.reset()
         _current = None
 
 
