@@ -33,6 +33,8 @@ CONTEXT: dict[str, str] = {
 #: The key the ``bind`` cases add on top of the run context.
 BIND_KEY = "run_id"
 BIND_VALUE = "r-20240601-0001"
+#: The two keys the structlog comparison binds on top of the run context.
+BIND_TWO: dict[str, str] = {BIND_KEY: BIND_VALUE, "request_id": "q-5e1d7c2a"}
 
 CLASSIC_FORMAT = "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
 CLASSIC_DATEFMT = "%Y-%m-%d %H:%M:%S%z"

@@ -7,6 +7,10 @@ through ``structflow.context(...)``, stdlib and python-json-logger through
 ``extra=``, structlog and loguru through ``bind``. Each set-up has two
 variants: ``info`` (an enabled call) and ``debug-off`` (a ``debug`` call
 filtered out by an INFO level).
+
+The structlog comparison logs a record with two bound keys on top of the run
+context, three ways: structlog's own logger routed through structflow,
+structflow's own bound logger, and structlog's documented stdlib set-up.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from typing import Any, BinaryIO, TextIO, cast
 from benchmarks._common import (
     ARG,
     BIND_KEY,
+    BIND_TWO,
     BIND_VALUE,
     CLASSIC_DATEFMT,
     CLASSIC_FORMAT,
@@ -54,6 +59,8 @@ class Setup:
     label: str
     peer: str
     build: Callable[[Sinks], Loops]
+    #: The variants measured; the set-ups added for one comparison skip the rest.
+    variants: tuple[str, ...] = ("info", "debug-off")
 
     @property
     def is_structflow(self) -> bool:
@@ -89,11 +96,13 @@ def _stdlib_loops(logger: logging.Logger, style: str, fields: Mapping[str, str])
 # --- structflow ----------------------------------------------------------------
 
 
-def _structflow_logger(sinks: Sinks, formatter: logging.Formatter, renderer: str) -> Any:
+def _structflow_logger(
+    sinks: Sinks, formatter: logging.Formatter, renderer: str, name: str = "Task B"
+) -> Any:
     import structflow
 
     structflow.configure(renderer=renderer, stream="none", level="INFO")
-    logger = structflow.get_logger("Task B")
+    logger = structflow.get_logger(name)
     handler = logging.StreamHandler(sinks.text)
     handler.setFormatter(formatter)
     logger.addHandler(handler)
@@ -138,6 +147,26 @@ def structflow_json_bind(sinks: Sinks) -> Loops:
 
     logger = _structflow_logger(sinks, JsonFormatter(), "json").bind(**{BIND_KEY: BIND_VALUE})
     return _structflow_loops(logger, "json", {**CONTEXT, BIND_KEY: BIND_VALUE})
+
+
+def structflow_json_bind_two(sinks: Sinks) -> Loops:
+    from structflow.formatters import JsonFormatter
+
+    logger = _structflow_logger(sinks, JsonFormatter(), "json").bind(**BIND_TWO)
+    return _structflow_loops(logger, "json", {**CONTEXT, **BIND_TWO})
+
+
+def structlog_through_structflow(sinks: Sinks) -> Loops:
+    """structlog's own logger, configured by structflow (structlog = "auto")."""
+    import structlog
+
+    from structflow.formatters import JsonFormatter
+
+    # A library's logger: its name is not structflow's, so its records go to
+    # the handlers of the structflow logger.
+    _structflow_logger(sinks, JsonFormatter(), "json", name="")
+    logger = structlog.get_logger("bench.structlog").bind(**BIND_TWO)
+    return _structflow_loops(logger, "json", {**CONTEXT, **BIND_TWO})
 
 
 def structflow_logfmt(sinks: Sinks) -> Loops:
@@ -197,6 +226,15 @@ def _orjson_str(obj: Any, **kw: Any) -> str:
 
 def structlog_processor_formatter(sinks: Sinks) -> Loops:
     """structlog's documented stdlib integration, rendering JSON with orjson."""
+    return _structlog_stdlib(sinks, CONTEXT)
+
+
+def structlog_processor_formatter_bind_two(sinks: Sinks) -> Loops:
+    """The same, with two more bound keys: the record of the structlog comparison."""
+    return _structlog_stdlib(sinks, {**CONTEXT, **BIND_TWO})
+
+
+def _structlog_stdlib(sinks: Sinks, bound: Mapping[str, str]) -> Loops:
     import structlog
 
     shared: list[Any] = [
@@ -224,7 +262,7 @@ def structlog_processor_formatter(sinks: Sinks) -> Loops:
         ],
     )
     _stdlib_logger("bench.structlog", sinks, formatter)
-    log = structlog.get_logger("bench.structlog").bind(**CONTEXT)
+    log = structlog.get_logger("bench.structlog").bind(**bound)
     info, debug = log.info, log.debug
 
     def run_info(n: int) -> None:
@@ -235,7 +273,7 @@ def structlog_processor_formatter(sinks: Sinks) -> Loops:
         for _ in range(n):
             debug(MESSAGE, ARG)
 
-    return Loops(run_info, run_debug, "json", CONTEXT)
+    return Loops(run_info, run_debug, "json", bound)
 
 
 def structlog_native(sinks: Sinks) -> Loops:
@@ -318,6 +356,19 @@ SETUPS: dict[str, Setup] = {
             "structflow.json-bind", "structflow JSON via bind", "structflow", structflow_json_bind
         ),
         Setup("structflow.logfmt", "structflow logfmt", "structflow", structflow_logfmt),
+        Setup(
+            "structflow.json-bind2",
+            "structflow JSON via bind, 2 keys",
+            "structflow",
+            structflow_json_bind_two,
+            ("info",),
+        ),
+        Setup(
+            "structlog.structflow",
+            "structlog logger through structflow, 2 keys",
+            "structflow",
+            structlog_through_structflow,
+        ),
         Setup("stdlib.classic", "stdlib logging.Formatter classic", "stdlib", stdlib_classic),
         Setup("stdlib.trivial", "stdlib trivial formatter (floor)", "stdlib", stdlib_trivial),
         Setup("pjl.json", "python-json-logger JsonFormatter", "python-json-logger", pjl_json),
@@ -329,28 +380,27 @@ SETUPS: dict[str, Setup] = {
             structlog_processor_formatter,
         ),
         Setup(
+            "structlog.stdlib-bind2",
+            "structlog ProcessorFormatter + orjson, 2 keys",
+            "structlog",
+            structlog_processor_formatter_bind_two,
+            ("info",),
+        ),
+        Setup(
             "structlog.native",
             "structlog native BytesLogger + orjson",
             "structlog",
             structlog_native,
         ),
         Setup("loguru.serialize", "loguru serialize=True", "loguru", loguru_serialize),
-        Setup("floor.noop", "no-op Python call", "reference", noop_call),
+        Setup("floor.noop", "no-op Python call", "reference", noop_call, ("info",)),
     )
 }
-
-VARIANTS = ("info", "debug-off")
 
 
 def case_ids() -> list[str]:
     """Return every rendering case id, ``<set-up>:<variant>``."""
-    ids = []
-    for name in SETUPS:
-        for variant in VARIANTS:
-            if name == "floor.noop" and variant == "debug-off":
-                continue
-            ids.append(f"{name}:{variant}")
-    return ids
+    return [f"{name}:{variant}" for name, setup in SETUPS.items() for variant in setup.variants]
 
 
 def _check(setup: Setup, loops: Loops, sinks: Sinks, variant: str) -> None:
@@ -383,8 +433,10 @@ def run(case: str, quick: bool) -> dict[str, Any]:
         raise BenchmarkError(
             f"unknown rendering set-up {name!r}; expected one of {list(SETUPS)}"
         ) from None
-    if variant not in VARIANTS:
-        raise BenchmarkError(f"unknown variant {variant!r}; expected one of {VARIANTS}")
+    if variant not in setup.variants:
+        raise BenchmarkError(
+            f"unknown variant {variant!r} of {name}; expected one of {setup.variants}"
+        )
     sinks = Sinks.open()
     loops = setup.build(sinks)
     _check(setup, loops, sinks, variant)

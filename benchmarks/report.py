@@ -38,6 +38,9 @@ STRUCTFLOW_SETUPS = (
     "structflow.json-bind",
     "structflow.logfmt",
 )
+#: The structlog comparison: structlog's logger through structflow, and the
+#: same record through structflow's own bound logger and structlog's stdlib set-up.
+STRUCTLOG_SETUPS = ("structlog.structflow", "structflow.json-bind2", "structlog.stdlib-bind2")
 SHIP_PEERS = ("seed", "queue", "otel")
 IMPORT_PEERS = ("logging", "python-json-logger", "structlog", "loguru", "opentelemetry")
 
@@ -239,6 +242,30 @@ def targets(results: Results) -> list[Target]:
             True,
         ),
         Target(
+            "structlog logger through structflow vs structlog ProcessorFormatter (same record)",
+            speedup_ns(ns("structlog.structflow:info"), ns("structlog.stdlib-bind2:info")),
+            2.0,
+            True,
+        ),
+        Target(
+            "structlog logger through structflow / structflow bound logger (cost ratio)",
+            Stat.of(
+                paired(
+                    ns("structlog.structflow:info"),
+                    ns("structflow.json-bind2:info"),
+                    lambda a, b: a / b,
+                )
+            ),
+            1.5,
+            False,
+        ),
+        Target(
+            "structlog disabled debug vs make_filtering_bound_logger (no slower)",
+            speedup_ns(ns("structlog.structflow:debug-off"), ns("structlog.native:debug-off")),
+            1.0,
+            True,
+        ),
+        Target(
             "HTTPHandler delivered vs seed handler",
             speedup_rate(ship_sf, ship_seed),
             100.0,
@@ -265,6 +292,10 @@ def targets(results: Results) -> list[Target]:
 
 def ratio_tables(results: Results) -> str:
     """The side-by-side ratio tables: structflow against each peer."""
+
+    def ns(case: str) -> list[float]:
+        return values(results, f"render/{case}", "ns_per_call")
+
     parts = []
     header = ["peer (each cell: structflow is Nx as fast)"]
     header += [label(results, f"render/{s}:info") for s in STRUCTFLOW_SETUPS]
@@ -287,6 +318,37 @@ def ratio_tables(results: Results) -> str:
         rows.append(row)
     parts.append("**Rendering to /dev/null** (median ratio over rounds, min-max in brackets)\n")
     parts.append(table(header, rows))
+
+    structlog_rows = [
+        [label(results, f"render/{peer}:{variant}"), fmt_ratio(speedup_ns(ns(mine), ns(peer_case)))]
+        for mine, peer_case, peer, variant in (
+            (
+                "structlog.structflow:info",
+                "structlog.stdlib-bind2:info",
+                "structlog.stdlib-bind2",
+                "info",
+            ),
+            (
+                "structlog.structflow:info",
+                "structflow.json-bind2:info",
+                "structflow.json-bind2",
+                "info",
+            ),
+            (
+                "structlog.structflow:debug-off",
+                "structlog.native:debug-off",
+                "structlog.native",
+                "debug-off",
+            ),
+        )
+        if f"render/{mine}" in results["cases"] or f"render/{peer_case}" in results["cases"]
+    ]
+    if structlog_rows:
+        parts.append(
+            "\n**structlog's own logger through structflow** (record with 4 run-context fields "
+            "and 2 bound keys; each cell: structlog through structflow is Nx as fast)\n"
+        )
+        parts.append(table(["compared with", "ratio"], structlog_rows))
 
     ship_rows = []
     for peer in SHIP_PEERS:
@@ -363,7 +425,7 @@ def targets_table(results: Results) -> str:
 def absolute_tables(results: Results) -> str:
     parts = []
     rows = []
-    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS, "floor.noop"):
+    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS, *STRUCTLOG_SETUPS, "floor.noop"):
         on = values(results, f"render/{s}:info", "ns_per_call")
         if not on:
             continue
@@ -583,13 +645,12 @@ def chart(results: Results, path: str) -> str | None:
         return "matplotlib is not installed; no chart drawn"
 
     render = []
-    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS):
+    for s in (*STRUCTFLOW_SETUPS, *PEER_SETUPS, *STRUCTLOG_SETUPS):
         ns = values(results, f"render/{s}:info", "ns_per_call")
         if ns:
             rates = [1e9 / v for v in ns]
-            render.append(
-                (label(results, f"render/{s}:info"), Stat.of(rates), s.startswith("structflow"))
-            )
+            own = results["cases"][f"render/{s}:info"]["peer"] == "structflow"
+            render.append((label(results, f"render/{s}:info"), Stat.of(rates), own))
     ship = []
     for key, case in results["cases"].items():
         if case["group"] in ("ship", "syslog"):

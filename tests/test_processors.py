@@ -211,8 +211,8 @@ def test_resolve_processor_by_path_and_class() -> None:
     assert add_run_context is resolve_processor("structflow.processors:add_run_context")
     stamper = resolve_processor("structlog.processors:TimeStamper")
     assert isinstance(stamper, structlog.processors.TimeStamper)
-    # A class is instantiated, which the Processor type of the parameter does not express.
-    assert isinstance(resolve_processor(Redactor), Redactor)  # type: ignore[arg-type]
+    # A class is instantiated.
+    assert isinstance(resolve_processor(Redactor), Redactor)
     func = resolve_processor("structlog.stdlib:ProcessorFormatter.remove_processors_meta")
     assert func is structlog.stdlib.ProcessorFormatter.remove_processors_meta
 

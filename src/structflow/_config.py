@@ -138,6 +138,15 @@ def _processor_list(value: Any) -> list[str]:
     return items
 
 
+def _structlog_mode(value: Any) -> str | bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("auto", "true", "false"):
+        low = value.strip().lower()
+        return "auto" if low == "auto" else low == "true"
+    raise ValueError("is not a structlog mode; expected one of auto, true, false")
+
+
 def _positive_int(value: Any) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValueError("must be a positive integer")
@@ -182,6 +191,9 @@ LOGGING_KEYS: dict[str, Key] = {
     ),
     "processors": Key([], _processor_list, list, "extra processors, 'package.module:callable'"),
     "stream": Key("stdout", _choice(STREAMS, "a stream"), str, "where the stream handler writes"),
+    "structlog": Key(
+        "auto", _structlog_mode, bool, "whether structflow configures structlog's own loggers"
+    ),
 }
 
 

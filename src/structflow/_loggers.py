@@ -388,87 +388,119 @@ class Logger(logging.Logger):
         kw: Mapping[str, Any] | None,
     ) -> None:
         """Build and handle one record; the caller has checked the level."""
-        # Frames: caller -> level method -> _record.
-        try:
-            f = _getframe(stacklevel + 1)
-            code = f.f_code
-            lineno = f.f_lineno
-            entry = _code_cache.get(id(code))
-            code_info = entry[1] if entry is not None and entry[0] is code else _code_info(code)
-        except ValueError:
-            code_info = _UNKNOWN_CALLER
-            lineno = 0
-        if args and len(args) == 1:
-            first = args[0]
-            # stdlib's rule for %(key)s arguments; the type test skips the
-            # (slow) ABC check for the common scalar arguments.
-            if type(first) not in _SCALARS and isinstance(first, Mapping) and first:
-                args = first  # type: ignore[assignment]
-        frame = _frame.get()
-        if bound or kw or extra:
-            fields = dict(frame.fields)
-            if bound:
-                fields.update(bound)
-            if kw:
-                fields.update(kw)
-            if extra:
-                fields.update(extra)
-            given = tuple(fields)
-        else:
-            fields = frame.fields
-            given = frame.names
-        names = _stored_names(given) if given else given
-        if exc_info:
-            exc_info = normalize_exc_info(exc_info)
-        if _fast_records and logging._logRecordFactory is _factory:  # type: ignore[attr-defined]
-            ct = _time()
-            record = _new(LogRecord)
-            d = _TEMPLATE.copy()
-            d["name"] = self.name
-            d["msg"] = msg
-            d["args"] = args
-            d["levelname"] = _level_names.get(level) or f"Level {level}"
-            d["levelno"] = level
-            d["pathname"], d["filename"], d["module"], d["funcName"] = code_info
-            d["exc_info"] = exc_info or None
-            d["lineno"] = lineno
-            d["created"] = ct
-            d["msecs"] = int((ct - int(ct)) * 1000) + 0.0
-            d["relativeCreated"] = (ct - logging._startTime) * 1000  # type: ignore[attr-defined]
-            if logging.logThreads:
-                d["thread"] = _get_ident()
-                d["threadName"] = _current_thread().name
-            d["processName"] = _process_name()
-            if logging.logProcesses:
-                d["process"] = _pid
-            if _has_task_name:
-                d["taskName"] = _task_name()
-            d["structflow_fields"] = names
-            record.__dict__ = d
-        else:
-            # A user installed their own record factory: honour it, as stdlib would.
-            record = logging.getLogRecordFactory()(  # type: ignore[assignment]
-                self.name,
-                level,
-                code_info[0],
-                lineno,
-                msg,
-                args,
-                exc_info or None,
-                code_info[3],
-                None,
+        # Frames: caller -> level method -> _record -> build_record.
+        self.handle(
+            build_record(
+                self.name, level, msg, args, exc_info, extra, stack_info, stacklevel + 1, bound, kw
             )
-            d = record.__dict__
-            d["structflow_fields"] = names
-        if stack_info:
-            record.stack_info = _format_stack(stacklevel + 1)
-        if given:
-            if names is given or names == given:
-                d.update(fields)
-            else:
-                for stored, value in zip(names, fields.values(), strict=True):
-                    d[stored] = value
-        self.handle(record)
+        )
+
+
+# --- building a record ----------------------------------------------------------
+
+
+def build_record(
+    name: str,
+    level: int,
+    msg: object,
+    args: tuple[object, ...],
+    exc_info: ExcInfo,
+    extra: Mapping[str, object] | None,
+    stack_info: bool,
+    stacklevel: int,
+    bound: Mapping[str, Any] | None,
+    kw: Mapping[str, Any] | None,
+) -> logging.LogRecord:
+    """
+    Build one record of logger *name* as structflow's loggers make them.
+
+    The caller's caller, *stacklevel* frames up, is the call site recorded
+    (``pathname``, ``lineno``, ``funcName``). The fields are the run context,
+    then *bound*, *kw* and *extra* (later ones win), stored as attributes and
+    listed in ``structflow_fields``. With stdlib's record factory underneath,
+    the record is built directly; a user's record factory is called instead,
+    as stdlib would. The caller has checked the level and hands the record on.
+    """
+    try:
+        f = _getframe(stacklevel + 1)
+        code = f.f_code
+        lineno = f.f_lineno
+        entry = _code_cache.get(id(code))
+        code_info = entry[1] if entry is not None and entry[0] is code else _code_info(code)
+    except ValueError:
+        code_info = _UNKNOWN_CALLER
+        lineno = 0
+    if args and len(args) == 1:
+        first = args[0]
+        # stdlib's rule for %(key)s arguments; the type test skips the
+        # (slow) ABC check for the common scalar arguments.
+        if type(first) not in _SCALARS and isinstance(first, Mapping) and first:
+            args = first  # type: ignore[assignment]
+    frame = _frame.get()
+    if bound or kw or extra:
+        fields = dict(frame.fields)
+        if bound:
+            fields.update(bound)
+        if kw:
+            fields.update(kw)
+        if extra:
+            fields.update(extra)
+        given = tuple(fields)
+    else:
+        fields = frame.fields
+        given = frame.names
+    names = _stored_names(given) if given else given
+    if exc_info:
+        exc_info = normalize_exc_info(exc_info)
+    if _fast_records and logging._logRecordFactory is _factory:  # type: ignore[attr-defined]
+        ct = _time()
+        record: logging.LogRecord = _new(LogRecord)
+        d = _TEMPLATE.copy()
+        d["name"] = name
+        d["msg"] = msg
+        d["args"] = args
+        d["levelname"] = _level_names.get(level) or f"Level {level}"
+        d["levelno"] = level
+        d["pathname"], d["filename"], d["module"], d["funcName"] = code_info
+        d["exc_info"] = exc_info or None
+        d["lineno"] = lineno
+        d["created"] = ct
+        d["msecs"] = int((ct - int(ct)) * 1000) + 0.0
+        d["relativeCreated"] = (ct - logging._startTime) * 1000  # type: ignore[attr-defined]
+        if logging.logThreads:
+            d["thread"] = _get_ident()
+            d["threadName"] = _current_thread().name
+        d["processName"] = _process_name()
+        if logging.logProcesses:
+            d["process"] = _pid
+        if _has_task_name:
+            d["taskName"] = _task_name()
+        d["structflow_fields"] = names
+        record.__dict__ = d
+    else:
+        # A user installed their own record factory: honour it, as stdlib would.
+        record = logging.getLogRecordFactory()(
+            name,
+            level,
+            code_info[0],
+            lineno,
+            msg,
+            args,
+            exc_info or None,
+            code_info[3],
+            None,
+        )
+        d = record.__dict__
+        d["structflow_fields"] = names
+    if stack_info:
+        record.stack_info = _format_stack(stacklevel + 1)
+    if given:
+        if names is given or names == given:
+            d.update(fields)
+        else:
+            for stored, value in zip(names, fields.values(), strict=True):
+                d[stored] = value
+    return record
 
 
 def _format_stack(skip: int) -> str:

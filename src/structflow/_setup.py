@@ -17,6 +17,7 @@ from typing import IO, Any
 
 from structflow._config import Config, ConfigError, load_config
 from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
+from structflow.integrations import _structlog_setup
 from structflow.processors import resolve_processor
 
 __all__ = ["config", "configure", "ensure_configured", "get_logger"]
@@ -200,6 +201,7 @@ def _apply(cfg: Config) -> None:
             _owned.append((logger, handler))
     for handler in handlers:
         setattr(handler, OWNED_ATTR, True)
+    _structlog_setup.apply(cfg)
 
 
 def configure(**overrides: Any) -> Config:
@@ -261,6 +263,7 @@ def reset() -> None:
             root.propagate = _root_saved_propagate
         _root_saved_propagate = None
         root.setLevel(logging.NOTSET)
+        _structlog_setup.reset()
         _current = None
 
 
