@@ -26,7 +26,7 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
 

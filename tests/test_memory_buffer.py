@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from receivers import HTTPReceiver, attach, closing_fixture, receiver_fixture
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import MemoryBuffer
+from structflow.handlers.shipping.buffer import MemoryBuffer
 from structflow.loggers import LogRecord
 
 __all__ = ["closing_fixture", "receiver_fixture"]  # pytest finds them by name

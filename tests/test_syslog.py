@@ -28,7 +28,7 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import SyslogHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 from structflow.handlers.syslog import UDP_MAX_BYTES
 
 pytestmark = pytest.mark.timeout(60)
