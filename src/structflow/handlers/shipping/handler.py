@@ -24,6 +24,7 @@ from structflow.handlers.shipping.settings import (
     DEFAULT_LEVEL,
     ShippingOptions,
     WorkerSettings,
+    check_keywords,
     check_level,
     takes_shipping_options,
 )
@@ -36,6 +37,7 @@ __all__ = ["ShippingHandler"]
 
 _get_ident = threading.get_ident
 _new = object.__new__
+_OPTION_NAMES = frozenset(ShippingOptions.__optional_keys__)
 
 
 class ShippingHandler(logging.Handler):
@@ -75,6 +77,8 @@ class ShippingHandler(logging.Handler):
     def __init__(self, sink: Sink, **options: Unpack[ShippingOptions]) -> None:
         owner = type(self).__name__
         worker_options = dict(options)
+        if not worker_options.keys() <= _OPTION_NAMES:
+            check_keywords(owner, options, type(self))
         levelno = check_level(owner, worker_options.pop("level", DEFAULT_LEVEL))
         settings = WorkerSettings.from_options(owner, worker_options)
         super().__init__(levelno)

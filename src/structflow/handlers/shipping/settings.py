@@ -38,6 +38,7 @@ __all__ = [
     "check_choice",
     "check_float",
     "check_int",
+    "check_keywords",
     "check_level",
     "check_str",
     "check_str_mapping",
@@ -213,17 +214,9 @@ class WorkerSettings:
         Build settings from a handler's worker options, validating each.
 
         Raises:
-            TypeError: a key is not a worker option.
             ValueError: a value is invalid; the message names the key, the
                 value and what is allowed.
         """
-        names = [f.name for f in fields(cls)]
-        unknown = [key for key in options if key not in names]
-        if unknown:
-            raise TypeError(
-                f"{owner}: unknown keyword argument {unknown[0]!r}; the shipping options are "
-                f"level, {', '.join(names)}"
-            )
         s = cls(**options)
         check_int(owner, "batch_max_records", s.batch_max_records, 1)
         check_int(owner, "batch_max_bytes", s.batch_max_bytes, 1024)
@@ -255,6 +248,22 @@ class WorkerSettings:
 
 
 _Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def check_keywords(owner: str, given: Mapping[str, object], of: Callable[..., object]) -> None:
+    """
+    Raise TypeError when *given* holds a key that is not a keyword parameter of *of*.
+
+    The message names the key and every keyword *of* takes (as
+    ``inspect.signature`` shows them: see :func:`takes_shipping_options`).
+    """
+    parameters = inspect.signature(of).parameters.values()
+    names = [p.name for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    for key in given:
+        if key not in names:
+            raise TypeError(
+                f"{owner}: unknown keyword argument {key!r}; expected one of {', '.join(names)}"
+            )
 
 
 def takes_shipping_options(init: _Init) -> _Init:
