@@ -265,7 +265,7 @@ class SyslogReceiver:
                     with outer.lock:
                         outer.messages.append(self.request[0])
 
-            self.server: socketserver.BaseServer = socketserver.ThreadingUDPServer(
+            self.server: socketserver.TCPServer = socketserver.ThreadingUDPServer(
                 ("127.0.0.1", port), UDPHandler
             )
         else:
@@ -326,8 +326,9 @@ class SyslogReceiver:
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]  # type: ignore[attr-defined]
-        scheme = "tls" if isinstance(self.server.socket, ssl.SSLSocket) else self.transport  # type: ignore[attr-defined]
+        host, port = self.server.server_address[:2]
+        assert isinstance(host, str)
+        scheme = "tls" if isinstance(self.server.socket, ssl.SSLSocket) else self.transport
         return f"{scheme}://{host}:{port}"
 
     def count(self) -> int:
@@ -336,7 +337,7 @@ class SyslogReceiver:
 
     def close(self) -> None:
         self.server.shutdown()
-        self.server.server_close()  # type: ignore[attr-defined]
+        self.server.server_close()
 
 
 # --- syslog-ng ----------------------------------------------------------------

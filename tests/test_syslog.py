@@ -122,8 +122,8 @@ def test_udp_sends_one_datagram_per_message_and_drops_oversized_ones(
         assert list(range(20)) == sorted(parse(m)[1]["seq"] for m in server.messages)
         assert handler.stats()["dropped"] == {**NO_DROPS, "too_large": 1}
     finally:
-        for handler in closing:  # before the receiver: no connection to a closing server
-            handler.close()
+        for each in closing:  # before the receiver: no connection to a closing server
+            each.close()
         server.close()
 
 
@@ -161,13 +161,17 @@ def test_a_dropped_connection_is_made_again(closing: list[logging.Handler]) -> N
             for i in range(10):
                 logger.info("m", extra={"seq": batch * 10 + i})
             assert handler.flush(timeout=20) is True
-            assert wait_until(lambda b=batch: server.closed == b + 1, timeout=10)
+
+            def reconnected(b: int = batch) -> bool:
+                return server.closed == b + 1
+
+            assert wait_until(reconnected, timeout=10)
 
         assert list(range(30)) == [parse(m)[1]["seq"] for m in received(server, 30)]
         assert server.connections == 3
     finally:
-        for handler in closing:  # before the receiver: no connection to a closing server
-            handler.close()
+        for each in closing:  # before the receiver: no connection to a closing server
+            each.close()
         server.close()
 
 
@@ -187,8 +191,8 @@ def test_records_wait_while_the_receiver_is_down_and_arrive_when_it_is_up(
         assert handler.flush(timeout=20) is True
         assert list(range(50)) == [parse(m)[1]["seq"] for m in received(server, 50)]
     finally:
-        for handler in closing:  # before the receiver: no connection to a closing server
-            handler.close()
+        for each in closing:  # before the receiver: no connection to a closing server
+            each.close()
         server.close()
 
 
@@ -314,6 +318,7 @@ def test_keyword_arguments_are_the_config_keys_with_their_defaults() -> None:
         ("facility", "local8", "expected one of kern, user, mail"),
         ("facility", 24, "or a number from 0 to 23"),
         ("timeout", -1, "expected a number of seconds > 0"),
+        ("verify", "/no/such/ca.pem", "path of an existing CA bundle"),
         ("when_full", "never", "expected one of 'drop_oldest', 'drop_newest', 'block'"),
     ],
 )
