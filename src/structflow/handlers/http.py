@@ -37,7 +37,7 @@ from structflow.handlers.shipping.settings import (
     resolve_env,
     takes_shipping_options,
 )
-from structflow.handlers.shipping.sink import Outcome, release_exception
+from structflow.handlers.shipping.sink import Outcome, keep_for_parent, release_exception
 
 __all__ = ["HTTPHandler"]
 
@@ -192,11 +192,7 @@ class _HTTPSink(EncodingSink):
             session.close()
 
     def after_fork_in_child(self) -> None:
-        # The pooled connection is shared with the parent: do not close it
-        # (a TLS close_notify would end the parent's session); just let the
-        # child open its own.
-        if self._session is not None:
-            _inherited.append(self._session)
+        keep_for_parent(self._session)
         self._session = None
 
     def describe(self) -> str:
@@ -221,11 +217,6 @@ def _root_cause(exc: BaseException) -> str | None:
             else nested or current.__cause__ or current.__context__
         )
     return None
-
-
-# Sessions inherited across fork, kept referenced so that their sockets are
-# never closed (or finalised) by the child.
-_inherited: list[requests.Session] = []
 
 
 def _check_url(owner: str, url: object) -> SplitResult:
@@ -297,8 +288,9 @@ class HTTPHandler(ShippingHandler):
             "Worker options" on the handlers page.
 
     Raises:
-        ValueError: a value is invalid; the message names the key, the value
-            and what is allowed.
+        ValueError: a value is invalid, or an ``env:NAME`` it refers to is
+            not set; the message names the key, the value and what is allowed.
+        TypeError: a keyword argument is unknown.
 
     .. versionadded:: 0.1.0
     """

@@ -35,7 +35,13 @@ from structflow.handlers.shipping.settings import (
     default_service,
     takes_shipping_options,
 )
-from structflow.handlers.shipping.sink import EntryTooLarge, Outcome, Sink, release_exception
+from structflow.handlers.shipping.sink import (
+    EntryTooLarge,
+    Outcome,
+    Sink,
+    keep_for_parent,
+    release_exception,
+)
 from structflow.handlers.shipping.snapshot import fit_exceptions
 
 __all__ = ["FACILITIES", "SyslogHandler"]
@@ -260,17 +266,11 @@ class _SyslogSink(Sink):
         self._drop_connection()
 
     def after_fork_in_child(self) -> None:
-        if self._sock is not None:
-            # Keep the parent's connection untouched (closing a TLS socket
-            # the parent still uses could end its session).
-            _inherited.append(self._sock)
+        keep_for_parent(self._sock)
         self._sock = None
 
     def describe(self) -> str:
         return f"{self.transport}://{self.host}:{self.port}"
-
-
-_inherited: list[socket.socket] = []
 
 
 class SyslogHandler(ShippingHandler):
@@ -303,13 +303,13 @@ class SyslogHandler(ShippingHandler):
         timeout: seconds to connect and to write a batch.
         verify: for ``tls://``: verify the server's certificate (default),
             or the path of a CA bundle.
-        options: ``level`` and the worker options (``batch_max_records`` …
-            ``fsync_interval``), which every shipping handler shares; see
-            "Worker options" on the handlers page.
+        options: ``level`` and the worker options, as for every shipping
+            handler (see "Worker options" on the handlers page).
 
     Raises:
-        ValueError: a value is invalid; the message names the key, the value
-            and what is allowed.
+        ValueError: a value is invalid (header fields have RFC 5424's
+            limits); the message names the key, the value and what is allowed.
+        TypeError: a keyword argument is unknown.
 
     .. versionadded:: 0.1.0
     """

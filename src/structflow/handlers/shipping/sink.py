@@ -18,7 +18,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
-__all__ = ["EntryTooLarge", "Outcome", "Rendered", "Sink", "release_exception", "render_slice"]
+__all__ = [
+    "EntryTooLarge",
+    "Outcome",
+    "Rendered",
+    "Sink",
+    "keep_for_parent",
+    "release_exception",
+    "render_slice",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,22 @@ class Sink(abc.ABC):
 
             self._json_formatter = JsonFormatter()
         return self._json_formatter
+
+
+# Connections inherited across fork, kept referenced so that the child never
+# closes (or finalises) them: a TLS close_notify would end the parent's session.
+_inherited: list[object] = []
+
+
+def keep_for_parent(connection: object | None) -> None:
+    """
+    In a forked child, leave an inherited connection to the parent, untouched.
+
+    For :meth:`Sink.after_fork_in_child`: the sink then forgets it and opens
+    its own.
+    """
+    if connection is not None:
+        _inherited.append(connection)
 
 
 def release_exception(exc: BaseException) -> None:
