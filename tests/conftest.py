@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+import structflow
 import structflow._setup as setup
+from sample_flows import Collect
 
 
 def _structflow_loggers() -> list[logging.Logger]:
@@ -52,3 +54,12 @@ def clean_structflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
         if handler not in root_before[0]:
             root.removeHandler(handler)
     root.setLevel(root_before[1])
+
+
+@pytest.fixture
+def collect() -> Collect:
+    """Configure structflow at DEBUG without a stream; collect every record of its loggers."""
+    structflow.configure(stream="none", level="DEBUG")
+    handler = Collect()
+    structflow.get_logger().addHandler(handler)
+    return handler

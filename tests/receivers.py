@@ -326,10 +326,9 @@ class SyslogReceiver:
 
     @property
     def address(self) -> str:
-        host, port = self.server.server_address[:2]
-        assert isinstance(host, str)
+        port = self.server.server_address[1]
         scheme = "tls" if isinstance(self.server.socket, ssl.SSLSocket) else self.transport
-        return f"{scheme}://{host}:{port}"
+        return f"{scheme}://127.0.0.1:{port}"
 
     def count(self) -> int:
         with self.lock:

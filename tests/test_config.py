@@ -112,6 +112,7 @@ def test_precedence_defaults_file_env_configure(
         ('[logging]\nlevle = "INFO"\n', "unknown key 'levle'"),
         ('[loging]\nlevel = "INFO"\n', "unknown section 'loging'"),
         ('[logging]\nprocessors = ["not a spec"]\n', "not of the form 'package.module:callable'"),
+        ('[logging]\nhttp = "http://127.0.0.1/"\n', "[logging.http] must be a table of keys."),
     ],
 )
 def test_bad_file_values_name_the_source(tmp_path: Path, text: str, needle: str) -> None:
@@ -141,6 +142,22 @@ def test_bad_configure_argument(tmp_path: Path) -> None:
         ConfigError, match=r"structflow.configure\(renderer='yaml'\) is not a renderer"
     ):
         structflow.configure(renderer="yaml")
+
+
+def test_configure_handler_table_must_be_a_dict() -> None:
+    with pytest.raises(ConfigError) as info:
+        structflow.configure(syslog="tcp://h:1")
+    assert (
+        "structflow.configure(syslog='tcp://h:1'): must be a dict of [logging.syslog] keys, "
+        "or None to remove the handler." in str(info.value)
+    )
+
+
+def test_configure_none_removes_a_handler_table_the_file_set(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[logging.http]\nurl = "http://127.0.0.1:9/"\n')
+    env = {"STRUCTFLOW__USER_CONFIG_PATH": str(path)}
+    assert load_config(environ=env).logging.http.to_dict() == {"url": "http://127.0.0.1:9/"}
+    assert "http" not in load_config({"http": None}, environ=env).logging
 
 
 def test_unimportable_processor_is_a_config_error() -> None:

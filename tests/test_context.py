@@ -33,7 +33,7 @@ def test_with_block_adds_and_removes_keys() -> None:
 
 def test_context_is_read_only() -> None:
     with pytest.raises(TypeError, match="read-only"):
-        context.flow_name = "x"  # type: ignore[misc]
+        context.flow_name = "x"
 
 
 def test_bound_is_a_decorator_with_fresh_state_per_call() -> None:

@@ -8,6 +8,7 @@ workers logged.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import json
 import logging
@@ -26,10 +27,10 @@ import pytest
 import structflow
 from needs import require
 from receivers import HTTPReceiver, SyslogReceiver
-from structflow._dask import _settings_for
 from structflow._setup import ensure_configured
 from structflow.engine import Flow, Task, task
 from structflow.executors import DaskExecutor, Executor, LocalExecutor, ThreadExecutor
+from structflow.executors import dask as dask_executor
 from structflow.handlers import HTTPHandler, SyslogHandler
 
 distributed: Any
@@ -405,6 +406,9 @@ def test_dask_loggers_untouched_unless_listed(
     cluster: Any, executor: DaskExecutor, receiver: HTTPReceiver
 ) -> None:
     """distributed.* loggers keep level, handlers and propagation, here and on workers."""
+    # A Nanny's log handler goes when the Nanny is garbage-collected: collect the
+    # ones of clusters closed before this test now, not in the middle of it.
+    gc.collect()
     with distributed.Client(cluster.scheduler_address, set_as_default=False) as client:
         before_here = dask_logger_state()
         before_workers = client.run(dask_logger_state)
@@ -450,9 +454,7 @@ def test_task_records_are_delivered_before_its_result(
 
 def log_late(settings: Any) -> int:
     """On a worker: log like a thread a task left behind, after the task's own flush."""
-    from structflow import _dask
-
-    _dask._apply_settings(settings)
+    dask_executor._apply_settings(settings)
     structflow.get_logger("late").info("after the last task", pid=os.getpid())
     return os.getpid()
 
@@ -462,7 +464,7 @@ def test_final_flush_delivers_what_workers_still_hold(
 ) -> None:
     """Records still queued on the workers are delivered before the executor lets go."""
     ship_to(receiver)
-    settings = _settings_for(ensure_configured())
+    settings = dask_executor._settings_for(ensure_configured())
     with executor.start():
         assert executor.client is not None
         pids = executor.client.run(log_late, settings)
@@ -590,10 +592,8 @@ def test_flush_after_a_timeout_waits_again_only_later(
     receiver: HTTPReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """After a timed-out flush, task runs nudge without waiting; a new configuration resets."""
-    from structflow import _dask
-
-    monkeypatch.setattr(_dask, "_behind_at", None)
-    monkeypatch.setattr(_dask, "_applied", None)
+    monkeypatch.setattr(dask_executor, "_behind_at", None)
+    monkeypatch.setattr(dask_executor, "_applied", None)
     gone = HTTPReceiver()
     dead_url = gone.url
     gone.close()
@@ -603,16 +603,18 @@ def test_flush_after_a_timeout_waits_again_only_later(
     try:
         structflow.configure(stream="none", http={"url": dead_url, "shutdown_timeout": 0.2})
         structflow.get_logger("t").info("cannot be delivered")
-        _dask._flush_after_task(0.2)
-        behind_at = _dask._behind_at
-        _dask._flush_after_task(0.2)
-        _dask._flush_after_task(0.2)
+        dask_executor._flush_after_task(0.2)
+        behind_at = dask_executor._behind_at
+        dask_executor._flush_after_task(0.2)
+        dask_executor._flush_after_task(0.2)
         ours = [m for m in diagnostics.messages if m.startswith("DaskExecutor:")]
 
-        _dask._apply_settings(_settings_for(structflow.configure(**http_to(receiver))))
-        reset = _dask._behind_at
+        dask_executor._apply_settings(
+            dask_executor._settings_for(structflow.configure(**http_to(receiver)))
+        )
+        reset = dask_executor._behind_at
         structflow.get_logger("t").info("delivered")
-        _dask._flush_after_task(5.0)
+        dask_executor._flush_after_task(5.0)
     finally:
         shipping.removeHandler(diagnostics)
 
@@ -620,7 +622,7 @@ def test_flush_after_a_timeout_waits_again_only_later(
     assert len(ours) == 1
     assert ours[0].startswith("DaskExecutor: a task's log records were not all delivered")
     assert reset is None
-    assert _dask._behind_at is None
+    assert dask_executor._behind_at is None
     assert [r["message"] for r in receiver.lines()] == ["delivered"]
 
 
@@ -653,6 +655,33 @@ def test_unknown_cluster_class_is_named() -> None:
     assert executor.client is None
 
 
+class RefusingCluster:
+    """A cluster class that refuses to start, naming the options it was given."""
+
+    def __init__(self, **options: Any) -> None:
+        raise ConnectionRefusedError(f"refused with {options}")
+
+
+@pytest.mark.parametrize("path", ["test_dask.RefusingCluster", "test_dask:RefusingCluster"])
+def test_cluster_class_import_path_names_the_class(path: str) -> None:
+    """Both spellings of an import path find the class, which gets cluster_kwargs."""
+    executor = DaskExecutor(cluster_class=path, cluster_kwargs={"n_workers": 3})
+    refused = pytest.raises(ConnectionRefusedError, match=r"refused with \{'n_workers': 3\}")
+    with refused, executor.start():
+        pass
+    assert executor.client is None
+
+
+@pytest.mark.parametrize("path", ["RefusingCluster", "test_dask:", "not a path"])
+def test_cluster_class_that_is_not_an_import_path_says_so(path: str) -> None:
+    with pytest.raises(ValueError) as info, DaskExecutor(cluster_class=path).start():
+        pass
+    assert str(info.value) == (
+        f"DaskExecutor(cluster_class={path!r}): expected a class or an import path such as "
+        f"'dask_jobqueue.SLURMCluster' or 'dask_jobqueue:SLURMCluster'"
+    )
+
+
 def test_repr_reads_like_the_call() -> None:
     executor = DaskExecutor(cluster_kwargs={"n_workers": 2}, flush_timeout=3)
     assert (
@@ -663,8 +692,8 @@ def test_repr_reads_like_the_call() -> None:
 
 def test_importing_structflow_does_not_import_dask() -> None:
     code = (
-        "import sys, structflow, structflow.executors, structflow.engine, structflow._dask\n"
-        "assert structflow.executors.DaskExecutor is structflow._dask.DaskExecutor\n"
+        "import sys, structflow, structflow.engine, structflow.executors.dask as module\n"
+        "assert structflow.executors.DaskExecutor is module.DaskExecutor\n"
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('dask', 'distributed'))\n"
         "print(loaded)\n"
     )
@@ -679,7 +708,7 @@ def test_missing_dask_names_the_extra() -> None:
     code = (
         "import sys\n"
         "sys.modules['distributed'] = None  # as if it were not installed\n"
-        "from structflow._dask import DaskExecutor\n"
+        "from structflow.executors.dask import DaskExecutor\n"
         "try:\n"
         "    with DaskExecutor().start():\n"
         "        pass\n"

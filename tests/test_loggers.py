@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import logging.handlers
 import queue
+import sys
 from typing import Any
 
 import pytest
@@ -43,7 +45,7 @@ RUN = {
 
 
 def fields_of(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: getattr(record, k) for k in record.structflow_fields}
+    return {k: getattr(record, k) for k in vars(record)["structflow_fields"]}
 
 
 def test_get_logger_names() -> None:
@@ -57,6 +59,10 @@ def test_utilities_path_is_the_same_function() -> None:
     from structflow.utilities.logging import get_logger as ported
 
     assert ported is structflow.get_logger
+
+
+def test_loggers_module_offers_the_same_get_logger() -> None:
+    assert get_logger is structflow.get_logger
 
 
 def test_plain_logger_made_earlier_is_upgraded_keeping_its_handlers() -> None:
@@ -77,16 +83,16 @@ def test_record_carries_run_context_as_attributes(collect: Collect) -> None:
     assert record.msg == "hello %s"
     assert record.args == ("world",)
     assert fields_of(record) == RUN
-    assert record.structflow_fields == tuple(RUN)
+    assert vars(record)["structflow_fields"] == tuple(RUN)
 
 
 def test_bound_keys_follow_run_context_in_order(collect: Collect) -> None:
     with structflow.context(**RUN):
         get_logger("Task B").bind(run_id="r1").info("x", step=2)
     (record,) = collect.records
-    assert record.run_id == "r1"
-    assert record.step == 2
-    assert record.structflow_fields == (*RUN, "run_id", "step")
+    assert vars(record)["run_id"] == "r1"
+    assert vars(record)["step"] == 2
+    assert vars(record)["structflow_fields"] == (*RUN, "run_id", "step")
 
 
 def test_bind_unbind_new() -> None:
@@ -122,7 +128,7 @@ def test_foreign_logger_outside_context_has_empty_fields(collect: Collect) -> No
         foreign.warning("plain")
     finally:
         foreign.removeHandler(handler)
-    assert handler.records[0].structflow_fields == ()
+    assert vars(handler.records[0])["structflow_fields"] == ()
 
 
 def test_mismatched_args_give_one_record_showing_both(collect: Collect) -> None:
@@ -144,8 +150,12 @@ def test_reserved_names_are_stored_with_underscore(collect: Collect) -> None:
     get_logger("r").info("x", name="bob", message="m", process="etl")
     (record,) = collect.records
     assert record.name == "structflow.r"
-    assert (record.name_, record.message_, record.process_) == ("bob", "m", "etl")
-    assert record.structflow_fields == ("name_", "message_", "process_")
+    assert (vars(record)["name_"], vars(record)["message_"], vars(record)["process_"]) == (
+        "bob",
+        "m",
+        "etl",
+    )
+    assert vars(record)["structflow_fields"] == ("name_", "message_", "process_")
 
 
 def test_extra_and_kwargs_both_become_fields(collect: Collect) -> None:
@@ -161,6 +171,57 @@ def test_caller_location_is_the_users_line(collect: Collect) -> None:
     assert first.funcName == second.funcName == "test_caller_location_is_the_users_line"
     assert first.filename == "test_loggers.py"
     assert second.lineno == first.lineno + 1
+
+
+@pytest.mark.parametrize("bind", [False, True])
+def test_stacklevel_points_at_the_callers_caller(collect: Collect, bind: bool) -> None:
+    lg: Any = get_logger("loc").bind(k=1) if bind else get_logger("loc")
+
+    def helper() -> None:
+        lg.info("from the helper", stacklevel=2)
+
+    helper()
+    line = sys._getframe().f_lineno - 1
+    (record,) = collect.records
+    assert (record.funcName, record.lineno) == (
+        "test_stacklevel_points_at_the_callers_caller",
+        line,
+    )
+
+
+@pytest.mark.parametrize("bind", [False, True])
+def test_warn_alias_reports_the_callers_line(collect: Collect, bind: bool) -> None:
+    lg: Any = get_logger("loc").bind(k=1) if bind else get_logger("loc")
+    lg.warn("old spelling")
+    line = sys._getframe().f_lineno - 1
+    (record,) = collect.records
+    assert (record.levelname, record.funcName, record.lineno) == (
+        "WARNING",
+        "test_warn_alias_reports_the_callers_line",
+        line,
+    )
+
+
+def test_level_methods_show_their_parameters() -> None:
+    """help() and editors show the real signature of the generated level methods."""
+    info = inspect.signature(Logger.info)
+    assert list(info.parameters) == [
+        "self",
+        "msg",
+        "args",
+        "exc_info",
+        "stack_info",
+        "stacklevel",
+        "extra",
+        "kw",
+    ]
+    assert info.parameters["exc_info"].default is None
+    assert inspect.signature(Logger.exception).parameters["exc_info"].default is True
+    names = [
+        (vars(cls)["error"].__name__, vars(cls)["error"].__qualname__)
+        for cls in (Logger, BoundLogger)
+    ]
+    assert names == [("error", "Logger.error"), ("error", "BoundLogger.error")]
 
 
 def test_exception_records_exc_info(collect: Collect) -> None:
@@ -192,7 +253,7 @@ def test_queue_handler_passes_plain_message(collect: Collect) -> None:
     record = q.get_nowait()
     assert record.getMessage() == "value 5"
     assert record.msg == "value 5"
-    assert record.run_id == "r"
+    assert vars(record)["run_id"] == "r"
 
 
 def test_user_record_factory_is_honoured(collect: Collect) -> None:
@@ -200,7 +261,7 @@ def test_user_record_factory_is_honoured(collect: Collect) -> None:
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        record.custom = "yes"
+        vars(record)["custom"] = "yes"
         return record
 
     logging.setLogRecordFactory(factory)
@@ -210,14 +271,16 @@ def test_user_record_factory_is_honoured(collect: Collect) -> None:
     finally:
         logging.setLogRecordFactory(previous)
     (record,) = collect.records
-    assert record.custom == "yes"
+    assert vars(record)["custom"] == "yes"
     assert fields_of(record) == RUN
 
 
 def test_stack_info(collect: Collect) -> None:
     get_logger("s").info("x", stack_info=True)
-    assert collect.records[0].stack_info.startswith("Stack (most recent call last):")
-    assert "test_stack_info" in collect.records[0].stack_info
+    stack = collect.records[0].stack_info
+    assert stack is not None
+    assert stack.startswith("Stack (most recent call last):")
+    assert "test_stack_info" in stack
 
 
 class Raising(logging.Handler):
@@ -247,8 +310,8 @@ def test_foreign_extra_may_repeat_a_bound_key(collect: Collect) -> None:
     finally:
         foreign.removeHandler(handler)
     (record,) = handler.records
-    assert record.request_id == "inner"
-    assert record.task_name == "override"
+    assert vars(record)["request_id"] == "inner"
+    assert vars(record)["task_name"] == "override"
     assert fields_of(record) == {
         **RUN,
         "task_name": "override",

@@ -19,7 +19,7 @@ from structflow.handlers import HTTPHandler, SyslogHandler
 __all__ = ["receiver_fixture"]  # pytest finds it as 'receiver'
 
 
-def shipping(logger: logging.Logger) -> list[logging.Handler]:
+def shipping(logger: logging.Logger) -> list[HTTPHandler | SyslogHandler]:
     return [h for h in logger.handlers if isinstance(h, HTTPHandler | SyslogHandler)]
 
 

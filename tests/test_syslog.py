@@ -122,8 +122,8 @@ def test_udp_sends_one_datagram_per_message_and_drops_oversized_ones(
         assert list(range(20)) == sorted(parse(m)[1]["seq"] for m in server.messages)
         assert handler.stats()["dropped"] == {**NO_DROPS, "too_large": 1}
     finally:
-        for each in closing:  # before the receiver: no connection to a closing server
-            each.close()
+        for opened in closing:  # before the receiver: no connection to a closing server
+            opened.close()
         server.close()
 
 
@@ -162,16 +162,16 @@ def test_a_dropped_connection_is_made_again(closing: list[logging.Handler]) -> N
                 logger.info("m", extra={"seq": batch * 10 + i})
             assert handler.flush(timeout=20) is True
 
-            def reconnected(b: int = batch) -> bool:
-                return server.closed == b + 1
+            def reconnected(expected: int = batch + 1) -> bool:
+                return server.closed == expected
 
             assert wait_until(reconnected, timeout=10)
 
         assert list(range(30)) == [parse(m)[1]["seq"] for m in received(server, 30)]
         assert server.connections == 3
     finally:
-        for each in closing:  # before the receiver: no connection to a closing server
-            each.close()
+        for opened in closing:  # before the receiver: no connection to a closing server
+            opened.close()
         server.close()
 
 
@@ -191,8 +191,8 @@ def test_records_wait_while_the_receiver_is_down_and_arrive_when_it_is_up(
         assert handler.flush(timeout=20) is True
         assert list(range(50)) == [parse(m)[1]["seq"] for m in received(server, 50)]
     finally:
-        for each in closing:  # before the receiver: no connection to a closing server
-            each.close()
+        for opened in closing:  # before the receiver: no connection to a closing server
+            opened.close()
         server.close()
 
 

@@ -11,9 +11,8 @@ from __future__ import annotations
 from structflow import executors
 from structflow._config import ConfigError
 from structflow._context import bound, context
-from structflow._setup import config, configure
+from structflow._setup import config, configure, get_logger
 from structflow.engine import Flow, Parameter, Task, task
-from structflow.loggers import get_logger
 
 # A literal (read by the build backend too): importlib.metadata would add
 # tens of milliseconds to every `import structflow`.

@@ -34,7 +34,8 @@ DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S%z"
 
 # Subsections of [logging] whose keys belong to a handler; the handler's
 # constructor validates them, so here they are only required to be tables.
-HANDLER_SECTIONS = ("http", "syslog")
+# A new handler section is one more name here.
+HANDLER_SECTIONS: tuple[str, ...] = ("http", "syslog")
 
 
 class ConfigError(ValueError):
@@ -145,11 +146,13 @@ def _positive_int(value: Any) -> int:
 
 @dataclass(frozen=True)
 class Key:
-    """One key of the [logging] section: its default and its rule."""
+    """One key of a section: its default and its rule."""
 
     default: Any
     check: Callable[[Any], Any]
-    kind: type  # str, int or list: how environment strings are cast
+    # How an environment string is cast: str keeps it as is, list splits it at
+    # commas, anything else (int, None) reads booleans and numbers by look.
+    kind: type | None
     help: str
 
 
@@ -180,6 +183,29 @@ LOGGING_KEYS: dict[str, Key] = {
     "processors": Key([], _processor_list, list, "extra processors, 'package.module:callable'"),
     "stream": Key("stdout", _choice(STREAMS, "a stream"), str, "where the stream handler writes"),
 }
+
+
+@dataclass(frozen=True)
+class Section:
+    """
+    A top-level section: its keys, and its subsections that are tables of keys.
+
+    The tables' keys belong to whatever the table configures (a handler),
+    which validates them; here they are only required to be tables.
+    """
+
+    keys: Mapping[str, Key]
+    tables: tuple[str, ...] = ()
+
+
+# Every section structflow reads, in the order the effective configuration
+# lists them. A new section is one more entry; a new key, one more entry in
+# its section's key table.
+SECTIONS: dict[str, Section] = {
+    "logging": Section(LOGGING_KEYS, HANDLER_SECTIONS),
+}
+# The section whose keys (and tables) structflow.configure() takes by name.
+CONFIGURE_SECTION = "logging"
 
 
 # --- the effective configuration --------------------------------------------------
@@ -243,7 +269,22 @@ class Config(Mapping[str, Any]):
 
 
 def _is_section(dotted: str) -> bool:
-    return dotted in ("logging",) or dotted in {f"logging.{s}" for s in HANDLER_SECTIONS}
+    """Tell whether *dotted* names a section or a table of one (e.g. ``logging.http``)."""
+    head, _, table = dotted.partition(".")
+    section = SECTIONS.get(head)
+    return section is not None and (not table or table in section.tables)
+
+
+def _key(parts: list[str]) -> Key | None:
+    """Return the rule of the section key ``[parts[0]] parts[1]``, if it is one."""
+    section = SECTIONS.get(parts[0]) if len(parts) == 2 else None
+    return None if section is None else section.keys.get(parts[1])
+
+
+def _is_table(parts: list[str]) -> bool:
+    """Tell whether ``parts[:2]`` names a table of a section (``["logging", "http"]``)."""
+    section = SECTIONS.get(parts[0])
+    return section is not None and len(parts) >= 2 and parts[1] in section.tables
 
 
 # --- reading the sources ---------------------------------------------------------------
@@ -334,6 +375,10 @@ def _flatten(prefix: str, data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
             yield dotted, value
 
 
+# (dotted key -> (value, source)): each source replaces what a lower one set.
+_Layers = dict[str, tuple[Any, Source]]
+
+
 def load_config(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
@@ -350,33 +395,48 @@ def load_config(
         ConfigError: listing every invalid value with its source.
     """
     env = os.environ if environ is None else environ
-    # (dotted key -> (value, source)), later sources win
-    layers: dict[str, tuple[Any, Source]] = {}
-    for key, spec in LOGGING_KEYS.items():
-        layers[f"logging.{key}"] = (spec.default, Source("default"))
-
-    path = config_path(env)
-    file_data, text = _read_file(path)
     errors: list[str] = []
+    layers = _defaults()
+    _add_file(layers, config_path(env))
+    _add_environment(layers, env, errors)
+    _add_overrides(layers, overrides or {}, errors)
+    data, sources = _check(layers, errors)
+    if errors:
+        raise ConfigError("invalid structflow configuration:\n  " + "\n  ".join(errors))
+    return Config(_in_order(data), sources)
+
+
+def _defaults() -> _Layers:
+    return {
+        f"{name}.{key}": (spec.default, Source("default"))
+        for name, section in SECTIONS.items()
+        for key, spec in section.keys.items()
+    }
+
+
+def _add_file(layers: _Layers, path: Path) -> None:
+    file_data, text = _read_file(path)
     for dotted, value in _flatten("", file_data):
         section, _, key = dotted.rpartition(".")
         layers[dotted] = (value, Source("file", str(path), _line_of(text, section, key)))
 
+
+def _add_environment(layers: _Layers, env: Mapping[str, str], errors: list[str]) -> None:
     for name, raw in env.items():
         if not name.upper().startswith(ENV_PREFIX) or name.upper() == PATH_VAR:
             continue
         parts = [p.lower() for p in name[len(ENV_PREFIX) :].split("__") if p]
         if not parts:
             continue
-        dotted = ".".join(parts)
-        env_spec = LOGGING_KEYS.get(parts[1]) if len(parts) == 2 and parts[0] == "logging" else None
+        spec = _key(parts)
         try:
-            value = _cast_env(raw, env_spec.kind if env_spec else None)
+            value = _cast_env(raw, spec.kind if spec else None)
         except ValueError as exc:
             errors.append(f"{name}={raw!r} {exc}.")
             continue
-        if len(parts) > 3 and parts[0] == "logging" and parts[1] in HANDLER_SECTIONS:
-            # a nested table in a handler section, e.g. ..._HTTP__HEADERS__X_API_KEY
+        dotted = ".".join(parts)
+        if len(parts) > 3 and _is_table(parts):
+            # a nested table in a table section, e.g. ..._HTTP__HEADERS__X_API_KEY
             dotted = ".".join(parts[:3])
             current = layers.get(dotted, ({}, Source("env", name)))[0]
             table = dict(current) if isinstance(current, dict) else {}
@@ -384,68 +444,88 @@ def load_config(
             value = table
         layers[dotted] = (value, Source("env", name))
 
-    for key, value in (overrides or {}).items():
-        if key in HANDLER_SECTIONS:
-            if value is None:
-                for dotted in [d for d in layers if d.startswith(f"logging.{key}.")]:
-                    del layers[dotted]
-                layers[f"logging.{key}"] = (None, Source("configure"))
-                continue
-            if not isinstance(value, Mapping):
-                errors.append(
-                    f"structflow.configure({key}={value!r}): must be a dict of "
-                    f"[logging.{key}] keys, or None to remove the handler."
-                )
-                continue
-            for sub, subvalue in value.items():
-                layers[f"logging.{key}.{sub}"] = (subvalue, Source("configure"))
-        else:
-            layers[f"logging.{key}"] = (value, Source("configure"))
 
-    data: dict[str, Any] = {"logging": {}}
+def _add_overrides(layers: _Layers, overrides: Mapping[str, Any], errors: list[str]) -> None:
+    section = SECTIONS[CONFIGURE_SECTION]
+    for key, value in overrides.items():
+        dotted = f"{CONFIGURE_SECTION}.{key}"
+        if key not in section.tables:
+            layers[dotted] = (value, Source("configure"))
+        elif value is None:
+            # None removes the table, whatever a lower source set in it.
+            for inner in [d for d in layers if d.startswith(f"{dotted}.")]:
+                del layers[inner]
+            layers[dotted] = (None, Source("configure"))
+        elif isinstance(value, Mapping):
+            for sub, subvalue in value.items():
+                layers[f"{dotted}.{sub}"] = (subvalue, Source("configure"))
+        else:
+            errors.append(
+                f"structflow.configure({key}={value!r}): must be a dict of "
+                f"[{dotted}] keys, or None to remove the handler."
+            )
+
+
+def _check(layers: _Layers, errors: list[str]) -> tuple[dict[str, Any], dict[str, Source]]:
+    """Check every layered value and nest it by section; add what is wrong to *errors*."""
+    data: dict[str, Any] = {name: {} for name in SECTIONS}
     sources: dict[str, Source] = {}
     for dotted, (value, source) in layers.items():
         parts = dotted.split(".")
-        if parts[0] != "logging":
-            errors.append(
-                f"{source.subject(dotted, value)}: unknown section {parts[0]!r}; "
-                "structflow reads only [logging] and its subsections."
-            )
+        if value is None and len(parts) == 2 and _is_table(parts):
+            # configure(http=None): no table, whatever a lower source set.
+            data[parts[0]].pop(parts[1], None)
             continue
-        if len(parts) == 2 and parts[1] in HANDLER_SECTIONS:
-            if value is None:
-                data["logging"].pop(parts[1], None)
-                continue
-            errors.append(
-                f"{source.subject(dotted, value)}: [logging.{parts[1]}] must be a table of keys."
-            )
-            continue
-        if len(parts) == 2:
-            key_spec = LOGGING_KEYS.get(parts[1])
-            if key_spec is None:
-                allowed = ", ".join([*LOGGING_KEYS, *HANDLER_SECTIONS])
-                errors.append(
-                    f"{source.subject(dotted, value)}: unknown key {parts[1]!r}; "
-                    f"expected one of {allowed}."
-                )
-                continue
-            try:
-                checked = key_spec.check(value)
-            except ValueError as exc:
-                errors.append(f"{source.subject(dotted, value)} {exc}.")
-                continue
-            data["logging"][parts[1]] = checked
-            sources[dotted] = source
-        elif len(parts) == 3 and parts[1] in HANDLER_SECTIONS:
-            data["logging"].setdefault(parts[1], {})[parts[2]] = value
+        problem = _place(data, parts, value)
+        if problem is None:
             sources[dotted] = source
         else:
-            errors.append(f"{source.subject(dotted, value)}: unknown key {dotted!r}.")
-    if errors:
-        raise ConfigError("invalid structflow configuration:\n  " + "\n  ".join(errors))
-    # Default values first in a stable order, then handler sections.
-    ordered = {k: data["logging"][k] for k in LOGGING_KEYS}
-    for section in HANDLER_SECTIONS:
-        if section in data["logging"]:
-            ordered[section] = data["logging"][section]
-    return Config({"logging": ordered}, sources)
+            # The subject is phrased only now: repr() of a good value is never needed.
+            errors.append(f"{source.subject(dotted, value)}{problem}")
+    return data, sources
+
+
+def _place(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
+    """
+    Check *value* at the key *parts* and store it in *data*.
+
+    Returns:
+        None, or what is wrong, worded to follow the key and its value.
+    """
+    section = SECTIONS.get(parts[0])
+    if section is None:
+        return f": unknown section {parts[0]!r}; structflow reads only {_sections_phrase()}."
+    node = data[parts[0]]
+    if len(parts) == 2 and parts[1] in section.tables:
+        return f": [{parts[0]}.{parts[1]}] must be a table of keys."
+    if len(parts) == 2:
+        spec = section.keys.get(parts[1])
+        if spec is None:
+            allowed = ", ".join([*section.keys, *section.tables])
+            return f": unknown key {parts[1]!r}; expected one of {allowed}."
+        try:
+            node[parts[1]] = spec.check(value)
+        except ValueError as exc:
+            return f" {exc}."
+        return None
+    if len(parts) == 3 and parts[1] in section.tables:
+        node.setdefault(parts[1], {})[parts[2]] = value
+        return None
+    return f": unknown key {'.'.join(parts)!r}."
+
+
+def _sections_phrase() -> str:
+    names = [f"[{name}]" for name in SECTIONS]
+    if len(names) == 1:
+        return f"{names[0]} and its subsections"
+    return f"{', '.join(names)} and their subsections"
+
+
+def _in_order(data: dict[str, Any]) -> dict[str, Any]:
+    """Each section's keys in their table's order, then its tables present."""
+    ordered: dict[str, Any] = {}
+    for name, section in SECTIONS.items():
+        values = data[name]
+        ordered[name] = {k: values[k] for k in section.keys}
+        ordered[name].update({t: values[t] for t in section.tables if t in values})
+    return ordered

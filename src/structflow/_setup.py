@@ -9,17 +9,17 @@ the handlers it added itself. Configuration is read at first use and
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from structflow._config import Config, ConfigError, load_config
+from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
 from structflow.handlers.stream import StreamHandler
-from structflow.loggers import ROOT_NAME, _get, install_record_factory
+from structflow.processors import resolve_processor
 
-__all__ = ["config", "configure", "ensure_configured"]
+__all__ = ["config", "configure", "ensure_configured", "get_logger"]
 
 _lock = threading.RLock()
 _current: Config | None = None
@@ -34,25 +34,12 @@ _root_saved_propagate: bool | None = None
 OWNED_ATTR = "_structflow_owned"
 
 
-def _load_processor(spec: str) -> Callable[..., Any]:
-    module_name, _, attr = spec.partition(":")
-    try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
-    except Exception as exc:
-        raise ValueError(f"cannot import {spec!r} ({type(exc).__name__}: {exc})") from None
-    if not callable(obj):
-        raise ValueError(f"{spec!r} is not callable")
-    return obj  # type: ignore[no-any-return]
-
-
 def _formatter_options(cfg: Config) -> dict[str, Any]:
     lg = cfg.logging
     processors = []
-    for spec in lg.processors:
+    for i, spec in enumerate(lg.processors):
         try:
-            processors.append(_load_processor(spec))
+            processors.append(resolve_processor(spec, f"processors[{i}]"))
         except ValueError as exc:
             source = cfg.logging.source("processors")
             raise ConfigError(
@@ -238,6 +225,23 @@ def reset() -> None:
         _root_saved_propagate = None
         root.setLevel(logging.NOTSET)
         _current = None
+
+
+def get_logger(name: str | None = None) -> Logger:
+    """
+    Return the structflow root logger, or the logger of task or flow *name*.
+
+    ``get_logger()`` is the logger ``structflow``; ``get_logger("Task B")`` is
+    ``structflow.Task B``, the logger a task named "Task B" uses during its
+    run, to which handlers can be added. The configuration is read and
+    applied on the first call.
+
+    .. versionadded:: 0.1.0
+    """
+    ensure_configured()
+    if not name:
+        return _get(ROOT_NAME)
+    return _get(f"{ROOT_NAME}.{name}")
 
 
 class _ConfigProxy(Mapping[str, Any]):

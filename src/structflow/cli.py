@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -21,6 +22,9 @@ __all__ = ["main"]
 EXIT_OK = 0
 EXIT_BAD_CONFIG = 2
 
+# The class in structflow.handlers that each [logging.<name>] table configures.
+HANDLER_CLASSES = {"http": "HTTPHandler", "syslog": "SyslogHandler"}
+
 
 def _show(as_json: bool) -> int:
     try:
@@ -28,8 +32,6 @@ def _show(as_json: bool) -> int:
     except ConfigError as exc:
         print(f"structflow: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    import os
-
     rows = list(cfg.items_with_sources())
     if as_json:
         out = {dotted: {"value": value, "source": str(src)} for dotted, value, src in rows}
@@ -51,7 +53,7 @@ def _validate() -> int:
         from structflow._setup import _formatter_options
 
         _formatter_options(cfg)
-        for name in ("http", "syslog"):
+        for name in HANDLER_CLASSES:
             if name in cfg.logging:
                 _check_handler(name, dict(cfg.logging[name]))
     except ConfigError as exc:
@@ -64,7 +66,7 @@ def _validate() -> int:
 def _check_handler(name: str, settings: dict[str, Any]) -> None:
     from structflow import handlers
 
-    cls = handlers.HTTPHandler if name == "http" else handlers.SyslogHandler
+    cls = getattr(handlers, HANDLER_CLASSES[name])
     try:
         handler = cls(**settings)
     except (TypeError, ValueError) as exc:

@@ -5,7 +5,8 @@ The workflow runtime: tasks, flows, their states, and the runner.
 :class:`Parameter`; the rest is importable from here.
 """
 
-from structflow.engine.flow import Edge, Flow, FlowError, current_flow
+from structflow.engine._active import FlowError, current_flow
+from structflow.engine.flow import Edge, Flow
 from structflow.engine.runner import FlowRunner, TaskCall, run_task
 from structflow.engine.state import (
     Failed,

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from structflow.engine._active import FlowError, activate, current_flow, deactivate
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
@@ -21,30 +22,6 @@ if TYPE_CHECKING:
     from structflow.executors import Executor
 
 __all__ = ["Edge", "Flow", "FlowError", "current_flow"]
-
-_active: contextvars.ContextVar[Flow | None] = contextvars.ContextVar(
-    "structflow_active_flow", default=None
-)
-
-
-def current_flow() -> Flow | None:
-    """
-    Return the flow of the innermost active ``with Flow(...)`` block, or None.
-
-    .. versionadded:: 0.1.0
-    """
-    return _active.get()
-
-
-class FlowError(ValueError):
-    """
-    A flow cannot be built or run as asked.
-
-    Raised for a task used outside a ``with Flow(...)`` block, a dependency
-    cycle, a missing required or unknown parameter, and conflicting wiring.
-
-    .. versionadded:: 0.1.0
-    """
 
 
 @dataclass(frozen=True)
@@ -119,7 +96,7 @@ class Flow:
         return f"<Flow: {self.name!r}, {len(self._tasks)} tasks>"
 
     def __enter__(self) -> Flow:
-        self._tokens.append(_active.set(self))
+        self._tokens.append(activate(self))
         return self
 
     def __exit__(
@@ -128,7 +105,7 @@ class Flow:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        _active.reset(self._tokens.pop())
+        deactivate(self._tokens.pop())
 
     # --- the graph --------------------------------------------------------------
 

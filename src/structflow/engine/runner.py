@@ -31,7 +31,9 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
-from structflow.engine.flow import Flow, FlowError, positional_names
+from structflow._values import unrepresentable
+from structflow.engine._active import FlowError
+from structflow.engine.flow import Flow, positional_names
 from structflow.engine.state import (
     Failed,
     Mapped,
@@ -57,7 +59,7 @@ def _safe_repr(obj: object) -> str:
     try:
         return repr(obj)
     except Exception:
-        return f"<unrepresentable {type(obj).__name__}>"
+        return unrepresentable(obj)
 
 
 def _full_name(task: Task, map_index: int | None) -> str:

@@ -18,6 +18,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any, overload
 
 from structflow._context import context
+from structflow.engine._active import FlowError, current_flow
 from structflow.loggers import Logger, get_logger
 
 if TYPE_CHECKING:
@@ -291,8 +292,6 @@ class Task:
 
 
 def _active_flow_for(task: Task, action: str) -> Flow:
-    from structflow.engine.flow import FlowError, current_flow
-
     flow = current_flow()
     if flow is None:
         raise FlowError(
@@ -444,8 +443,6 @@ class Parameter(Task):
 
     def run(self) -> Any:
         """Return the value of this parameter in the current flow run."""
-        from structflow.engine.flow import FlowError
-
         values = context.get("parameters") or {}
         if self.name in values:
             return values[self.name]

@@ -24,13 +24,15 @@ from __future__ import annotations
 import logging
 import math
 import socket
-import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 
+from structflow._levels import otel_severity_number, otel_severity_text
+from structflow._records import SecondCache, epoch_ns, utc_second
+from structflow._values import safe_str, unrepresentable
 from structflow.formatters import to_json_bytes
 from structflow.handlers.shipping.settings import default_service
 from structflow.handlers.shipping.sink import EntryTooLarge, Outcome, Sink
@@ -80,17 +82,6 @@ class EncoderOptions:
     def of_this_process(cls, index: str, labels: Mapping[str, str], service: str) -> EncoderOptions:
         """Options as a handler gives them: *service* defaults to the program, host to this one."""
         return cls(index, labels, service or default_service(), socket.gethostname())
-
-
-def _epoch_ns(created: float) -> int:
-    sec = math.floor(created)
-    return sec * 1_000_000_000 + round((created - sec) * 1e6) * 1000
-
-
-def _rfc3339_millis(created: float) -> str:
-    sec = math.floor(created)
-    millis = int((created - sec) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)) + f".{millis:03d}Z"
 
 
 class Encoder:
@@ -221,7 +212,7 @@ class LokiEncoder(Encoder):
             value = record.name if key == "logger" else _field(event, record, key)
             if value is not None:
                 meta[key] = str(value)
-        value_json = to_json_bytes([str(_epoch_ns(record.created)), line.decode("utf-8"), meta])
+        value_json = to_json_bytes([str(epoch_ns(record.created)), line.decode("utf-8"), meta])
         return orjson.dumps(labels, option=orjson.OPT_SORT_KEYS) + b"\n" + value_json
 
     def body(self, entries: Sequence[bytes]) -> bytes:
@@ -256,13 +247,14 @@ class ElasticsearchEncoder(Encoder):
         super().__init__(options)
         index = options.index or self.DEFAULT_INDEX
         self.index = index
+        self._rfc3339_millis = SecondCache(utc_second, "%s.%03dZ", 1e3).format
         self._action = to_json_bytes({"create": {"_index": index}}) + b"\n"
         self.entry_overhead = len(self._action) + 1
 
     def entry(self, record: logging.LogRecord, formatter: RecordFormatter) -> bytes:
         event = formatter.event_dict(record)
         if "@timestamp" not in event:
-            event = {"@timestamp": _rfc3339_millis(record.created), **event}
+            event = {"@timestamp": self._rfc3339_millis(record.created), **event}
         return to_json_bytes(event)
 
     def body(self, entries: Sequence[bytes]) -> bytes:
@@ -375,15 +367,6 @@ class DatadogEncoder(JsonArrayEncoder):
         return {"DD-API-KEY": token}
 
 
-# (lowest stdlib level, OTLP severity number, severity text)
-_OTLP_SEVERITY = (
-    (50, 21, "FATAL"),
-    (40, 17, "ERROR"),
-    (30, 13, "WARN"),
-    (20, 9, "INFO"),
-    (10, 5, "DEBUG"),
-    (1, 1, "TRACE"),
-)
 # Keys of structflow's event layouts that OTLP carries elsewhere than attributes.
 _OTLP_ENVELOPE = frozenset(
     {
@@ -431,7 +414,7 @@ def otlp_value(value: Any, depth: int = 0) -> dict[str, Any]:
     try:
         return {"stringValue": repr(value)}
     except Exception:
-        return {"stringValue": f"<unrepresentable {type(value).__name__} object>"}
+        return {"stringValue": unrepresentable(value)}
 
 
 def _hex_id(value: Any, length: int) -> str | None:
@@ -500,18 +483,12 @@ class OtlpEncoder(Encoder):
             stack = attributes.pop("stack", None)
             if stack is not None:
                 attributes["code.stacktrace"] = stack
-        levelno = record.levelno
-        number, text = 0, str(record.levelname)
-        for floor, num, name in _OTLP_SEVERITY:
-            if levelno >= floor:
-                number, text = num, name
-                break
-        ns = str(_epoch_ns(record.created))
+        ns = str(epoch_ns(record.created))
         out: dict[str, Any] = {
             "timeUnixNano": ns,
             "observedTimeUnixNano": ns,
-            "severityNumber": number,
-            "severityText": text,
+            "severityNumber": otel_severity_number(record.levelno),
+            "severityText": otel_severity_text(safe_str(record.levelname)),
             "body": otlp_value(body),
         }
         trace = _hex_id(attributes.pop("trace_id", None) or record.__dict__.get("otelTraceID"), 32)

@@ -16,16 +16,16 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import os
 import select
 import socket
 import ssl
-import time
 from collections.abc import Sequence
 from typing import Unpack
 from urllib.parse import urlsplit
 
+from structflow._levels import syslog_severity as severity
+from structflow._records import SecondCache, utc_second
 from structflow.handlers._tls import check_verify, ssl_context
 from structflow.handlers.shipping.handler import ShippingHandler
 from structflow.handlers.shipping.settings import (
@@ -72,19 +72,6 @@ UDP_MAX_BYTES = 65_507
 MAX_APP_NAME = 48
 MAX_MSGID = 32
 MAX_HOSTNAME = 255
-
-
-def severity(levelno: int) -> int:
-    """The RFC 5424 severity of a stdlib level: 2 critical, 3 error, 4 warning, 6 info, 7 debug."""
-    if levelno >= logging.CRITICAL:
-        return 2
-    if levelno >= logging.ERROR:
-        return 3
-    if levelno >= logging.WARNING:
-        return 4
-    if levelno >= logging.INFO:
-        return 6
-    return 7
 
 
 def _printable(text: str) -> str:
@@ -134,18 +121,11 @@ class _SyslogSink(Sink):
         if transport == "udp":
             self.max_entry_bytes = UDP_MAX_BYTES
         self._sock: socket.socket | None = None
-        self._utc: tuple[int, str] = (-1, "")
+        # RFC 3339, UTC, microseconds (RFC 5424 allows at most six digits).
+        self._timestamp = SecondCache(utc_second, "%s.%06dZ", 1e6).format
         self._middle = f" {hostname} {app_name} "
 
     # --- rendering (writer thread) ----------------------------------------
-
-    def _timestamp(self, created: float) -> str:
-        sec = math.floor(created)
-        cache = self._utc
-        if cache[0] != sec:
-            cache = self._utc = (sec, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(sec)))
-        micros = min(999_999, int((created - sec) * 1e6))
-        return f"{cache[1]}.{micros:06d}Z"
 
     def _payload(self, record: logging.LogRecord, fmt: logging.Formatter) -> bytes:
         if record.exc_info:

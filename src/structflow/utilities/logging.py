@@ -4,6 +4,6 @@
 ``get_logger`` here is the same object as ``structflow.get_logger``.
 """
 
-from structflow.loggers import get_logger
+from structflow._setup import get_logger
 
 __all__ = ["get_logger"]

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, ClassVar, Unpack
 
+from structflow._records import LogRecord as _LogRecord
 from structflow.handlers.shipping.diagnostics import DIAGNOSTICS_LOGGER
 from structflow.handlers.shipping.lifecycle import (
     called_by_logging_shutdown,
@@ -31,7 +32,6 @@ from structflow.handlers.shipping.settings import (
 from structflow.handlers.shipping.sink import Sink
 from structflow.handlers.shipping.snapshot import snapshot_state
 from structflow.handlers.shipping.worker import Worker
-from structflow.loggers import LogRecord as _LogRecord
 
 __all__ = ["ShippingHandler"]
 

@@ -21,8 +21,8 @@ import weakref
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
-from structflow.loggers import LogRecord as _LogRecord
-from structflow.loggers import safe_message
+from structflow._records import N_RECORD_ATTRS, RESERVED, safe_message
+from structflow._records import LogRecord as _LogRecord
 
 __all__ = [
     "RECORD_FIELD_COST",
@@ -44,18 +44,8 @@ RECORD_FIELD_COST = 48
 
 _new = object.__new__
 _MUTABLE: frozenset[type] = frozenset({dict, list, set, bytearray})
-_PROBE = logging.LogRecord("n", 0, "p", 0, "m", (), None)
-#: How many attributes a bare stdlib record has.
-_N_RECORD_ATTRS = len(_PROBE.__dict__)
-_STANDARD_ATTRS = frozenset(_PROBE.__dict__) | {
-    "message",
-    "asctime",
-    "structflow_fields",
-    "taskName",
-}
-del _PROBE
 #: What a snapshot of a bare stdlib record holds: its attributes and ``message``.
-_SNAPSHOT_ATTRS = _N_RECORD_ATTRS + 1
+_SNAPSHOT_ATTRS = N_RECORD_ATTRS + 1
 
 
 _getters: dict[tuple[str, ...], Callable[[dict[str, Any]], tuple[Any, ...]]] = {}
@@ -155,7 +145,7 @@ def snapshot_state(record: logging.LogRecord) -> tuple[dict[str, Any], int]:
                 break
     if n > _SNAPSHOT_ATTRS + len(names) + ("structflow_fields" in d) + ("asctime" in d):
         # Attributes from stdlib's extra= are not in structflow_fields.
-        for name in d.keys() - _STANDARD_ATTRS:
+        for name in d.keys() - RESERVED:
             value = d[name]
             if value.__class__ in _MUTABLE:
                 d[name] = _copy_value(value)

@@ -33,18 +33,19 @@ import logging
 import marshal
 import math
 import pickle
+import pkgutil
 import threading
 import time
 import types
 import uuid
 from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from structflow import _setup
-from structflow._config import HANDLER_SECTIONS, Config
+from structflow._config import CONFIGURE_SECTION, HANDLER_SECTIONS, Config
 from structflow._context import context
-from structflow.executors import Executor, TaskFuture
+from structflow.executors.base import Executor, F, SharedResource, T, TaskFuture
 from structflow.loggers import ROOT_NAME
 
 if TYPE_CHECKING:
@@ -52,8 +53,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DaskExecutor", "DaskFuture"]
 
-T = TypeVar("T")
-F = TypeVar("F", bound=TaskFuture[Any])
 
 #: Default seconds a worker waits for a task's records to be delivered.
 DEFAULT_FLUSH_TIMEOUT = 10.0
@@ -75,6 +74,13 @@ def _import_distributed() -> Any:
     return distributed
 
 
+def _not_an_import_path(spec: str) -> ValueError:
+    return ValueError(
+        f"DaskExecutor(cluster_class={spec!r}): expected a class or an import path "
+        f"such as 'dask_jobqueue.SLURMCluster' or 'dask_jobqueue:SLURMCluster'"
+    )
+
+
 def _resolve_cluster_class(spec: str | Callable[..., Any] | None) -> Callable[..., Any]:
     """Return the cluster class *spec* names (LocalCluster when None)."""
     if spec is None:
@@ -85,14 +91,12 @@ def _resolve_cluster_class(spec: str | Callable[..., Any] | None) -> Callable[..
     if not sep:
         module_name, _, attr = spec.rpartition(".")
     if not module_name or not attr:
-        raise ValueError(
-            f"DaskExecutor(cluster_class={spec!r}): expected a class or an import path "
-            f"such as 'dask_jobqueue.SLURMCluster' or 'dask_jobqueue:SLURMCluster'"
-        )
+        # resolve_name would take a bare name for a module.
+        raise _not_an_import_path(spec)
     try:
-        obj: Any = importlib.import_module(module_name)
-        for part in attr.split("."):
-            obj = getattr(obj, part)
+        obj: Any = pkgutil.resolve_name(spec)
+    except ValueError:
+        raise _not_an_import_path(spec) from None
     except (ImportError, AttributeError) as exc:
         raise ValueError(
             f"DaskExecutor(cluster_class={spec!r}): cannot import it ({type(exc).__name__}: {exc})"
@@ -100,6 +104,41 @@ def _resolve_cluster_class(spec: str | Callable[..., Any] | None) -> Callable[..
     if not callable(obj):
         raise ValueError(f"DaskExecutor(cluster_class={spec!r}): {obj!r} is not callable")
     return cast("Callable[..., Any]", obj)
+
+
+def _check_address(address: str | None) -> str | None:
+    if address is not None and (not isinstance(address, str) or not address):
+        raise TypeError(
+            f"DaskExecutor(address=...) must be None or a scheduler address such as "
+            f"'tcp://127.0.0.1:8786', got {address!r}"
+        )
+    return address
+
+
+def _check_cluster_class(
+    cluster_class: str | Callable[..., Any] | None,
+) -> str | Callable[..., Any] | None:
+    if cluster_class is not None and not (
+        isinstance(cluster_class, str) or callable(cluster_class)
+    ):
+        raise TypeError(
+            f"DaskExecutor(cluster_class=...) must be a class or an import path, "
+            f"got {cluster_class!r}"
+        )
+    return cluster_class
+
+
+def _check_flush_timeout(flush_timeout: float) -> float:
+    if (
+        isinstance(flush_timeout, bool)
+        or not isinstance(flush_timeout, int | float)
+        or not 0 <= flush_timeout < math.inf
+    ):
+        raise ValueError(
+            f"DaskExecutor(flush_timeout=...) must be a finite number of seconds >= 0, "
+            f"got {flush_timeout!r}"
+        )
+    return float(flush_timeout)
 
 
 def _check_kwargs(value: Mapping[str, Any] | None, what: str) -> dict[str, Any]:
@@ -127,7 +166,8 @@ class _Settings:
 
 def _settings_for(cfg: Config) -> _Settings:
     effective = cfg.to_dict()
-    section = dict(effective.get("logging", {}))
+    # The worker applies it as configure() arguments, which name that section's keys.
+    section = dict(effective.get(CONFIGURE_SECTION, {}))
     overrides = {k: v for k, v in section.items() if k not in HANDLER_SECTIONS}
     for name in HANDLER_SECTIONS:
         # None removes a handler the worker's own environment or file would add,
@@ -407,11 +447,7 @@ class DaskExecutor(Executor):
         adapt_kwargs: Mapping[str, Any] | None = None,
         flush_timeout: float = DEFAULT_FLUSH_TIMEOUT,
     ) -> None:
-        if address is not None and (not isinstance(address, str) or not address):
-            raise TypeError(
-                f"DaskExecutor(address=...) must be None or a scheduler address such as "
-                f"'tcp://127.0.0.1:8786', got {address!r}"
-            )
+        self.address = _check_address(address)
         self.cluster_kwargs = _check_kwargs(cluster_kwargs, "cluster_kwargs")
         self.client_kwargs = _check_kwargs(client_kwargs, "client_kwargs")
         self.adapt_kwargs = (
@@ -425,29 +461,10 @@ class DaskExecutor(Executor):
                 "cluster the executor starts itself; with address=... it connects to a "
                 "running scheduler, so leave them out"
             )
-        if cluster_class is not None and not (
-            isinstance(cluster_class, str) or callable(cluster_class)
-        ):
-            raise TypeError(
-                f"DaskExecutor(cluster_class=...) must be a class or an import path, "
-                f"got {cluster_class!r}"
-            )
-        if (
-            isinstance(flush_timeout, bool)
-            or not isinstance(flush_timeout, int | float)
-            or not 0 <= flush_timeout < math.inf
-        ):
-            raise ValueError(
-                f"DaskExecutor(flush_timeout=...) must be a finite number of seconds >= 0, "
-                f"got {flush_timeout!r}"
-            )
-        self.address = address
-        self.cluster_class = cluster_class
-        self.flush_timeout = float(flush_timeout)
-        self._lock = threading.Lock()
-        self._client: Client | None = None
-        self._cluster: Any = None
-        self._users = 0
+        self.cluster_class = _check_cluster_class(cluster_class)
+        self.flush_timeout = _check_flush_timeout(flush_timeout)
+        # The client, and the cluster the executor started (None for an address).
+        self._connection: SharedResource[tuple[Client, Any]] = SharedResource()
         self._settings: tuple[Config, _Settings] | None = None
         # wait_first sleeps on this; every future's done-callback wakes it.
         self._changed = threading.Condition()
@@ -469,7 +486,8 @@ class DaskExecutor(Executor):
     @property
     def client(self) -> Client | None:
         """The ``distributed.Client`` while the executor is started, else None."""
-        return self._client
+        connection = self._connection.value
+        return None if connection is None else connection[0]
 
     @contextlib.contextmanager
     def start(self) -> Iterator[None]:
@@ -480,21 +498,8 @@ class DaskExecutor(Executor):
         block exits, every worker is flushed, then the client is closed and a
         cluster the executor started is shut down.
         """
-        with self._lock:
-            if self._client is None:
-                self._client, self._cluster = self._connect()
-            self._users += 1
-        try:
+        with self._connection.use(self._connect, self._disconnect):
             yield
-        finally:
-            with self._lock:
-                self._users -= 1
-                client = self._client if self._users == 0 else None
-                cluster = self._cluster
-                if client is not None:
-                    self._client = self._cluster = None
-            if client is not None:
-                self._disconnect(client, cluster)
 
     def _connect(self) -> tuple[Client, Any]:
         """Return a client and the cluster it started (None for an existing scheduler)."""
@@ -512,7 +517,8 @@ class DaskExecutor(Executor):
             raise
         return client, cluster
 
-    def _disconnect(self, client: Client, cluster: Any) -> None:
+    def _disconnect(self, connection: tuple[Client, Any], failed: bool) -> None:
+        client, cluster = connection
         try:
             self._flush_workers(client)
         finally:
@@ -572,7 +578,7 @@ class DaskExecutor(Executor):
         Raises:
             RuntimeError: the executor is not started.
         """
-        client = self._client
+        client = self.client
         if client is None:
             raise RuntimeError(
                 "DaskExecutor.submit() needs a started executor: use it inside "

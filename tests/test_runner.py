@@ -1,22 +1,20 @@
-"""The workflow runtime: tasks, flows, states, retries, mapping and the run context."""
+"""Running flows: results, parameters, failures, retries, mapping and the run context."""
 
 from __future__ import annotations
 
 import logging
-import pickle
-import threading
 from datetime import timedelta
 from typing import Any
 
 import pytest
 
 import structflow
-from structflow import Flow, Parameter, Task, get_logger, task
+from sample_flows import RUN_KEYS, Collect, add, boom, run_fields, task_a, task_b
+from structflow import Flow, Parameter, get_logger, task
 from structflow.engine import (
     Failed,
     FlowError,
     Mapped,
-    RemoteTaskError,
     Retrying,
     Success,
     TaskCall,
@@ -24,66 +22,7 @@ from structflow.engine import (
     run_task,
     unmapped,
 )
-
-RUN_KEYS = ("flow_name", "flow_run_id", "task_name", "task_run_id", "map_index", "task_run_count")
-
-
-class Collect(logging.Handler):
-    """A plain stdlib handler, as a user would write one."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-        self._lock2 = threading.Lock()
-
-    def emit(self, record: logging.LogRecord) -> None:
-        with self._lock2:
-            self.records.append(record)
-
-    def named(self, name: str) -> list[logging.LogRecord]:
-        return [r for r in self.records if r.name == name]
-
-    def messages(self, name: str) -> list[str]:
-        return [r.getMessage() for r in self.named(name)]
-
-
-@pytest.fixture
-def collect() -> Collect:
-    structflow.configure(stream="none", level="DEBUG")
-    handler = Collect()
-    get_logger().addHandler(handler)
-    return handler
-
-
-def run_fields(record: logging.LogRecord) -> dict[str, Any]:
-    return {k: getattr(record, k, "<missing>") for k in RUN_KEYS}
-
-
-@task(name="Task A")
-def task_a() -> int:
-    return 3
-
-
-@task(name="Task B")
-def task_b(x: int) -> int:
-    logger = structflow.context.get("logger")
-    logger.debug(f"Beginning to run Task B with input {x}")
-    y = 3 * x + 1
-    logger.debug(f"Returning the value {y}")
-    return y
-
-
-@task
-def add(x: int, y: int) -> int:
-    return x + y
-
-
-@task
-def boom(x: Any = None) -> None:
-    raise RuntimeError("boom happened")
-
-
-# --- building and running flows ------------------------------------------------
+from structflow.executors import LocalExecutor, ThreadExecutor
 
 
 def test_seed_flow_succeeds_and_exposes_task_results(collect: Collect) -> None:
@@ -101,24 +40,6 @@ def test_seed_flow_succeeds_and_exposes_task_results(collect: Collect) -> None:
     assert set(state.result) == {task_a, result}
 
 
-def test_calling_a_task_in_a_flow_adds_a_copy_with_edges() -> None:
-    with Flow("f") as flow:
-        first = add(1, 2)
-        second = add(first, y=task_a)
-
-    assert first is not add and second is not first
-    assert flow.tasks == {first, second, task_a}
-    assert {(e.upstream_task, e.downstream_task, e.key) for e in flow.edges} == {
-        (first, second, "x"),
-        (task_a, second, "y"),
-    }
-    assert flow.upstream_tasks(second) == {first, task_a}
-    assert flow.root_tasks() == {first, task_a}
-    assert flow.terminal_tasks() == {second}
-    state = flow.run()
-    assert (state.result[first].result, state.result[second].result) == (3, 6)
-
-
 def test_constants_keywords_and_collections_of_tasks_are_resolved() -> None:
     @task
     def gather(items: list[Any], mapping: dict[str, Any], pair: tuple[Any, ...]) -> Any:
@@ -132,88 +53,9 @@ def test_constants_keywords_and_collections_of_tasks_are_resolved() -> None:
     assert state.result[out].result == ([3, 4], {"a": 3, "b": "text"}, (3, None))
 
 
-def test_subclass_task_logs_on_self_logger(collect: Collect) -> None:
-    class Add(Task):
-        def run(self, x: int, y: int) -> int:
-            self.logger.info("adding")
-            return x + y
-
-    with Flow("f") as flow:
-        total = Add()(1, 2)
-
-    state = flow.run()
-    assert state.result[total].result == 3
-    assert Add().name == "Add"
-    assert Add().logger is get_logger("Add")
-    (record,) = collect.named("structflow.Add")
-    assert record.getMessage() == "adding"
-    assert record.task_name == "Add"  # type: ignore[attr-defined]
-
-
-def test_task_run_can_be_called_directly_outside_a_flow() -> None:
-    assert add.run(1, y=2) == 3
-    assert task_a.run() == 3
-
-
-def test_decorator_forms_and_names() -> None:
-    @task
-    def plain() -> None: ...
-
-    @task()
-    def empty_parens() -> None: ...
-
-    @task(name="Custom", max_retries=2, retry_delay=1.5)
-    def named() -> None: ...
-
-    assert (plain.name, empty_parens.name, named.name) == ("plain", "empty_parens", "Custom")
-    assert (named.max_retries, named.retry_delay) == (2, timedelta(seconds=1.5))
-    assert task(max_retries=1, retry_delay=timedelta(minutes=1))(named.fn).retry_delay == (
-        timedelta(minutes=1)
-    )
-    assert plain.retry_delay == timedelta(0)
-
-
-def test_task_args_renames_the_copy(collect: Collect) -> None:
-    with Flow("f") as flow:
-        renamed = add(1, 2, task_args={"name": "first add"})
-
-    flow.run()
-    assert renamed.name == "first add" and add.name == "add"
-    assert "Task 'first add': Starting task run..." in collect.messages("structflow.TaskRunner")
-
-
-def test_set_dependencies_wires_a_flow_without_a_with_block() -> None:
-    order: list[str] = []
-
-    @task
-    def mark(label: str) -> str:
-        order.append(label)
-        return label
-
-    flow = Flow("f")
-    first = mark.copy(name="first")
-    second = mark.copy(name="second")
-    flow.set_dependencies(second, upstream_tasks=[first], keyword_tasks={"label": "two"})
-    flow.set_dependencies(first, keyword_tasks={"label": "one"})
-
-    state = flow.run()
-    assert state.is_successful()
-    assert order == ["one", "two"]
-
-
-def test_upstream_tasks_orders_without_passing_data() -> None:
-    order: list[str] = []
-
-    @task
-    def mark(label: str) -> None:
-        order.append(label)
-
-    with Flow("f") as flow:
-        later = mark("later", upstream_tasks=[mark("sooner")])
-
-    state = flow.run()
-    assert state.result[later].is_successful()
-    assert order == ["sooner", "later"]
+def test_an_empty_flow_succeeds() -> None:
+    state = Flow("empty").run()
+    assert state.is_successful() and state.result == {}
 
 
 def test_parameters_take_run_values_and_defaults() -> None:
@@ -249,21 +91,7 @@ def test_unknown_parameter_is_a_clear_error() -> None:
         flow.run(parameters={"x": 1, "z": 2})
 
 
-def test_parameters_must_be_unique_and_cannot_be_copied() -> None:
-    with Flow("f") as flow:
-        add(Parameter("x"), 1)
-        with pytest.raises(FlowError, match="already has a Parameter named 'x'"):
-            add(Parameter("x"), 2)
-        with pytest.raises(FlowError, match="already has a Parameter named 'z'"):
-            add(Parameter("z"), Parameter("z"))
-        with pytest.raises(TypeError, match="Parameter 'y' cannot be copied or called"):
-            Parameter("y")()
-    assert [p.name for p in flow.parameters()] == ["x"]
-    assert len(flow.tasks) == 2  # the failed calls left nothing behind
-
-
 def test_flow_executor_and_parameters_arguments_are_checked() -> None:
-    from structflow.executors import ThreadExecutor
 
     with Flow("f") as flow:
         add(1, 2)
@@ -274,129 +102,6 @@ def test_flow_executor_and_parameters_arguments_are_checked() -> None:
         flow.run(executor=object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="takes a mapping"):
         flow.run(parameters=[("x", 1)])  # type: ignore[arg-type]
-
-
-def test_an_empty_flow_succeeds() -> None:
-    state = Flow("empty").run()
-    assert state.is_successful() and state.result == {}
-
-
-# --- wiring errors ---------------------------------------------------------------
-
-
-def test_calling_a_task_outside_a_flow_is_a_clear_error() -> None:
-    with pytest.raises(FlowError) as info:
-        task_b(task_a)
-    message = str(info.value)
-    assert "Task 'Task B'" in message
-    assert "outside a `with Flow(...)` block" in message
-    assert ".run(...)" in message
-    with pytest.raises(FlowError, match="Task 'add': map"):
-        add.map([1], [2])
-
-
-def test_wrong_arguments_are_reported_at_the_call_site() -> None:
-    with Flow("f"), pytest.raises(TypeError, match=r"Task 'add': the arguments do not fit"):
-        add(1, 2, 3)
-
-
-def test_a_cycle_is_a_clear_error_naming_the_tasks() -> None:
-    with Flow("cyclic") as flow:
-        a = add.copy(name="a")
-        b = add.copy(name="b")
-        c = add.copy(name="c")
-        flow.add_edge(a, b)
-        flow.add_edge(b, c)
-        edges_before = flow.edges
-        with pytest.raises(FlowError) as info:
-            flow.set_dependencies(a, upstream_tasks=[c])
-    assert "cycle 'a' -> 'b' -> 'c' -> 'a'" in str(info.value)
-    assert "Flow 'cyclic'" in str(info.value)
-    assert flow.edges == edges_before
-    with pytest.raises(FlowError, match="'a' cannot depend on itself"):
-        flow.add_edge(a, a)
-
-
-def test_a_cycle_through_new_downstream_tasks_is_found() -> None:
-    flow = Flow("f")
-    a, b = add.copy(name="a"), add.copy(name="b")
-    flow.add_edge(a, b)
-    with pytest.raises(FlowError, match="cycle 'b' -> 'a' -> 'b'"):
-        flow.set_dependencies(b, downstream_tasks=[a])
-    assert flow.downstream_tasks(b) == set()
-
-
-def test_bind_set_upstream_and_set_downstream_wire_the_task_itself() -> None:
-    order: list[str] = []
-
-    @task
-    def mark(label: str) -> str:
-        order.append(label)
-        return label
-
-    first, middle, last = mark.copy(), mark.copy(), mark.copy()
-    with Flow("f") as flow:
-        assert first.bind("first") is first
-        middle.bind(label="middle")
-        last.bind("last")
-        middle.set_upstream(first)
-        middle.set_downstream(last)
-
-    assert flow.run().is_successful()
-    assert order == ["first", "middle", "last"]
-    assert flow.sorted_tasks() == [first, middle, last]
-
-
-def test_keyword_inputs_merge_but_are_bound_once() -> None:
-    flow = Flow("f")
-    total = add.copy()
-    flow.set_dependencies(total, keyword_tasks={"x": task_a})
-    flow.set_dependencies(total, keyword_tasks={"y": 1})
-    assert flow.run().result[total].result == 4
-    with pytest.raises(FlowError, match="already has inputs for 'y'"):
-        flow.set_dependencies(total, keyword_tasks={"y": 2})
-    with pytest.raises(TypeError, match="got an unexpected keyword argument 'z'"):
-        flow.set_dependencies(add.copy(), keyword_tasks={"z": 1})
-    mapped = add.copy()
-    flow.set_dependencies(mapped, keyword_tasks={"x": [1, 2]}, mapped=True)
-    with pytest.raises(FlowError, match="cannot mix mapped and unmapped wiring"):
-        flow.set_dependencies(mapped, keyword_tasks={"y": 1})
-    flow.set_dependencies(mapped, keyword_tasks={"y": unmapped(1)}, mapped=True)
-    assert flow.run().result[mapped].result == [2, 3]
-    with Flow("g"):
-        bound_task = add.copy()
-        bound_task.bind(1, 2)
-        with pytest.raises(FlowError, match="already has positional inputs"):
-            bound_task.bind(3, 4)
-
-
-def test_copy_accepts_only_task_options() -> None:
-    assert add.copy(max_retries=2, retry_delay=3).retry_delay == timedelta(seconds=3)
-    with pytest.raises(TypeError, match="cannot override 'color' in a copy"):
-        add.copy(color="red")
-
-
-def test_a_reserved_argument_name_in_run_is_rejected() -> None:
-    with pytest.raises(TypeError, match="cannot have a parameter named 'upstream_tasks'"):
-
-        @task
-        def bad(upstream_tasks: Any) -> None: ...
-
-
-def test_bad_task_options_are_rejected() -> None:
-    with pytest.raises(ValueError, match="max_retries must be an int >= 0, got -1"):
-        task(max_retries=-1)
-    with pytest.raises(TypeError, match=r"retry_delay must be a datetime\.timedelta"):
-        task(retry_delay="soon")  # type: ignore[call-overload]
-    with pytest.raises(ValueError, match="retry_delay must not be negative"):
-        task(retry_delay=-1)
-    with pytest.raises(TypeError, match="Task name must be a non-empty str"):
-        Task(name="")
-
-    async def coroutine() -> None: ...
-
-    with pytest.raises(TypeError, match="is an `async def` function"):
-        task(coroutine)
 
 
 # --- failures and retries ------------------------------------------------------
@@ -432,16 +137,6 @@ def test_failing_task_never_crashes_the_run_and_fails_downstream(collect: Collec
     assert collect.messages("structflow.FlowRunner")[-1] == (
         "Flow run FAILED: some reference tasks failed."
     )
-
-
-def test_reference_tasks_decide_the_flow_state() -> None:
-    with Flow("f") as flow:
-        boom()
-        fine = add(1, 1)
-    flow.set_reference_tasks([fine])
-    assert flow.run().is_successful()
-    with pytest.raises(FlowError, match="not in it: 'add'"):
-        flow.set_reference_tasks([add])
 
 
 def test_retries_count_runs_and_pass_through_retrying(collect: Collect) -> None:
@@ -492,7 +187,6 @@ def test_retries_exhausted_end_failed() -> None:
 
 @pytest.mark.parametrize("executor_name", ["local", "thread"])
 def test_a_retry_after_a_delay_runs_again(executor_name: str) -> None:
-    from structflow.executors import LocalExecutor, ThreadExecutor
 
     runs: list[int] = []
 
@@ -526,21 +220,6 @@ def test_run_task_returns_retrying_while_retries_are_left() -> None:
     assert first.start_time is not None
     last = run_task(TaskCall(failing, (), {}, {"values": {}, "bound": {}}, "run-1", run_count=2))
     assert isinstance(last, Failed)
-
-
-def test_failed_state_with_an_unpicklable_exception_still_pickles() -> None:
-    class Holder(Exception):
-        def __init__(self) -> None:
-            super().__init__("holds a lock")
-            self.lock = threading.Lock()
-
-    exc = Holder()
-    state = Failed("it broke", exception=exc, traceback="Traceback ...")
-    copy = pickle.loads(pickle.dumps(state))
-    assert isinstance(copy.exception, RemoteTaskError)
-    assert str(copy.exception).endswith("Holder: holds a lock")
-    assert copy.result is copy.exception
-    assert (copy.message, copy.traceback) == ("it broke", "Traceback ...")
 
 
 # --- mapping ---------------------------------------------------------------------
@@ -652,11 +331,6 @@ def test_map_over_a_non_list_fails_the_task_clearly(value: Any, expected: str) -
     assert expected in (state.result[out].message or "")
 
 
-def test_map_needs_something_to_map_over() -> None:
-    with Flow("f"), pytest.raises(FlowError, match="needs at least one argument to map over"):
-        add.map(unmapped(1), unmapped(2))
-
-
 def test_a_failed_child_fails_the_mapped_task() -> None:
     @task
     def invert(x: int) -> float:
@@ -742,7 +416,6 @@ def test_context_during_a_task_run_holds_the_documented_keys() -> None:
 
 
 def test_flow_run_context_outside_tasks_has_the_flow_logger() -> None:
-    from structflow.executors import LocalExecutor
 
     seen: list[dict[str, Any]] = []
 
@@ -833,8 +506,3 @@ def test_a_plain_handler_on_a_task_logger_sees_plain_text() -> None:
         ("Returning the value 10", (), "Returning the value 10"),
     ]
     assert all(isinstance(r.msg, str) for r in handler.records)
-
-
-def test_task_logger_outside_a_run_is_named_after_the_task() -> None:
-    assert task_b.logger is get_logger("Task B")
-    assert task_b.logger.name == "structflow.Task B"

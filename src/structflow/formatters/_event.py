@@ -1,0 +1,362 @@
+"""
+The event dict every renderer starts from, built from a record on the hot path.
+
+:class:`EventFormatter` is the base of the four formatters: it turns a record
+into ``timestamp``, ``level``, ``logger``, ``message``, the record's fields
+(run context, bound keys, ``extra=``), then ``exception`` and ``stack``,
+redacting, truncating and running the user's processors on the way.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, Literal, TypeAlias
+
+from structflow._levels import LOWER_NAMES
+from structflow._records import (
+    N_RECORD_ATTRS,
+    RESERVED,
+    SecondCache,
+    exc_tuple,
+    safe_message,
+    traceback_text,
+    utc_second,
+)
+from structflow._values import PLAIN, REDACTED, safe_repr, safe_str, scrub, truncate
+from structflow.formatters._traceback import type_name
+from structflow.processors import (
+    DEFAULT_MAX_MESSAGE_BYTES,
+    DEFAULT_REDACT_KEYS,
+    Processor,
+    check_max_message_bytes,
+    normalize_redact_keys,
+    resolve_processors,
+)
+
+__all__ = ["MISSING", "EventFormatter", "spec_repr"]
+
+#: A value absent from a record or event (``None`` is a value).
+MISSING: Any = object()
+
+# Keys of structflow's own event layout; a field with one of these names is
+# shown as `<name>_`, as the logger does for record attribute names.
+_EVENT_KEYS: frozenset[str] = frozenset(
+    {"timestamp", "level", "logger", "message", "exception", "stack"}
+)
+
+# Builds the event dict: (record.__dict__, timestamp, level, logger, message)
+# -> (event, whether every field value is of a plain type).
+Fill: TypeAlias = Callable[[Mapping[str, Any], str, str, Any, str], tuple[dict[str, Any], bool]]
+Plan: TypeAlias = tuple[Fill, tuple[str, ...]]
+_MAX_COMPILED_FIELDS = 64
+
+
+def _compile_fill(
+    attrs: tuple[str, ...], keys: tuple[str, ...], redacted: tuple[bool, ...]
+) -> Fill:
+    """
+    Compile a function building the event of records with these fields.
+
+    One dict display builds the whole event in a single step (no resize, no
+    loop per field), which is most of what a JSON line costs beyond the
+    serialiser. As in attrs' generated ``__init__``, the names are not
+    pasted into the source: they are globals of the generated function.
+    """
+    namespace: dict[str, Any] = {"_P": PLAIN, "_t": type, "_R": REDACTED}
+    lines = ["def fill(d, ts, level, logger, msg):"]
+    items = ['"timestamp": ts', '"level": level', '"logger": logger', '"message": msg']
+    checks = []
+    for i, (attr, key, red) in enumerate(zip(attrs, keys, redacted, strict=True)):
+        namespace[f"_k{i}"] = key
+        if red:
+            items.append(f"_k{i}: _R")
+            continue
+        namespace[f"_a{i}"] = attr
+        lines.append(f"    v{i} = d[_a{i}]")
+        items.append(f"_k{i}: v{i}")
+        checks.append(f"_t(v{i}) in _P")
+    lines.append(f"    return {{{', '.join(items)}}}, {' and '.join(checks) or 'True'}")
+    exec(compile("\n".join(lines), "<structflow event builder>", "exec"), namespace)
+    return namespace["fill"]  # type: ignore[no-any-return]
+
+
+def _generic_fill(
+    attrs: tuple[str, ...], keys: tuple[str, ...], redacted: tuple[bool, ...]
+) -> Fill:
+    """The same as :func:`_compile_fill` with a loop, for records with very many fields."""
+    fields = tuple(zip(attrs, keys, redacted, strict=True))
+
+    def fill(
+        d: Mapping[str, Any], ts: str, level: str, logger: Any, msg: str
+    ) -> tuple[dict[str, Any], bool]:
+        event: dict[str, Any] = {"timestamp": ts, "level": level, "logger": logger, "message": msg}
+        plain = True
+        for attr, key, red in fields:
+            if red:
+                event[key] = REDACTED
+            else:
+                value = event[key] = d[attr]
+                if plain and type(value) not in PLAIN:
+                    plain = False
+        return event, plain
+
+    return fill
+
+
+def _processor_name(proc: Any) -> str:
+    name = getattr(proc, "__qualname__", None) or type(proc).__qualname__
+    return str(name)
+
+
+class EventFormatter(logging.Formatter):
+    """
+    Builds structflow's event dict from a record; the renderers share it.
+
+    The event dict holds ``timestamp``, ``level``, ``logger``, ``message``,
+    then the record's fields (run context, bound keys, ``extra=``), then
+    ``exception`` and ``stack`` when present.
+    """
+
+    _renderer = "event"
+
+    def __init__(
+        self,
+        fmt: str | None = None,
+        datefmt: str | None = None,
+        style: Literal["%", "{", "$"] = "%",
+        validate: bool = True,
+        *,
+        defaults: Mapping[str, Any] | None = None,
+        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
+        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
+        processors: Iterable[str | Processor] | None = None,
+    ) -> None:
+        super().__init__(fmt, datefmt, style, validate, defaults=defaults)
+        self._redact = normalize_redact_keys(redact_keys)
+        self._redact_given = list(redact_keys) if redact_keys is not None else []
+        self._max_bytes = check_max_message_bytes(max_message_bytes)
+        # A str of n characters has at most 4n UTF-8 bytes: shorter ones
+        # cannot exceed the limit, which saves encoding every message.
+        self._trunc_chars = self._max_bytes // 4 if self._max_bytes else sys.maxsize
+        self._processor_specs = list(processors) if processors is not None else []
+        self._processors = resolve_processors(processors)
+        self._plans: dict[tuple[str, ...], Plan] = {}
+        # The plan used last: the logger hands out the same names tuple for
+        # the same context, so an identity check usually finds it.
+        self._last_plan: tuple[Any, Any] = (None, None)
+        self._seen_once: set[tuple[str, ...]] = set()
+        # RFC 3339, UTC, microseconds; the strftime is done once per second.
+        self._rfc3339 = SecondCache(utc_second, "%s.%06dZ", 1e6).format
+
+    # -- the event dict --
+
+    def _plan(self, names: tuple[str, ...]) -> Plan:
+        """Return (and cache) the event builder for records with these field names."""
+        attrs = tuple(str(n) for n in names)
+        keys = tuple(n + "_" if n in _EVENT_KEYS else n for n in attrs)
+        redact = self._redact
+        redacted = tuple(
+            attr.lower() in redact
+            or (attr.endswith("_") and attr[:-1] in RESERVED and attr[:-1].lower() in redact)
+            for attr in attrs
+        )
+        checked = tuple(k for k, r in zip(keys, redacted, strict=True) if not r)
+        if len(attrs) <= _MAX_COMPILED_FIELDS and names not in self._seen_once:
+            # Compiling costs about 100 µs: a layout seen once (keys that
+            # change with every call) is served by the loop and not cached.
+            if len(self._seen_once) >= 4096:
+                self._seen_once.clear()
+            self._seen_once.add(names)
+            return (_generic_fill(attrs, keys, redacted), checked)
+        if len(attrs) <= _MAX_COMPILED_FIELDS:
+            fill = _compile_fill(attrs, keys, redacted)
+        else:
+            fill = _generic_fill(attrs, keys, redacted)
+        plan = (fill, checked)
+        if len(self._plans) >= 1024:
+            self._plans.clear()
+        self._plans[names] = plan
+        self._seen_once.discard(names)
+        return self._last_plan_set(names, plan)
+
+    def _last_plan_set(self, names: tuple[str, ...], plan: Plan) -> Plan:
+        self._last_plan = (names, plan)
+        return plan
+
+    def _build(self, record: logging.LogRecord) -> dict[str, Any]:
+        """Return the event dict of *record* (the hot path of every renderer)."""
+        d = record.__dict__
+        ts = self._rfc3339(record.created)
+        levelname = record.levelname
+        level = LOWER_NAMES.get(levelname) or safe_str(levelname).lower()
+        msg = safe_message(record)
+        if len(msg) > self._trunc_chars:
+            msg = truncate(msg, self._max_bytes)
+        names = d.get("structflow_fields")
+        event: dict[str, Any]
+        plan: Plan
+        if type(names) is tuple and names:
+            last = self._last_plan
+            if last[0] is names:
+                plan = last[1]
+            else:
+                cached = self._plans.get(names)
+                plan = self._plan(names) if cached is None else self._last_plan_set(names, cached)
+            try:
+                event, plain = plan[0](d, ts, level, record.name, msg)
+            except KeyError:  # a filter deleted a listed attribute
+                event = {"timestamp": ts, "level": level, "logger": record.name, "message": msg}
+                self._add_fields_slowly(event, d, names)
+            else:
+                if not plain:
+                    redact = self._redact
+                    for key in plan[1]:
+                        value = event[key]
+                        if type(value) not in PLAIN:
+                            event[key] = scrub(value, redact, 1)
+            extra = len(d) - N_RECORD_ATTRS - 1 - len(names)
+        else:
+            event = {"timestamp": ts, "level": level, "logger": record.name, "message": msg}
+            if names is None:
+                extra = len(d) - N_RECORD_ATTRS
+            else:
+                if names:
+                    self._add_fields_slowly(event, d, names)
+                extra = len(d) - N_RECORD_ATTRS - 1
+            names = ()
+        if extra > 0:
+            # Another formatter may have set `message` and `asctime`.
+            extra -= ("message" in d) + ("asctime" in d)
+            if extra > 0:
+                # More attributes than stdlib's and the listed fields: `extra=`
+                # of a logger that is not structflow's, or a filter's additions.
+                self._add_extras(event, d, names)
+        if record.exc_info or record.exc_text:
+            exc = self._exception(record)
+            if exc is not None:
+                event["exception"] = exc
+        if record.stack_info:
+            event["stack"] = record.stack_info
+        return event
+
+    def _add_fields_slowly(
+        self, event: dict[str, Any], d: Mapping[str, Any], names: Iterable[Any]
+    ) -> None:
+        try:
+            names = list(names)
+        except Exception:
+            return
+        for name in names:
+            if not isinstance(name, str) or name not in d:
+                continue
+            self._add_one(event, name, d[name])
+
+    def _add_extras(self, event: dict[str, Any], d: Mapping[str, Any], names: Any) -> None:
+        keys = [k for k in list(d) if k not in RESERVED]
+        for key in keys:
+            if not isinstance(key, str) or key[:1] == "_" or key in names or key in event:
+                continue
+            value = d.get(key, MISSING)
+            if value is not MISSING:
+                self._add_one(event, key, value)
+
+    def _add_one(self, event: dict[str, Any], name: str, value: Any) -> None:
+        key = name + "_" if name in _EVENT_KEYS else name
+        if name.lower() in self._redact:
+            event[key] = REDACTED
+        elif type(value) in PLAIN:
+            event[key] = value
+        else:
+            event[key] = scrub(value, self._redact, 1)
+
+    def _exception(self, record: logging.LogRecord) -> dict[str, Any] | None:
+        exc_info = exc_tuple(record.exc_info)
+        limit = self._max_bytes
+        if exc_info is not None:
+            # A snapshot taken for shipping keeps the type and the exception
+            # but drops the traceback object; its text is then in exc_text.
+            if exc_info[2] is None and record.exc_text:
+                text = safe_str(record.exc_text)
+            else:
+                text = traceback_text(exc_info)
+            return {
+                "type": type_name(exc_info[0]),
+                "message": truncate(safe_str(exc_info[1]), limit),
+                "traceback": truncate(text, limit),
+            }
+        if record.exc_text:
+            return {"traceback": truncate(safe_str(record.exc_text), limit)}
+        return None
+
+    def _run_processors(self, event: dict[str, Any], record: logging.LogRecord) -> dict[str, Any]:
+        """Run the user's processors, then redact and truncate what they added."""
+        # structlog's processors find the stdlib record here (CallsiteParameterAdder).
+        event["_record"] = record
+        event["_from_structlog"] = False
+        method_name = event["level"] if type(event["level"]) is str else "log"
+        current: Any = event
+        for proc in self._processors:
+            try:
+                result = proc(None, method_name, current)
+            except Exception as exc:
+                current["processor_error"] = (
+                    f"{_processor_name(proc)} raised {type(exc).__name__}: {safe_str(exc)}"
+                )
+                break
+            if isinstance(result, dict):
+                current = result
+            elif isinstance(result, Mapping):
+                current = dict(result)
+            else:
+                current["processor_error"] = (
+                    f"{_processor_name(proc)} returned {type(result).__name__}, "
+                    "not the event dict; leave rendering to the formatter"
+                )
+                break
+        current.pop("_record", None)
+        current.pop("_from_structlog", None)
+        redact = self._redact
+        for key, value in list(current.items()):
+            if redact and isinstance(key, str) and key.lower() in redact:
+                current[key] = REDACTED
+            elif type(value) not in PLAIN:
+                current[key] = scrub(value, redact, 1)
+        message = current.get("message")
+        if type(message) is str and len(message) > self._trunc_chars:
+            current["message"] = truncate(message, self._max_bytes)
+        return current  # type: ignore[no-any-return]
+
+    def _event(self, record: logging.LogRecord) -> tuple[dict[str, Any], str]:
+        """Return the event dict after the processors, and the timestamp it began with."""
+        event = self._build(record)
+        ts = event["timestamp"]
+        if self._processors:
+            event = self._run_processors(event, record)
+        return event, ts
+
+    # -- repr --
+
+    def _repr_options(self) -> list[str]:
+        processors = ", ".join(spec_repr(p) for p in self._processor_specs)
+        return [
+            f"redact_keys={self._redact_given!r}",
+            f"max_message_bytes={self._max_bytes!r}",
+            f"processors=[{processors}]",
+        ]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(self._repr_options())})"
+
+
+def spec_repr(spec: Any) -> str:
+    """Show a processor as its import path (how config names it), or its repr."""
+    if isinstance(spec, str):
+        return repr(spec)
+    if isinstance(spec, type) or hasattr(spec, "__code__"):
+        module = getattr(spec, "__module__", None)
+        qualname = getattr(spec, "__qualname__", None)
+        if module and qualname:
+            return repr(f"{module}:{qualname}")
+    return safe_repr(spec)

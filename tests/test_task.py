@@ -1,0 +1,112 @@
+"""Tasks: the decorator, subclasses, options, copies and their loggers."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from sample_flows import Collect, add, task_a, task_b
+from structflow import Flow, Task, get_logger, task
+from structflow.engine import FlowError
+
+
+def test_decorator_forms_and_names() -> None:
+    @task
+    def plain() -> None: ...
+
+    @task()
+    def empty_parens() -> None: ...
+
+    @task(name="Custom", max_retries=2, retry_delay=1.5)
+    def named() -> None: ...
+
+    assert (plain.name, empty_parens.name, named.name) == ("plain", "empty_parens", "Custom")
+    assert (named.max_retries, named.retry_delay) == (2, timedelta(seconds=1.5))
+    assert task(max_retries=1, retry_delay=timedelta(minutes=1))(named.fn).retry_delay == (
+        timedelta(minutes=1)
+    )
+    assert plain.retry_delay == timedelta(0)
+
+
+def test_bad_task_options_are_rejected() -> None:
+    with pytest.raises(ValueError, match="max_retries must be an int >= 0, got -1"):
+        task(max_retries=-1)
+    with pytest.raises(TypeError, match=r"retry_delay must be a datetime\.timedelta"):
+        task(retry_delay="soon")  # type: ignore[call-overload]
+    with pytest.raises(ValueError, match="retry_delay must not be negative"):
+        task(retry_delay=-1)
+    with pytest.raises(TypeError, match="Task name must be a non-empty str"):
+        Task(name="")
+
+    async def coroutine() -> None: ...
+
+    with pytest.raises(TypeError, match="is an `async def` function"):
+        task(coroutine)
+
+
+def test_a_reserved_argument_name_in_run_is_rejected() -> None:
+    with pytest.raises(TypeError, match="cannot have a parameter named 'upstream_tasks'"):
+
+        @task
+        def bad(upstream_tasks: Any) -> None: ...
+
+
+def test_copy_accepts_only_task_options() -> None:
+    assert add.copy(max_retries=2, retry_delay=3).retry_delay == timedelta(seconds=3)
+    with pytest.raises(TypeError, match="cannot override 'color' in a copy"):
+        add.copy(color="red")
+
+
+def test_task_args_renames_the_copy(collect: Collect) -> None:
+    with Flow("f") as flow:
+        renamed = add(1, 2, task_args={"name": "first add"})
+
+    flow.run()
+    assert renamed.name == "first add" and add.name == "add"
+    assert "Task 'first add': Starting task run..." in collect.messages("structflow.TaskRunner")
+
+
+def test_task_run_can_be_called_directly_outside_a_flow() -> None:
+    assert add.run(1, y=2) == 3
+    assert task_a.run() == 3
+
+
+def test_calling_a_task_outside_a_flow_is_a_clear_error() -> None:
+    with pytest.raises(FlowError) as info:
+        task_b(task_a)
+    message = str(info.value)
+    assert "Task 'Task B'" in message
+    assert "outside a `with Flow(...)` block" in message
+    assert ".run(...)" in message
+    with pytest.raises(FlowError, match="Task 'add': map"):
+        add.map([1], [2])
+
+
+def test_wrong_arguments_are_reported_at_the_call_site() -> None:
+    with Flow("f"), pytest.raises(TypeError, match=r"Task 'add': the arguments do not fit"):
+        add(1, 2, 3)
+
+
+def test_subclass_task_logs_on_self_logger(collect: Collect) -> None:
+    class Add(Task):
+        def run(self, x: int, y: int) -> int:
+            self.logger.info("adding")
+            return x + y
+
+    with Flow("f") as flow:
+        total = Add()(1, 2)
+
+    state = flow.run()
+    assert state.result[total].result == 3
+    assert Add().name == "Add"
+    assert Add().logger is get_logger("Add")
+    (record,) = collect.named("structflow.Add")
+    assert record.getMessage() == "adding"
+    assert record.task_name == "Add"  # type: ignore[attr-defined]
+
+
+def test_task_logger_outside_a_run_is_named_after_the_task() -> None:
+    assert task_b.logger is get_logger("Task B")
+    assert task_b.logger.name == "structflow.Task B"
