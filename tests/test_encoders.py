@@ -23,7 +23,6 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import DROP_REASONS, snapshot
 from structflow.handlers.encoders import (
     ENCODINGS,
     DatadogEncoder,
@@ -33,6 +32,8 @@ from structflow.handlers.encoders import (
     otlp_value,
 )
 from structflow.handlers.http import _HTTPSink
+from structflow.handlers.shipping.snapshot import snapshot
+from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
 

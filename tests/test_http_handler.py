@@ -21,12 +21,13 @@ from receivers import (
     diagnostics_fixture,  # noqa: F401 - pytest finds it as 'diagnostics'
     free_port,
     receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
+    run_python,
     server_context,
     wait_until,
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -486,3 +487,16 @@ def test_handler_with_unreachable_url_never_blocks_the_caller_and_retries(
     assert handler.flush(timeout=0.3) is False
     assert wait_until(lambda: handler.stats()["retried"] > 0, timeout=10)
     assert any("Connection refused" in m for m in diagnostics.messages())
+
+
+def test_logging_with_structflow_does_not_import_the_http_transport() -> None:
+    """``import structflow`` and its stream handler leave requests unloaded until it is used."""
+    code = (
+        "import sys, structflow\n"
+        "structflow.get_logger('x').info('hello')\n"
+        "assert 'requests' not in sys.modules, 'requests was imported'\n"
+        "from structflow.handlers import HTTPHandler\n"
+        "assert 'requests' in sys.modules\n"
+    )
+    proc = run_python(code)
+    assert proc.returncode == 0, proc.stderr

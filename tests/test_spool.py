@@ -30,7 +30,7 @@ from receivers import (
     run_python,
 )
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(90)
 

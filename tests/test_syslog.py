@@ -28,7 +28,7 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import SyslogHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 from structflow.handlers.syslog import UDP_MAX_BYTES
 
 pytestmark = pytest.mark.timeout(60)
@@ -318,6 +318,7 @@ def test_keyword_arguments_are_the_config_keys_with_their_defaults() -> None:
         ("facility", "local8", "expected one of kern, user, mail"),
         ("facility", 24, "or a number from 0 to 23"),
         ("timeout", -1, "expected a number of seconds > 0"),
+        ("verify", "/no/such/ca.pem", "path of an existing CA bundle"),
         ("when_full", "never", "expected one of 'drop_oldest', 'drop_newest', 'block'"),
     ],
 )

@@ -1,16 +1,26 @@
-"""Tests for structflow.testing.capture_logs."""
+"""Tests for structflow.testing: capture_logs and MockSink."""
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
+from typing import Any
 
 import pytest
 
+from receivers import (
+    HTTPReceiver,
+    attach,
+    closing_fixture,  # noqa: F401 - pytest finds it as 'closing'
+    receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
+)
 from structflow._context import bound, context
 from structflow.formatters import JsonFormatter
+from structflow.handlers import HTTPHandler, ShippingHandler
+from structflow.handlers.encoders import ENCODINGS
 from structflow.loggers import get_logger
-from structflow.testing import CapturedLogs, capture_logs
+from structflow.testing import CapturedLogs, MockSink, capture_logs
 
 
 def test_captures_structflow_records_as_event_dicts() -> None:
@@ -158,3 +168,127 @@ def test_configured_extra_loggers_are_captured() -> None:
     with capture_logs() as logs:
         logging.getLogger("capture_extra_lib").warning("from a library")
     assert [(e["logger"], e["message"]) for e in logs] == [("capture_extra_lib", "from a library")]
+
+
+# --- MockSink ---------------------------------------------------------------------
+
+
+def shipping(
+    sink: MockSink, closing: list[logging.Handler], **options: Any
+) -> tuple[ShippingHandler, logging.Logger]:
+    """A ShippingHandler around *sink* (one batch per flush unless told), and a logger to it."""
+    handler = ShippingHandler(sink, **{"flush_interval": 30.0, "retry_backoff": 0.01, **options})
+    closing.append(handler)
+    return handler, attach(handler)
+
+
+def test_mock_sink_keeps_each_batch_the_worker_sends(closing: list[logging.Handler]) -> None:
+    sink = MockSink()
+    handler, logger = shipping(sink, closing, batch_max_records=2)
+    for i in range(5):
+        logger.info("record %d", i)
+
+    assert handler.flush(timeout=10) is True
+    assert [len(attempt) for attempt in sink.attempts] == [2, 2, 1]
+    assert [event["message"] for event in sink.events()] == [f"record {i}" for i in range(5)]
+
+
+def test_mock_sink_answers_from_a_list_in_order_then_ok(closing: list[logging.Handler]) -> None:
+    sink = MockSink(["retry", "retry"])
+    handler, logger = shipping(sink, closing)
+    logger.info("once")
+
+    assert handler.flush(timeout=10) is True
+    assert (len(sink.attempts), len(sink.delivered)) == (3, 1)
+    assert (handler.stats()["retried"], handler.stats()["delivered"]) == (2, 1)
+
+
+def test_mock_sink_answers_with_what_a_callable_returns(closing: list[logging.Handler]) -> None:
+    def refuse_secrets(batch: list[bytes]) -> str:
+        return "reject" if any(b"secret" in entry for entry in batch) else "ok"
+
+    sink = MockSink(refuse_secrets)
+    handler, logger = shipping(sink, closing)
+    logger.info("a secret")
+    assert handler.flush(timeout=10) is True
+    logger.info("public")
+    assert handler.flush(timeout=10) is True
+
+    assert [event["message"] for event in sink.events()] == ["public"]
+    assert handler.stats()["dropped"]["rejected"] == 1
+
+
+def test_mock_sink_events_are_redacted_and_rendered_by_the_handlers_formatter(
+    closing: list[logging.Handler],
+) -> None:
+    sink = MockSink()
+    handler, logger = shipping(sink, closing)
+    handler.setFormatter(JsonFormatter(json_schema="ecs"))
+    logger.info("login", extra={"password": "hunter2"})
+
+    assert handler.flush(timeout=10) is True
+    (event,) = sink.events()
+    assert (event["message"], event["password"], "@timestamp" in event) == (
+        "login",
+        "[REDACTED]",
+        True,
+    )
+
+
+def test_mock_sink_bodies_are_loki_pushes_with_the_labels_given(
+    closing: list[logging.Handler],
+) -> None:
+    sink = MockSink(encoding="loki", labels={"env": "test"}, service="etl")
+    handler, logger = shipping(sink, closing)
+    logger.warning("disk full")
+
+    assert handler.flush(timeout=10) is True
+    (body,) = sink.bodies()
+    (stream,) = json.loads(body)["streams"]
+    assert stream["stream"] == {"env": "test", "level": "warning", "service_name": "etl"}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODINGS))
+def test_mock_sink_bodies_are_what_http_handler_posts(
+    encoding: str, receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    """Both handlers on one logger see the same records; the bodies match byte for byte."""
+    sink = MockSink(encoding=encoding, labels={"env": "test"}, index="logs-test")
+    mock = ShippingHandler(sink, flush_interval=30.0)
+    http = HTTPHandler(
+        receiver.url, encoding, labels={"env": "test"}, index="logs-test", flush_interval=30.0
+    )
+    closing.extend([mock, http])
+    logger = attach(mock)
+    logger.addHandler(http)
+    for i in range(3):
+        logger.info("record %d", i, extra={"seq": i})
+
+    assert mock.flush(timeout=10) is True
+    assert http.flush(timeout=10) is True
+    assert [r.body for r in receiver.accepted] == sink.bodies()
+
+
+def test_mock_sink_refuses_an_answer_it_does_not_know() -> None:
+    with pytest.raises(ValueError) as info:
+        MockSink("maybe")
+    assert str(info.value) == (
+        "MockSink: answer='maybe' is invalid; expected one of 'ok', 'retry', 'split', 'reject'"
+    )
+
+
+def test_mock_sink_needs_a_formatter_that_renders_json(closing: list[logging.Handler]) -> None:
+    handler, _ = shipping(MockSink(), closing)
+    with pytest.raises(TypeError, match="ShippingHandler renders records as JSON objects"):
+        handler.setFormatter(logging.Formatter("%(message)s"))
+
+
+def test_shipping_handler_repr_reads_like_its_configuration(
+    closing: list[logging.Handler],
+) -> None:
+    handler = ShippingHandler(MockSink(["retry"]), batch_max_records=10, level="INFO")
+    closing.append(handler)
+    assert repr(handler) == (
+        "ShippingHandler(MockSink(answer=['retry'], encoding='ndjson'), "
+        "batch_max_records=10, level='INFO')"
+    )

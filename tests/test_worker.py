@@ -13,12 +13,10 @@ import logging
 import socket
 import threading
 import time
-from collections import Counter
 
 import pytest
 
 from receivers import (
-    Cut,
     Diagnostics,
     Hang,
     HTTPReceiver,
@@ -32,7 +30,7 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers._worker import DROP_REASONS
+from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -167,27 +165,6 @@ def test_flush_called_while_the_writer_renders_waits_for_every_earlier_record(
     assert handler.flush(timeout=20) is True
     assert handler.stats()["delivered"] == 100
     assert seqs(receiver) == list(range(100))
-
-
-def test_503_then_cut_connections_then_recovery_loses_nothing(
-    receiver: HTTPReceiver, closing: list[logging.Handler]
-) -> None:
-    receiver.script(Respond(503), Respond(503), Cut(), Cut(), Respond(502), Cut())
-    handler = HTTPHandler(
-        receiver.url, batch_max_records=200, retry_backoff=0.01, retry_max_backoff=0.05
-    )
-    closing.append(handler)
-    logger = attach(handler)
-
-    for i in range(3000):
-        logger.info("record %d", i, extra={"seq": i})
-
-    assert handler.flush(timeout=30) is True
-    assert list(range(3000)) == seqs(receiver)
-    assert receiver.statuses()[:6] == [503, 503, "cut", "cut", 502, "cut"]
-    stats = handler.stats()
-    assert stats["retried"] > 0
-    assert (stats["delivered"], stats["dropped"]) == (3000, NO_DROPS)
 
 
 def test_flush_waits_for_delivery_and_returns_false_on_timeout(
@@ -415,119 +392,6 @@ def test_close_drops_and_reports_what_it_could_not_deliver(
     assert handler.flush(timeout=1) is False
 
 
-def test_max_retries_gives_up_with_a_counted_drop(
-    receiver: HTTPReceiver, closing: list[logging.Handler], diagnostics: Diagnostics
-) -> None:
-    receiver.default = Respond(503)
-    handler = HTTPHandler(receiver.url, max_retries=2, retry_backoff=0.01)
-    closing.append(handler)
-    attach(handler).info("r")
-
-    assert handler.flush(timeout=10) is True
-    assert len(receiver.attempts) == 3
-    assert handler.stats()["dropped"]["retries_exhausted"] == 1
-    assert any("gave up on 1 record(s) after 2 retries" in m for m in diagnostics.messages())
-
-
-def test_emit_snapshots_the_record(receiver: HTTPReceiver, closing: list[logging.Handler]) -> None:
-    """The message is made once, on the caller's thread; later changes to fields are not shipped."""
-
-    class Counted:
-        calls = 0
-
-        def __str__(self) -> str:
-            Counted.calls += 1
-            return "counted"
-
-    handler = HTTPHandler(receiver.url)
-    closing.append(handler)
-    logger = attach(handler)
-    payload = {"k": 1}
-    items = [1]
-    logger.info("value %s", Counted(), extra={"payload": payload, "items": items})
-    payload["k"] = 2
-    items.append(2)
-
-    assert handler.flush(timeout=10) is True
-    (line,) = receiver.lines()
-    assert (
-        line["message"],
-        line["payload"],
-        line["items"],
-        Counted.calls,
-    ) == ("value counted", {"k": 1}, [1], 1)
-
-
-def test_exceptions_are_shipped_with_their_traceback(
-    receiver: HTTPReceiver, closing: list[logging.Handler]
-) -> None:
-    handler = HTTPHandler(receiver.url)
-    closing.append(handler)
-    logger = attach(handler)
-
-    def raiser() -> None:
-        raise ValueError("boom")
-
-    try:
-        raiser()
-    except ValueError:
-        logger.exception("failed")
-
-    assert handler.flush(timeout=10) is True
-    (line,) = receiver.lines()
-    traceback = line["exception"]["traceback"]
-    assert "in raiser" in traceback
-    assert traceback.endswith("ValueError: boom")
-
-
-def test_emit_never_raises_and_bad_arguments_still_ship_once(
-    receiver: HTTPReceiver, closing: list[logging.Handler]
-) -> None:
-    handler = HTTPHandler(receiver.url)
-    closing.append(handler)
-    logger = attach(handler)
-
-    class Unprintable:
-        def __repr__(self) -> str:
-            raise RuntimeError("no repr")
-
-        __str__ = __repr__
-
-    logger.info("%d items", "not a number")
-    logger.info("field", extra={"bad": Unprintable()})
-    handler.emit(logging.makeLogRecord({"msg": "%s %s", "args": ("only one",)}))
-
-    assert handler.flush(timeout=10) is True
-    lines = receiver.lines()
-    assert len(lines) == 3
-    assert "%d items" in lines[0]["message"] and "not a number" in lines[0]["message"]
-    assert "Unprintable" in lines[1]["bad"]
-    assert handler.stats()["dropped"] == NO_DROPS
-
-
-def test_diagnostics_and_urllib3_debug_logs_are_never_shipped(
-    receiver: HTTPReceiver,
-) -> None:
-    """A handler on the root logger ships neither its own diagnostics nor urllib3's logs."""
-    receiver.script(Respond(503))
-    handler = HTTPHandler(receiver.url, retry_backoff=0.01)
-    root = logging.getLogger()
-    urllib3 = logging.getLogger("urllib3")
-    saved = (root.level, urllib3.level)
-    root.addHandler(handler)
-    root.setLevel(logging.DEBUG)
-    urllib3.setLevel(logging.DEBUG)
-    try:
-        logging.getLogger("tests.root").info("only this", extra={"seq": 0})
-        assert handler.flush(timeout=10) is True
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(saved[0])
-        urllib3.setLevel(saved[1])
-        handler.close()
-    assert [line["message"] for line in receiver.lines()] == ["only this"]
-
-
 def test_stats_count_every_reason_and_bytes(
     receiver: HTTPReceiver, closing: list[logging.Handler]
 ) -> None:
@@ -548,155 +412,3 @@ def test_stats_count_every_reason_and_bytes(
         "queued_bytes": 0,
         "delivered_bytes": len(body) - 1,  # the entry, without the line break
     } == stats
-
-
-# --- processes ------------------------------------------------------------------
-
-HANGING_CHILD = """
-import logging, sys, time
-from structflow.formatters import JsonFormatter
-from structflow.handlers import HTTPHandler
-handler = HTTPHandler(sys.argv[1], timeout=10.0, shutdown_timeout=1.0)
-logger = logging.getLogger("child")
-logger.addHandler(handler)
-logger.propagate = False
-logger.setLevel(logging.INFO)
-worst = 0.0
-for i in range(20000):
-    start = time.perf_counter()
-    logger.info("record %d", i)
-    worst = max(worst, time.perf_counter() - start)
-print(f"{worst:.6f} {time.time():.6f}", flush=True)
-"""
-
-
-def test_a_receiver_that_never_answers_blocks_no_log_call_and_exit_is_bounded(
-    receiver: HTTPReceiver,
-) -> None:
-    receiver.default = Hang()
-
-    proc = run_python(HANGING_CHILD, receiver.url, timeout=30)
-    ended = time.time()
-
-    assert proc.returncode == 0, proc.stderr
-    worst, done = (float(x) for x in proc.stdout.split())
-    # Both bounds are far from what they guard against: the receiver's 10 s
-    # timeout for a log call, and a hang for the exit.
-    assert worst < 0.5
-    assert ended - done < 1.0 + 1.0
-    assert "not delivered within shutdown_timeout=1s" in proc.stderr
-
-
-DICTCONFIG_CHILD = """
-import logging, logging.config, sys, threading
-from structflow.formatters import JsonFormatter
-from structflow.handlers import HTTPHandler
-handler = HTTPHandler(sys.argv[1], batch_max_records=100, flush_interval=0.01)
-logger = logging.getLogger("app.shipping")
-logger.addHandler(handler)
-logger.propagate = False
-logger.setLevel(logging.INFO)
-# The sender logs through urllib3; after every dictConfig the level cache is
-# empty, so those calls take logging's module lock while dictConfig holds it.
-logging.getLogger("urllib3").setLevel(logging.DEBUG)
-stop = threading.Event()
-runs = [0]
-def reconfigure():
-    while not stop.is_set():
-        logging.config.dictConfig({
-            "version": 1,
-            "disable_existing_loggers": False,
-            "handlers": {"null": {"class": "logging.NullHandler"}},
-            "loggers": {"other": {"handlers": ["null"], "level": "INFO"}},
-        })
-        runs[0] += 1
-thread = threading.Thread(target=reconfigure, daemon=True)
-thread.start()
-for i in range(20000):
-    logger.info("record %d", i, extra={"seq": i})
-ok = handler.flush(30)
-stop.set()
-thread.join(10)
-print(ok, runs[0], handler.stats()["delivered"], thread.is_alive(), flush=True)
-"""
-
-
-def test_dictconfig_called_repeatedly_from_another_thread_neither_deadlocks_nor_loses(
-    receiver: HTTPReceiver,
-) -> None:
-    proc = run_python(DICTCONFIG_CHILD, receiver.url, timeout=60)
-
-    assert proc.returncode == 0, proc.stderr
-    ok, runs, delivered, alive = proc.stdout.split()
-    assert (ok, delivered, alive) == ("True", "20000", "False")
-    assert int(runs) > 10
-    assert list(range(20000)) == seqs(receiver)
-
-
-FORK_CHILD = """
-import logging, os, sys
-from structflow.formatters import JsonFormatter
-from structflow.handlers import HTTPHandler
-handler = HTTPHandler(sys.argv[1], flush_interval=30.0, batch_max_records=100000)
-logger = logging.getLogger("fork")
-logger.addHandler(handler)
-logger.propagate = False
-logger.setLevel(logging.INFO)
-for i in range(1000):
-    logger.info("parent", extra={"who": "parent", "seq": i})
-# Those 1000 are still queued (flush_interval is long) when the process forks.
-pid = os.fork()
-if pid == 0:
-    for i in range(700):
-        logger.info("child", extra={"who": "child", "seq": i})
-    os._exit(0 if handler.flush(20) else 3)
-for i in range(1000, 1500):
-    logger.info("parent", extra={"who": "parent", "seq": i})
-_, status = os.waitpid(pid, 0)
-print(handler.flush(20), os.waitstatus_to_exitcode(status), handler.stats()["delivered"])
-"""
-
-
-def _who(receiver: HTTPReceiver) -> Counter[tuple[str, int]]:
-    return Counter((line["who"], line["seq"]) for line in receiver.lines())
-
-
-def test_after_fork_parent_and_child_records_are_each_delivered_once(
-    receiver: HTTPReceiver,
-) -> None:
-    proc = run_python(FORK_CHILD, receiver.url, timeout=60)
-
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["True", "0", "1500"]
-    expected = Counter([("parent", i) for i in range(1500)] + [("child", i) for i in range(700)])
-    assert expected == _who(receiver)
-
-
-MULTIPROCESSING_CHILD = """
-import logging, multiprocessing, sys
-from structflow.formatters import JsonFormatter
-from structflow.handlers import HTTPHandler
-handler = HTTPHandler(sys.argv[1], flush_interval=30.0)
-logger = logging.getLogger("mp")
-logger.addHandler(handler)
-logger.propagate = False
-logger.setLevel(logging.INFO)
-def work():
-    for i in range(300):
-        logger.info("child", extra={"who": "child", "seq": i})
-    # no flush: the child ends with os._exit, after multiprocessing's finalizers
-process = multiprocessing.get_context("fork").Process(target=work)
-process.start()
-process.join(30)
-print(process.exitcode, handler.flush(10))
-"""
-
-
-def test_a_multiprocessing_child_delivers_its_records_when_it_ends(
-    receiver: HTTPReceiver,
-) -> None:
-    proc = run_python(MULTIPROCESSING_CHILD, receiver.url, timeout=60)
-
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.split() == ["0", "True"]
-    assert Counter(("child", i) for i in range(300)) == _who(receiver)

@@ -10,13 +10,13 @@ the handlers it added itself. Configuration is read at first use and
 from __future__ import annotations
 
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
-from typing import IO, Any
+from typing import Any
 
 from structflow._config import Config, ConfigError, load_config
 from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
+from structflow.handlers.stream import StreamHandler
 from structflow.integrations import _structlog_setup
 from structflow.processors import resolve_processor
 
@@ -33,43 +33,6 @@ _extra_saved: dict[str, tuple[int, bool]] = {}
 _root_saved_propagate: bool | None = None
 
 OWNED_ATTR = "_structflow_owned"
-
-
-class StreamHandler(logging.StreamHandler):  # type: ignore[type-arg]
-    """
-    A stream handler that writes to the *current* ``sys.stdout`` or ``sys.stderr``.
-
-    Looking the stream up at each record (rather than once) keeps output going
-    where the application and test runners redirect it.
-    """
-
-    def __init__(self, stream_name: str) -> None:
-        super().__init__()
-        self.stream_name = stream_name
-
-    @property
-    def stream(self) -> IO[str]:
-        return sys.stderr if self.stream_name == "stderr" else sys.stdout
-
-    @stream.setter
-    def stream(self, value: IO[str]) -> None:
-        # StreamHandler.__init__ and setStream assign it; the lookup stays dynamic.
-        pass
-
-    def emit(self, record: logging.LogRecord) -> None:
-        # stdlib's emit plus flush() takes the handler lock twice per record;
-        # handle() already holds it, so write and flush directly.
-        try:
-            stream = sys.stderr if self.stream_name == "stderr" else sys.stdout
-            stream.write(self.format(record) + "\n")
-            stream.flush()
-        except RecursionError:
-            raise
-        except Exception:
-            self.handleError(record)
-
-    def __repr__(self) -> str:
-        return f"<structflow StreamHandler {self.stream_name} ({logging.getLevelName(self.level)})>"
 
 
 def _formatter_options(cfg: Config) -> dict[str, Any]:

@@ -12,20 +12,31 @@ run context and fields without parsing output::
             load(rows=3)
         assert {"message": "loaded 3 rows", "level": "info",
                 "logger": "structflow.load", "rows": 3} in logs
+
+:class:`MockSink` stands in for a receiver behind a
+:class:`~structflow.handlers.ShippingHandler`: it keeps what the worker sends
+and answers as told, so batching, encoding, redaction and retries can be
+tested without a server (as httpx's ``MockTransport`` does for requests).
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Iterator
+import threading
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from structflow._setup import ensure_configured
 from structflow.formatters import JsonFormatter
+from structflow.handlers.encoders import ENCODINGS, EncoderOptions, EncodingSink, make_encoder
+from structflow.handlers.shipping.settings import check_choice, check_str, check_str_mapping
+from structflow.handlers.shipping.sink import Outcome
 from structflow.loggers import ROOT_NAME, get_logger
 
-__all__ = ["CapturedLogs", "capture_logs"]
+__all__ = ["CapturedLogs", "MockSink", "capture_logs"]
 
 
 class CapturedLogs(list[dict[str, Any]]):
@@ -134,3 +145,124 @@ def capture_logs(
             if level is not None:
                 lg.setLevel(saved)
         handler.close()
+
+
+#: What a :class:`MockSink` may answer: an outcome, or the kind of one.
+Answer = Outcome | str
+_KINDS = ("ok", "retry", "split", "reject")
+
+
+def _outcome(answer: object) -> Outcome:
+    """Return *answer* as an Outcome (a kind names an outcome without details)."""
+    if isinstance(answer, Outcome):
+        return answer
+    kind = check_choice("MockSink", "answer", answer, _KINDS)
+    return Outcome(kind, f"MockSink answered {kind!r}")  # type: ignore[arg-type]  # checked
+
+
+class MockSink(EncodingSink):
+    """
+    A sink that keeps what it is sent and answers as told: shipping without a receiver.
+
+    Put it behind a :class:`~structflow.handlers.ShippingHandler` with the
+    options under test; records are rendered and encoded exactly as
+    :class:`~structflow.handlers.HTTPHandler` does for *encoding* (with the
+    handler's formatter, a ``JsonFormatter`` by default), batched by the
+    real worker, and handed to :meth:`send`, which records them and answers::
+
+        from structflow.handlers import ShippingHandler
+        from structflow.testing import MockSink
+
+        sink = MockSink(answer=["retry", "ok"])        # the first attempt fails
+        handler = ShippingHandler(sink, batch_max_records=2, retry_backoff=0.01)
+        ...                                            # log through the handler
+        assert handler.flush(timeout=5)
+        sink.attempts    # the entries of each attempt: the first batch twice
+        sink.events()    # what was delivered, as dicts
+
+    Args:
+        answer: how each attempt is answered: ``"ok"`` (the default),
+            ``"retry"`` (as a 503 would be), ``"split"`` (as a 413),
+            ``"reject"`` (as a 400), an :class:`~structflow.handlers.Outcome`;
+            a list of those, used one per attempt in order (``"ok"`` once it
+            runs out); or a callable given each attempt's entries that
+            returns one.
+        encoding: the ``HTTPHandler`` encoding entries and :meth:`bodies`
+            are made for (``ndjson`` by default); its limits (Datadog's 1000
+            records a request, ...) apply to batches as they would there.
+        index: as ``HTTPHandler``'s (Elasticsearch, Splunk).
+        labels: as ``HTTPHandler``'s (Loki, Datadog, Splunk, OTLP).
+        service: as ``HTTPHandler``'s; default: the program's name.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        answer: Answer | Sequence[Answer] | Callable[[list[bytes]], Answer] = "ok",
+        *,
+        encoding: str = "ndjson",
+        index: str = "",
+        labels: Mapping[str, str] | None = None,
+        service: str = "",
+    ) -> None:
+        check_choice("MockSink", "encoding", encoding, tuple(ENCODINGS))
+        check_str("MockSink", "index", index)
+        check_str("MockSink", "service", service)
+        options = EncoderOptions.of_this_process(
+            index, check_str_mapping("MockSink", "labels", labels or {}), service
+        )
+        super().__init__(make_encoder(encoding, options), "mock")
+        self._answer = answer
+        # A callable answers each attempt; otherwise the script does, in
+        # order, and then `_then` (a fixed answer is an empty script).
+        self._call: Callable[[list[bytes]], Answer] | None = None
+        self._script: deque[Outcome] = deque()
+        self._then = Outcome("ok")
+        if isinstance(answer, str | Outcome):
+            self._then = _outcome(answer)
+        elif callable(answer):
+            self._call = answer
+        else:
+            self._script.extend(_outcome(item) for item in answer)
+        self._lock = threading.Lock()
+        #: The entries of every delivery attempt, in order.
+        self.attempts: list[list[bytes]] = []
+        #: The entries of the attempts answered ``ok``, in order.
+        self.delivered: list[bytes] = []
+
+    def send(self, entries: Sequence[bytes], timeout: float) -> Outcome:
+        """Keep *entries* and answer as told."""
+        batch = list(entries)
+        with self._lock:
+            self.attempts.append(batch)
+            if self._call is not None:
+                outcome = _outcome(self._call(batch))
+            elif self._script:
+                outcome = self._script.popleft()
+            else:
+                outcome = self._then
+            if outcome.kind == "ok":
+                self.delivered.extend(batch)
+        return outcome
+
+    def bodies(self) -> list[bytes]:
+        """The request body of every attempt, as ``HTTPHandler`` would POST it (before gzip)."""
+        with self._lock:
+            return [self.encoder.body(batch) for batch in self.attempts]
+
+    def events(self) -> list[dict[str, Any]]:
+        """
+        The delivered entries as dicts.
+
+        For the encodings whose entry is one JSON object: ``ndjson``,
+        ``json``, ``elasticsearch``, ``splunk-hec`` and ``datadog``.
+        """
+        with self._lock:
+            return [json.loads(entry) for entry in self.delivered]
+
+    def describe(self) -> str:
+        return f"MockSink ({self.encoder.name})"
+
+    def __repr__(self) -> str:
+        return f"MockSink(answer={self._answer!r}, encoding={self.encoder.name!r})"

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import logging
 import math
+import socket
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, cast
 
 import orjson
 
@@ -33,9 +34,19 @@ from structflow._levels import otel_severity_number, otel_severity_text
 from structflow._records import SecondCache, epoch_ns, utc_second
 from structflow._values import safe_str, unrepresentable
 from structflow.formatters import to_json_bytes
-from structflow.handlers._worker import EntryTooLarge, Outcome
+from structflow.handlers.shipping.settings import default_service
+from structflow.handlers.shipping.sink import EntryTooLarge, Outcome, Sink
+from structflow.handlers.shipping.snapshot import fit_exceptions
 
-__all__ = ["ENCODINGS", "Encoder", "EncoderOptions", "EntryTooLarge", "make_encoder"]
+__all__ = [
+    "ENCODINGS",
+    "Encoder",
+    "EncoderOptions",
+    "EncodingSink",
+    "EntryTooLarge",
+    "check_record_formatter",
+    "make_encoder",
+]
 
 
 class RecordFormatter(Protocol):
@@ -46,6 +57,18 @@ class RecordFormatter(Protocol):
     def event_dict(self, record: logging.LogRecord) -> dict[str, Any]: ...
 
 
+def check_record_formatter(owner: str, formatter: object) -> None:
+    """Raise TypeError, naming *owner*, unless *formatter* is None or a :class:`RecordFormatter`."""
+    if formatter is not None and not (
+        hasattr(formatter, "format_bytes") and hasattr(formatter, "event_dict")
+    ):
+        raise TypeError(
+            f"{owner} renders records as JSON objects and needs a formatter with "
+            f"format_bytes() and event_dict(), such as structflow.formatters.JsonFormatter; "
+            f"got {type(formatter).__name__}"
+        )
+
+
 @dataclass(frozen=True)
 class EncoderOptions:
     """Destination details some encodings put in their payload."""
@@ -54,6 +77,11 @@ class EncoderOptions:
     labels: Mapping[str, str] = field(default_factory=dict)
     service: str = ""
     hostname: str = ""
+
+    @classmethod
+    def of_this_process(cls, index: str, labels: Mapping[str, str], service: str) -> EncoderOptions:
+        """Options as a handler gives them: *service* defaults to the program, host to this one."""
+        return cls(index, labels, service or default_service(), socket.gethostname())
 
 
 class Encoder:
@@ -80,6 +108,16 @@ class Encoder:
     def entry(self, record: logging.LogRecord, formatter: RecordFormatter) -> bytes:
         """Render one record into an entry."""
         return formatter.format_bytes(record)
+
+    def entries(
+        self, records: Sequence[logging.LogRecord], formatter: RecordFormatter
+    ) -> list[bytes]:
+        """Render records into entries (the formatter's lines themselves, unless overridden)."""
+        if type(self).entry is Encoder.entry:
+            format_bytes = formatter.format_bytes
+            return [format_bytes(record) for record in records]
+        entry = self.entry
+        return [entry(record, formatter) for record in records]
 
     def body(self, entries: Sequence[bytes]) -> bytes:
         """Build a request body from entries."""
@@ -293,7 +331,7 @@ class SplunkHecEncoder(Encoder):
         return {"Authorization": f"Splunk {token}"}
 
 
-class DatadogEncoder(Encoder):
+class DatadogEncoder(JsonArrayEncoder):
     """
     Datadog's logs intake (v2): a JSON array, ``DD-API-KEY`` header.
 
@@ -324,15 +362,6 @@ class DatadogEncoder(Encoder):
         if self._tags:
             event.setdefault("ddtags", self._tags)
         return to_json_bytes(event)
-
-    def body(self, entries: Sequence[bytes]) -> bytes:
-        if not entries:
-            return b"[]"
-        # One join (see NdjsonEncoder.body); only the ends are copied twice.
-        parts = list(entries)
-        parts[0] = b"[" + parts[0]
-        parts[-1] = parts[-1] + b"]"
-        return b",".join(parts)
 
     def auth_headers(self, token: str) -> dict[str, str]:
         return {"DD-API-KEY": token}
@@ -524,3 +553,37 @@ ENCODINGS: dict[str, type[Encoder]] = {
 def make_encoder(name: str, options: EncoderOptions) -> Encoder:
     """Return the encoder called *name*."""
     return ENCODINGS[name](options)
+
+
+class EncodingSink(Sink):
+    """
+    The rendering half of a sink that sends an encoding's request bodies.
+
+    Records become entries through the formatter and the :class:`Encoder`;
+    the encoder's limits are the sink's. Subclasses send: ``HTTPHandler``'s
+    sink POSTs ``encoder.body(entries)``, :class:`structflow.testing.MockSink`
+    keeps the entries.
+    """
+
+    def __init__(self, encoder: Encoder, kind: str) -> None:
+        self.encoder = encoder
+        #: A spool is adopted only by a sink of the same kind and encoding.
+        self.identity = f"{kind} {encoder.name}"
+        self.max_batch_records = encoder.max_records
+        self.max_batch_bytes = encoder.max_body_bytes
+        self.max_entry_bytes = encoder.max_entry_bytes
+        self.entry_overhead = encoder.entry_overhead
+
+    def check_formatter(self, owner: str, formatter: logging.Formatter | None) -> None:
+        check_record_formatter(owner, formatter)
+
+    def render(self, record: logging.LogRecord) -> bytes:
+        formatter = cast(RecordFormatter, self.record_formatter())
+        if record.exc_info:
+            fit_exceptions(formatter, (record,))
+        return self.encoder.entry(record, formatter)
+
+    def render_all(self, records: Sequence[logging.LogRecord]) -> list[bytes]:
+        formatter = cast(RecordFormatter, self.record_formatter())
+        fit_exceptions(formatter, records)
+        return self.encoder.entries(records, formatter)

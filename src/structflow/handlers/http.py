@@ -9,45 +9,38 @@ batches the receiver refuses for good.
 
 from __future__ import annotations
 
-import logging
-import os
-import socket
-import sys
 import zlib
-from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from collections.abc import Mapping, Sequence
+from typing import Unpack
+from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
 from urllib3.util import Retry
 
-from structflow.handlers._worker import (
-    Outcome,
-    ShippingHandler,
-    Sink,
-    WorkerSettings,
-    check_bool,
-    check_choice,
-    check_float,
-    check_level,
-    check_str,
-    check_str_mapping,
-    fit_exception,
-    release_exception,
-    resolve_env,
-)
+from structflow.handlers._tls import check_verify
 from structflow.handlers.encoders import (
     ENCODINGS,
     Encoder,
     EncoderOptions,
-    RecordFormatter,
+    EncodingSink,
     make_encoder,
 )
+from structflow.handlers.shipping.handler import ShippingHandler
+from structflow.handlers.shipping.settings import (
+    ShippingOptions,
+    check_bool,
+    check_choice,
+    check_float,
+    check_str,
+    check_str_mapping,
+    resolve_env,
+    takes_shipping_options,
+)
+from structflow.handlers.shipping.sink import Outcome, keep_for_parent, release_exception
 
 __all__ = ["HTTPHandler"]
 
-_OWNER = "HTTPHandler"
 #: gzip level: most of the size reduction of higher levels for a fraction of the CPU.
 GZIP_LEVEL = 1
 #: Response bodies quoted in diagnostics are cut to this many characters.
@@ -63,17 +56,6 @@ def _version() -> str:
         return version("structflow")
     except Exception:
         return "0"
-
-
-def default_service() -> str:
-    """The program's name (``sys.argv[0]`` without directory and ``.py``), or ``python``."""
-    argv0 = sys.argv[0] if sys.argv and sys.argv[0] else ""
-    name = os.path.basename(argv0)
-    if name.endswith(".py"):
-        name = name[:-3]
-    if not name or name in ("-c", "-m", "__main__"):
-        return "python"
-    return name
 
 
 def _mask_url(url: str) -> str:
@@ -103,7 +85,7 @@ def _snippet(data: bytes) -> str:
     return text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else "")
 
 
-class _HTTPSink(Sink):
+class _HTTPSink(EncodingSink):
     """Encodes with an :class:`Encoder` and POSTs with a ``requests`` session."""
 
     def __init__(
@@ -115,16 +97,11 @@ class _HTTPSink(Sink):
         timeout: float,
         verify: bool | str,
     ) -> None:
+        super().__init__(encoder, "http")
         self.url = url
-        self.encoder = encoder
         self.gzip = gzip
         self.timeout = timeout
         self.verify = verify
-        self.identity = f"http {encoder.name}"
-        self.max_batch_records = encoder.max_records
-        self.max_batch_bytes = encoder.max_body_bytes
-        self.max_entry_bytes = encoder.max_entry_bytes
-        self.entry_overhead = encoder.entry_overhead
         self.headers = {
             "Content-Type": encoder.content_type,
             "User-Agent": f"structflow/{_version()}",
@@ -133,37 +110,7 @@ class _HTTPSink(Sink):
         if gzip:
             self.headers["Content-Encoding"] = "gzip"
         self._session: requests.Session | None = None
-        self._default_formatter: RecordFormatter | None = None
         self._query = urlsplit(url).query
-        # An entry that is the formatter's line as it is (ndjson, json).
-        self._plain = type(encoder).entry is Encoder.entry
-
-    def _formatter(self) -> RecordFormatter:
-        fmt = self.formatter
-        if fmt is not None:
-            return fmt  # type: ignore[return-value]
-        if self._default_formatter is None:
-            from structflow.formatters import JsonFormatter
-
-            self._default_formatter = JsonFormatter()
-        return self._default_formatter
-
-    def render(self, record: logging.LogRecord) -> bytes:
-        formatter = self._formatter()
-        if record.exc_info:
-            fit_exception(formatter, record)
-        return self.encoder.entry(record, formatter)
-
-    def render_all(self, records: Iterable[logging.LogRecord]) -> list[bytes]:
-        formatter = self._formatter()
-        for record in records:
-            if record.exc_info:
-                fit_exception(formatter, record)
-        if self._plain:
-            format_bytes = formatter.format_bytes
-            return [format_bytes(record) for record in records]
-        entry = self.encoder.entry
-        return [entry(record, formatter) for record in records]
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
@@ -197,9 +144,13 @@ class _HTTPSink(Sink):
             outcome = Outcome("retry", self._describe(exc))
             release_exception(exc)
             return outcome
+        return self._outcome(response, content, len(entries))
+
+    def _outcome(self, response: requests.Response, content: bytes, count: int) -> Outcome:
+        """What the receiver's answer means for the batch of *count* entries."""
         status = response.status_code
         if 200 <= status < 300:
-            checked = self.encoder.check(content, len(entries))
+            checked = self.encoder.check(content, count)
             return checked if checked is not None else Outcome("ok")
         detail = f"HTTP {status} {response.reason or ''}".rstrip()
         snippet = _snippet(content)
@@ -241,11 +192,7 @@ class _HTTPSink(Sink):
             session.close()
 
     def after_fork_in_child(self) -> None:
-        # The pooled connection is shared with the parent: do not close it
-        # (a TLS close_notify would end the parent's session); just let the
-        # child open its own.
-        if self._session is not None:
-            _inherited.append(self._session)
+        keep_for_parent(self._session)
         self._session = None
 
     def describe(self) -> str:
@@ -272,9 +219,26 @@ def _root_cause(exc: BaseException) -> str | None:
     return None
 
 
-# Sessions inherited across fork, kept referenced so that their sockets are
-# never closed (or finalised) by the child.
-_inherited: list[requests.Session] = []
+def _check_url(owner: str, url: object) -> SplitResult:
+    """Return the parts of *url* if it is an http:// or https:// URL with a valid port."""
+    text = check_str(owner, "url", url, what="an http:// or https:// URL")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(
+            f"{owner}: url={_mask_url(text)!r} is invalid; expected an http:// or https:// URL"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"{owner}: url={_mask_url(text)!r} has an invalid port") from None
+    return parts
+
+
+def _target(url: str, parts: SplitResult, encoder: Encoder) -> str:
+    """The url to POST to: as given, or with the encoding's path when it has none."""
+    if parts.path in ("", "/") and encoder.default_path:
+        return urlunsplit((parts.scheme, parts.netloc, encoder.default_path, parts.query, ""))
+    return url
 
 
 class HTTPHandler(ShippingHandler):
@@ -319,28 +283,14 @@ class HTTPHandler(ShippingHandler):
         service: the service name for Loki (``service_name`` label), Datadog
             (``service``), Splunk (``source``) and OTLP (``service.name``);
             default: the program's name.
-        level: the handler's level (default ``NOTSET``: everything the
-            loggers pass on).
-        batch_max_records: most records per request.
-        batch_max_bytes: most bytes per request body (before gzip).
-        flush_interval: seconds a record may wait for its batch to fill.
-        max_queue_bytes: memory bound of the queue (rendered payload bytes).
-        when_full: ``drop_oldest`` (default), ``drop_newest`` or ``block``.
-        block_timeout: seconds ``block`` waits for room before dropping.
-        shutdown_timeout: seconds ``close()`` and interpreter exit may spend
-            delivering what is queued.
-        max_retries: attempts after the first before a batch is dropped;
-            ``-1`` (default) retries until delivered or shut down.
-        retry_backoff: first retry delay, doubled per attempt, with jitter.
-        retry_max_backoff: longest retry delay.
-        spool_dir: a directory for the crash-safe on-disk spool (``""``: none).
-        spool_max_bytes: disk cap of the spool; the oldest records go first.
-        fsync: ``interval`` (default), ``always`` or ``never``.
-        fsync_interval: seconds between syncs under ``interval``.
+        options: ``level`` and the worker options (``batch_max_records`` …
+            ``fsync_interval``), which every shipping handler shares; see
+            "Worker options" on the handlers page.
 
     Raises:
-        ValueError: a value is invalid; the message names the key, the value
-            and what is allowed.
+        ValueError: a value is invalid, or an ``env:NAME`` it refers to is
+            not set; the message names the key, the value and what is allowed.
+        TypeError: a keyword argument is unknown.
 
     .. versionadded:: 0.1.0
     """
@@ -357,6 +307,7 @@ class HTTPHandler(ShippingHandler):
         "service": "",
     }
 
+    @takes_shipping_options
     def __init__(
         self,
         url: str,
@@ -370,107 +321,41 @@ class HTTPHandler(ShippingHandler):
         index: str = "",
         labels: Mapping[str, str] | None = None,
         service: str = "",
-        level: str | int = "NOTSET",
-        batch_max_records: int = 5000,
-        batch_max_bytes: int = 1_048_576,
-        flush_interval: float = 1.0,
-        max_queue_bytes: int = 33_554_432,
-        when_full: str = "drop_oldest",
-        block_timeout: float = 1.0,
-        shutdown_timeout: float = 5.0,
-        max_retries: int = -1,
-        retry_backoff: float = 0.5,
-        retry_max_backoff: float = 30.0,
-        spool_dir: str = "",
-        spool_max_bytes: int = 1_073_741_824,
-        fsync: str = "interval",
-        fsync_interval: float = 1.0,
+        **options: Unpack[ShippingOptions],
     ) -> None:
-        url = check_str(_OWNER, "url", url, what="an http:// or https:// URL")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(
-                f"{_OWNER}: url={_mask_url(url)!r} is invalid; expected an http:// or https:// URL"
-            )
-        try:
-            parts.port  # noqa: B018 - raises ValueError for a bad port
-        except ValueError:
-            raise ValueError(f"{_OWNER}: url={_mask_url(url)!r} has an invalid port") from None
-        check_choice(_OWNER, "encoding", encoding, tuple(ENCODINGS))
-        check_bool(_OWNER, "gzip", gzip)
-        timeout = check_float(_OWNER, "timeout", timeout, 0.0, strict=True)
-        raw_headers = check_str_mapping(_OWNER, "headers", headers or {})
-        if not isinstance(verify, bool):
-            check_str(_OWNER, "verify", verify, what="true, false or the path of a CA bundle")
-            if not os.path.exists(verify):
-                raise ValueError(
-                    f"{_OWNER}: verify={verify!r} is invalid; expected true, false or the path of "
-                    "an existing CA bundle"
-                )
-        check_str(_OWNER, "token", token)
-        check_str(_OWNER, "index", index)
-        raw_labels = check_str_mapping(_OWNER, "labels", labels or {})
-        check_str(_OWNER, "service", service)
-        levelno = check_level(_OWNER, level)
-        settings = WorkerSettings.validated(
-            _OWNER,
-            batch_max_records=batch_max_records,
-            batch_max_bytes=batch_max_bytes,
-            flush_interval=flush_interval,
-            max_queue_bytes=max_queue_bytes,
-            when_full=when_full,
-            block_timeout=block_timeout,
-            shutdown_timeout=shutdown_timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            retry_max_backoff=retry_max_backoff,
-            spool_dir=spool_dir,
-            spool_max_bytes=spool_max_bytes,
-            fsync=fsync,
-            fsync_interval=fsync_interval,
-        )
-        resolved = {
-            name: resolve_env(_OWNER, f"headers[{name!r}]", value)
-            for name, value in raw_headers.items()
-        }
-        secret = resolve_env(_OWNER, "token", token) if token else ""
-        options = EncoderOptions(
-            index=index,
-            labels=raw_labels,
-            service=service or default_service(),
-            hostname=socket.gethostname(),
-        )
-        encoder = make_encoder(encoding, options)
+        owner = type(self).__name__
+        parts = _check_url(owner, url)
+        check_choice(owner, "encoding", encoding, tuple(ENCODINGS))
+        check_bool(owner, "gzip", gzip)
+        timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
+        raw_headers = check_str_mapping(owner, "headers", headers or {})
+        verify = check_verify(owner, verify)
+        check_str(owner, "token", token)
+        check_str(owner, "index", index)
+        raw_labels = check_str_mapping(owner, "labels", labels or {})
+        check_str(owner, "service", service)
+        encoder = make_encoder(encoding, EncoderOptions.of_this_process(index, raw_labels, service))
+        resolved = {k: resolve_env(owner, f"headers[{k!r}]", v) for k, v in raw_headers.items()}
+        secret = resolve_env(owner, "token", token) if token else ""
         request_headers = {**(encoder.auth_headers(secret) if secret else {}), **resolved}
-        target = url
-        if parts.path in ("", "/") and encoder.default_path:
-            target = urlunsplit((parts.scheme, parts.netloc, encoder.default_path, parts.query, ""))
+        target = _target(url, parts, encoder)
+        sink = _HTTPSink(target, encoder, gzip, request_headers, timeout, verify)
+        super().__init__(sink, **options)
         self.url = url
         self.encoding = encoding
-        self._own = {
-            "encoding": encoding,
-            "gzip": gzip,
-            "timeout": timeout,
-            "headers": {k: (v if v.startswith("env:") else "***") for k, v in raw_headers.items()},
-            "verify": verify,
-            "token": token if token.startswith("env:") else ("***" if token else ""),
-            "index": index,
-            "labels": raw_labels,
-            "service": service,
-        }
-        sink = _HTTPSink(target, encoder, gzip, request_headers, timeout, verify)
-        super().__init__(sink, settings, levelno, f"HTTPHandler({sink.describe()})")
-
-    def _check_formatter(self, fmt: logging.Formatter | None) -> None:
-        if fmt is not None and not (hasattr(fmt, "format_bytes") and hasattr(fmt, "event_dict")):
-            raise TypeError(
-                f"HTTPHandler renders records as JSON objects and needs a formatter with "
-                f"format_bytes() and event_dict(), such as structflow.formatters.JsonFormatter; "
-                f"got {type(fmt).__name__}"
-            )
-
-    def _repr_items(self) -> Any:
-        yield repr(_mask_url(self.url))
-        for key, value in self._own.items():
-            if value != self.OWN_DEFAULTS[key]:
-                yield f"{key}={value!r}"
+        masked_headers = {k: (v if v.startswith("env:") else "***") for k, v in raw_headers.items()}
+        masked_token = token if token.startswith("env:") else ("***" if token else "")
+        self._show(
+            repr(_mask_url(url)),
+            {
+                "encoding": encoding,
+                "gzip": gzip,
+                "timeout": timeout,
+                "headers": masked_headers,
+                "verify": verify,
+                "token": masked_token,
+                "index": index,
+                "labels": raw_labels,
+                "service": service,
+            },
+        )

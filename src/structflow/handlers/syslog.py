@@ -21,28 +21,30 @@ import select
 import socket
 import ssl
 from collections.abc import Sequence
-from typing import Any
+from typing import Unpack
 from urllib.parse import urlsplit
 
 from structflow._levels import syslog_severity as severity
 from structflow._records import SecondCache, utc_second
-from structflow.handlers._worker import (
+from structflow.handlers._tls import check_verify, ssl_context
+from structflow.handlers.shipping.handler import ShippingHandler
+from structflow.handlers.shipping.settings import (
+    ShippingOptions,
+    check_float,
+    check_str,
+    default_service,
+    takes_shipping_options,
+)
+from structflow.handlers.shipping.sink import (
     EntryTooLarge,
     Outcome,
-    ShippingHandler,
     Sink,
-    WorkerSettings,
-    check_float,
-    check_level,
-    check_str,
-    fit_exception,
+    keep_for_parent,
     release_exception,
 )
-from structflow.handlers.http import default_service
+from structflow.handlers.shipping.snapshot import fit_exceptions
 
 __all__ = ["FACILITIES", "SyslogHandler"]
-
-_OWNER = "SyslogHandler"
 
 #: Facility names (as syslog.conf spells them) and their codes.
 FACILITIES: dict[str, int] = {
@@ -77,12 +79,12 @@ def _printable(text: str) -> str:
     return "".join(c if 33 <= ord(c) <= 126 else "_" for c in text)
 
 
-def _header_field(key: str, value: str, limit: int) -> str:
+def _header_field(owner: str, key: str, value: str, limit: int) -> str:
     if not value:
         return "-"
     if len(value) > limit or _printable(value) != value:
         raise ValueError(
-            f"{_OWNER}: {key}={value!r} is invalid; expected at most {limit} printable ASCII "
+            f"{owner}: {key}={value!r} is invalid; expected at most {limit} printable ASCII "
             "characters without spaces (RFC 5424)"
         )
     return value
@@ -122,33 +124,33 @@ class _SyslogSink(Sink):
         # RFC 3339, UTC, microseconds (RFC 5424 allows at most six digits).
         self._timestamp = SecondCache(utc_second, "%s.%06dZ", 1e6).format
         self._middle = f" {hostname} {app_name} "
-        self._default_formatter: logging.Formatter | None = None
 
     # --- rendering (writer thread) ----------------------------------------
 
-    def _payload(self, record: logging.LogRecord) -> bytes:
-        fmt: Any = self.formatter
-        if fmt is None:
-            if self._default_formatter is None:
-                from structflow.formatters import JsonFormatter
-
-                self._default_formatter = JsonFormatter()
-            fmt = self._default_formatter
+    def _payload(self, record: logging.LogRecord, fmt: logging.Formatter) -> bytes:
         if record.exc_info:
-            fit_exception(fmt, record)
+            fit_exceptions(fmt, (record,))
         format_bytes = getattr(fmt, "format_bytes", None)
         if format_bytes is not None:
             return format_bytes(record)  # type: ignore[no-any-return]
         return str(fmt.format(record)).encode("utf-8", "replace")
 
-    def render(self, record: logging.LogRecord) -> bytes:
+    def _message(self, record: logging.LogRecord, fmt: logging.Formatter) -> bytes:
         pri = self.facility * 8 + severity(record.levelno)
         procid = record.process if record.process is not None else os.getpid()
         head = f"<{pri}>1 {self._timestamp(record.created)}{self._middle}{procid} {self.msgid} - "
-        message = head.encode("ascii") + self._payload(record)
+        message = head.encode("ascii") + self._payload(record, fmt)
         if self.transport == "udp" and len(message) > UDP_MAX_BYTES:
             raise EntryTooLarge(f"a datagram of {len(message)} bytes exceeds UDP's {UDP_MAX_BYTES}")
         return message
+
+    def render(self, record: logging.LogRecord) -> bytes:
+        return self._message(record, self.record_formatter())
+
+    def render_all(self, records: Sequence[logging.LogRecord]) -> list[bytes]:
+        fmt = self.record_formatter()
+        message = self._message
+        return [message(record, fmt) for record in records]
 
     # --- transport (sender thread) ----------------------------------------
 
@@ -244,17 +246,11 @@ class _SyslogSink(Sink):
         self._drop_connection()
 
     def after_fork_in_child(self) -> None:
-        if self._sock is not None:
-            # Keep the parent's connection untouched (closing a TLS socket
-            # the parent still uses could end its session).
-            _inherited.append(self._sock)
+        keep_for_parent(self._sock)
         self._sock = None
 
     def describe(self) -> str:
         return f"{self.transport}://{self.host}:{self.port}"
-
-
-_inherited: list[socket.socket] = []
 
 
 class SyslogHandler(ShippingHandler):
@@ -287,15 +283,13 @@ class SyslogHandler(ShippingHandler):
         timeout: seconds to connect and to write a batch.
         verify: for ``tls://``: verify the server's certificate (default),
             or the path of a CA bundle.
-        level: the handler's level.
-
-    The remaining keyword arguments (``batch_max_records`` …
-    ``fsync_interval``) are the worker's, described in
-    :class:`~structflow.handlers.HTTPHandler`.
+        options: ``level`` and the worker options, as for every shipping
+            handler (see "Worker options" on the handlers page).
 
     Raises:
-        ValueError: a value is invalid; the message names the key, the value
-            and what is allowed.
+        ValueError: a value is invalid (header fields have RFC 5424's
+            limits); the message names the key, the value and what is allowed.
+        TypeError: a keyword argument is unknown.
 
     .. versionadded:: 0.1.0
     """
@@ -309,6 +303,7 @@ class SyslogHandler(ShippingHandler):
         "verify": True,
     }
 
+    @takes_shipping_options
     def __init__(
         self,
         address: str,
@@ -319,124 +314,78 @@ class SyslogHandler(ShippingHandler):
         msgid: str = "",
         timeout: float = 10.0,
         verify: bool | str = True,
-        level: str | int = "NOTSET",
-        batch_max_records: int = 5000,
-        batch_max_bytes: int = 1_048_576,
-        flush_interval: float = 1.0,
-        max_queue_bytes: int = 33_554_432,
-        when_full: str = "drop_oldest",
-        block_timeout: float = 1.0,
-        shutdown_timeout: float = 5.0,
-        max_retries: int = -1,
-        retry_backoff: float = 0.5,
-        retry_max_backoff: float = 30.0,
-        spool_dir: str = "",
-        spool_max_bytes: int = 1_073_741_824,
-        fsync: str = "interval",
-        fsync_interval: float = 1.0,
+        **options: Unpack[ShippingOptions],
     ) -> None:
-        check_str(
-            _OWNER,
-            "address",
-            address,
-            what="'tcp://host:port', 'tls://host:port' or 'udp://host:port'",
-        )
-        parts = urlsplit(address)
-        try:
-            port = parts.port
-        except ValueError:
-            port = -1
-        if (
-            parts.scheme not in _DEFAULT_PORTS
-            or not parts.hostname
-            or port == -1
-            or parts.path not in ("", "/")
-        ):
-            raise ValueError(
-                f"{_OWNER}: address={address!r} is invalid; expected 'tcp://host:port', "
-                "'tls://host:port' or 'udp://host:port'"
-            )
-        transport = parts.scheme
-        port = port or _DEFAULT_PORTS[transport]
+        owner = type(self).__name__
+        transport, host, port = _check_address(owner, address)
         if app_name is None:
             app = _printable(default_service())[:MAX_APP_NAME]
         else:
-            app = _header_field("app_name", check_str(_OWNER, "app_name", app_name), MAX_APP_NAME)
-        if isinstance(facility, str) and facility.lower() in FACILITIES:
-            facility_code = FACILITIES[facility.lower()]
-        elif isinstance(facility, int) and not isinstance(facility, bool) and 0 <= facility <= 23:
-            facility_code = facility
-        else:
-            raise ValueError(
-                f"{_OWNER}: facility={facility!r} is invalid; expected one of "
-                f"{', '.join(FACILITIES)} or a number from 0 to 23"
+            app = _header_field(
+                owner, "app_name", check_str(owner, "app_name", app_name), MAX_APP_NAME
             )
-        check_str(_OWNER, "hostname", hostname)
-        host_field = _header_field("hostname", hostname, MAX_HOSTNAME) if hostname else None
-        if host_field is None:
+        facility_code = _check_facility(owner, facility)
+        check_str(owner, "hostname", hostname)
+        if hostname:
+            host_field = _header_field(owner, "hostname", hostname, MAX_HOSTNAME)
+        else:
             host_field = _printable(socket.gethostname())[:MAX_HOSTNAME] or "-"
-        msgid_field = _header_field("msgid", check_str(_OWNER, "msgid", msgid), MAX_MSGID)
-        timeout = check_float(_OWNER, "timeout", timeout, 0.0, strict=True)
-        context: ssl.SSLContext | None = None
-        if not isinstance(verify, bool):
-            check_str(_OWNER, "verify", verify, what="true, false or the path of a CA bundle")
-            if not os.path.exists(verify):
-                raise ValueError(
-                    f"{_OWNER}: verify={verify!r} is invalid; expected true, false or the path "
-                    "of an existing CA bundle"
-                )
-        if transport == "tls":
-            if verify is True:
-                context = ssl.create_default_context()
-            elif verify is False:
-                context = ssl.create_default_context()
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            else:
-                context = ssl.create_default_context(cafile=verify)
-        levelno = check_level(_OWNER, level)
-        settings = WorkerSettings.validated(
-            _OWNER,
-            batch_max_records=batch_max_records,
-            batch_max_bytes=batch_max_bytes,
-            flush_interval=flush_interval,
-            max_queue_bytes=max_queue_bytes,
-            when_full=when_full,
-            block_timeout=block_timeout,
-            shutdown_timeout=shutdown_timeout,
-            max_retries=max_retries,
-            retry_backoff=retry_backoff,
-            retry_max_backoff=retry_max_backoff,
-            spool_dir=spool_dir,
-            spool_max_bytes=spool_max_bytes,
-            fsync=fsync,
-            fsync_interval=fsync_interval,
+        msgid_field = _header_field(owner, "msgid", check_str(owner, "msgid", msgid), MAX_MSGID)
+        timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
+        verify = check_verify(owner, verify)
+        context = ssl_context(verify) if transport == "tls" else None
+        sink = _SyslogSink(
+            transport, host, port, facility_code, host_field, app, msgid_field, timeout, context
         )
+        super().__init__(sink, **options)
         self.address = address
         self.app_name = app
-        self._own = {
-            "app_name": app_name,
-            "facility": facility,
-            "hostname": hostname,
-            "msgid": msgid,
-            "timeout": timeout,
-            "verify": verify,
-        }
-        sink = _SyslogSink(
-            transport,
-            parts.hostname,
-            port,
-            facility_code,
-            host_field,
-            app,
-            msgid_field,
-            timeout,
-            context,
+        self._show(
+            repr(address),
+            {
+                "app_name": app_name,
+                "facility": facility,
+                "hostname": hostname,
+                "msgid": msgid,
+                "timeout": timeout,
+                "verify": verify,
+            },
         )
-        super().__init__(sink, settings, levelno, f"SyslogHandler({sink.describe()})")
 
-    def _repr_items(self) -> Any:
-        yield repr(self.address)
-        for key, value in self._own.items():
-            if value != self.OWN_DEFAULTS[key]:
-                yield f"{key}={value!r}"
+
+def _check_address(owner: str, address: object) -> tuple[str, str, int]:
+    """Return (transport, host, port) of a ``tcp://``, ``tls://`` or ``udp://`` address."""
+    text = check_str(
+        owner,
+        "address",
+        address,
+        what="'tcp://host:port', 'tls://host:port' or 'udp://host:port'",
+    )
+    parts = urlsplit(text)
+    try:
+        port = parts.port
+    except ValueError:
+        port = -1
+    if (
+        parts.scheme not in _DEFAULT_PORTS
+        or not parts.hostname
+        or port == -1
+        or parts.path not in ("", "/")
+    ):
+        raise ValueError(
+            f"{owner}: address={text!r} is invalid; expected 'tcp://host:port', "
+            "'tls://host:port' or 'udp://host:port'"
+        )
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def _check_facility(owner: str, facility: object) -> int:
+    """Return the code of a facility given by name or number."""
+    if isinstance(facility, str) and facility.lower() in FACILITIES:
+        return FACILITIES[facility.lower()]
+    if isinstance(facility, int) and not isinstance(facility, bool) and 0 <= facility <= 23:
+        return facility
+    raise ValueError(
+        f"{owner}: facility={facility!r} is invalid; expected one of "
+        f"{', '.join(FACILITIES)} or a number from 0 to 23"
+    )

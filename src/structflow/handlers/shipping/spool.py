@@ -1,22 +1,12 @@
 """
-A crash-safe on-disk spool for the shipping worker.
+A crash-safe on-disk spool: the :class:`~.buffer.Buffer` used with ``spool_dir``.
 
 Rendered entries are appended to *segments* in the spool directory before they
 count as accepted, read back by the sender, and deleted only after the
 receiver confirmed them. A process that dies leaves its segments behind; the
 next worker with the same directory *adopts* them and delivers them first.
-
-Layout of a spool directory::
-
-    <owner>.lock          one per worker that wrote here; flock()ed while it lives
-    <owner>-<n>.seg       a segment: 16-byte header, then records
-    <owner>-<n>.seg.ack   8 bytes: offset of the first record not yet delivered
-
-``<owner>`` is ``<pid>-<random hex>``. A segment starts with ``SFSPOOL1`` and
-an 8-byte digest of the spool identity (the handler kind and encoding), so a
-handler never adopts entries encoded for another destination format. Each
-record is a 4-byte big-endian payload length, the 4-byte big-endian CRC-32 of
-the payload, then the payload.
+The files and their format are described in
+:mod:`~structflow.handlers.shipping.segments`.
 
 A worker tells live owners from dead ones with ``fcntl.flock``: a live owner
 holds an exclusive lock on its ``.lock`` file, which the kernel releases when
@@ -27,90 +17,41 @@ name and renamed once locked, so no one ever sees an unlocked fresh one.
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
-import hashlib
 import json
 import os
 import secrets
-import struct
 import threading
 import time
 import zlib
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Sequence
 
-__all__ = ["Batch", "Spool"]
+from structflow.handlers.shipping.buffer import Batch
+from structflow.handlers.shipping.segments import (
+    HEADER_SIZE,
+    MAGIC,
+    READ_CHUNK,
+    REC,
+    Segment,
+    fdatasync,
+    fsync_dir,
+    identity_digest,
+    parse_segment_name,
+    read_ack,
+    unlink,
+    write_all,
+)
 
-MAGIC = b"SFSPOOL1"
-HEADER_SIZE = 16
-_REC = struct.Struct(">II")
-_REC_SIZE = _REC.size
-_ACK = struct.Struct(">Q")
-#: A length field above this is taken as corruption, not as a record.
-MAX_RECORD_BYTES = 64 * 1024 * 1024
-#: Upper bound of one read from a segment when assembling a batch.
-_READ_CHUNK = 4 * 1024 * 1024
+__all__ = ["Spool"]
+
+_REC_SIZE = REC.size
+#: Seconds between looks for spools left by dead processes.
+ADOPT_INTERVAL = 10.0
+#: How long the idle writer sleeps between fsync interval checks.
+IDLE_TICK = 0.25
 
 Report = Callable[..., object]
 CountDrop = Callable[[str, int], None]
-
-
-@dataclass(slots=True)
-class Batch:
-    """
-    Entries taken from a buffer for one delivery.
-
-    ``ref`` is the buffer's own bookkeeping (for the spool: the segment and
-    the byte range the entries came from).
-    """
-
-    entries: list[bytes]
-    nbytes: int
-    ref: Any = None
-
-
-def identity_digest(identity: str) -> bytes:
-    """Return the 8-byte digest of a spool identity written in segment headers."""
-    return hashlib.blake2b(identity.encode("utf-8"), digest_size=8).digest()
-
-
-class _Segment:
-    """One segment file and what this process knows about it."""
-
-    __slots__ = (
-        "ack_fd",
-        "ack_off",
-        "acked",
-        "adopted",
-        "end",
-        "evicted",
-        "fd",
-        "name",
-        "owner",
-        "rank",
-        "read_count",
-        "read_off",
-        "rfd",
-        "written",
-    )
-
-    def __init__(self, name: str, owner: str, rank: int, adopted: bool) -> None:
-        self.name = name
-        self.owner = owner
-        self.rank = rank
-        self.adopted = adopted
-        self.fd: int | None = None  # write descriptor (own, current segment only)
-        self.rfd: int | None = None  # read descriptor, opened lazily
-        self.ack_fd: int | None = None
-        self.end = HEADER_SIZE  # bytes that hold complete records
-        self.read_off = HEADER_SIZE  # next byte the sender reads
-        self.ack_off = HEADER_SIZE  # first byte not yet delivered
-        self.written = 0  # records written (own segments)
-        self.read_count = 0  # records taken by the sender
-        self.acked = 0  # records delivered (or given up)
-        self.evicted = False
 
 
 class Spool:
@@ -118,7 +59,9 @@ class Spool:
     The on-disk buffer between the worker's writer and sender threads.
 
     All methods are thread-safe; disk I/O happens under the spool's own lock,
-    never under the worker's, so a slow disk never stalls a log call.
+    never under the worker's, so a slow disk never stalls a log call. What is
+    spooled costs no memory: ``drop_oldest`` and ``clear`` drop nothing (the
+    disk cap evicts instead), and what is not delivered at shutdown stays.
 
     Args:
         directory: the spool directory (created if missing).
@@ -156,14 +99,24 @@ class Spool:
         self._lock = threading.Lock()
         self._reset_state()
         os.makedirs(self.directory, exist_ok=True)
+        #: The worker may make entries up to a quarter of the cap.
+        self.max_entry_bytes = max_bytes // 4
+
+    #: Seconds the idle writer sleeps before the next :meth:`maintain`.
+    idle_tick = IDLE_TICK
+
+    @property
+    def urgent(self) -> bool:
+        """Whether adopted records wait: they go out at once, not when a batch fills."""
+        return self.adopted_pending
 
     def _reset_state(self) -> None:
         self._owner: str | None = None
         self._owner_fd: int | None = None
         self._adopted_fds: dict[str, int] = {}  # dead owner -> its locked .lock fd
         self._owner_segments: dict[str, int] = {}  # owner -> segments still listed
-        self._segments: list[_Segment] = []
-        self._write: _Segment | None = None
+        self._segments: list[Segment] = []
+        self._write: Segment | None = None
         self._next_number = 0
         self._next_rank = 0
         self.total_bytes = 0
@@ -180,6 +133,7 @@ class Spool:
         #: Monotonic time the oldest pending record was written, for batching.
         self.oldest: float | None = None
         self._closed = False
+        self._next_adopt = 0.0
 
     # --- paths --------------------------------------------------------------
 
@@ -201,7 +155,7 @@ class Spool:
             os.rename(tmp, self._path(f"{owner}.lock"))
         except BaseException:
             os.close(fd)
-            _unlink(tmp)
+            unlink(tmp)
             raise
         self._owner = owner
         self._owner_fd = fd
@@ -232,7 +186,7 @@ class Spool:
             locks = sorted(n[:-5] for n in names if n.endswith(".lock") and not n.startswith("."))
             segs_by_owner: dict[str, list[tuple[int, str]]] = {}
             for name in names:
-                parsed = _parse_segment_name(name)
+                parsed = parse_segment_name(name)
                 if parsed is not None:
                     segs_by_owner.setdefault(parsed[0], []).append((parsed[1], name))
             adopted = 0
@@ -303,11 +257,11 @@ class Spool:
             os.close(fd)
             return None
         finally:
-            _unlink(tmp)
+            unlink(tmp)
         return fd
 
     def _take_over(self, owner: str, fd: int, segs: list[tuple[int, str]]) -> int:
-        segments: list[_Segment] = []
+        segments: list[Segment] = []
         nbytes = 0
         for _number, name in sorted(segs):
             seg = self._open_adopted(owner, name)
@@ -315,7 +269,7 @@ class Spool:
                 segments.append(seg)
                 nbytes += seg.end - seg.ack_off
         if not segments:
-            _unlink(self._path(f"{owner}.lock"))
+            unlink(self._path(f"{owner}.lock"))
             os.close(fd)
             return 0
         # Entries spooled later by this process go to a new segment, after
@@ -342,7 +296,7 @@ class Spool:
         )
         return len(segments)
 
-    def _open_adopted(self, owner: str, name: str) -> _Segment | None:
+    def _open_adopted(self, owner: str, name: str) -> Segment | None:
         path = self._path(name)
         try:
             rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
@@ -354,8 +308,8 @@ class Spool:
             os.close(rfd)
             if len(header) < HEADER_SIZE and header == (MAGIC + self._digest)[: len(header)]:
                 # Died while creating it: nothing was ever written there.
-                _unlink(path)
-                _unlink(path + ".ack")
+                unlink(path)
+                unlink(path + ".ack")
                 return None
             self._report(
                 "spool_corrupt",
@@ -364,22 +318,15 @@ class Spool:
                 path,
             )
             return None
-        seg = _Segment(name, owner, -1, adopted=True)
+        seg = Segment(self.directory, name, owner, -1, adopted=True)
         seg.rfd = rfd
         seg.end = size
-        ack = HEADER_SIZE
-        with contextlib.suppress(OSError):
-            data = _read_file(path + ".ack")
-            if len(data) >= _ACK.size:
-                ack = _ACK.unpack_from(data)[0]
-        if not HEADER_SIZE <= ack <= size:
-            ack = HEADER_SIZE
-        seg.ack_off = seg.read_off = ack
+        seg.ack_off = seg.read_off = read_ack(path, size)
         return seg
 
     # --- writing ------------------------------------------------------------
 
-    def _new_segment(self) -> _Segment:
+    def _new_segment(self) -> Segment:
         owner = self._ensure_owner()
         name = f"{owner}-{self._next_number:08d}.seg"
         self._next_number += 1
@@ -389,14 +336,14 @@ class Spool:
             0o600,
         )
         try:
-            _write_all(fd, MAGIC + self._digest)
+            write_all(fd, MAGIC + self._digest)
         except BaseException:
             os.close(fd)
-            _unlink(self._path(name))
+            unlink(self._path(name))
             raise
         if self.fsync == "always":
-            _fsync_dir(self.directory)
-        seg = _Segment(name, owner, self._next_rank, adopted=False)
+            fsync_dir(self.directory)
+        seg = Segment(self.directory, name, owner, self._next_rank, adopted=False)
         self._next_rank += 1
         seg.fd = fd
         self._segments.append(seg)
@@ -412,13 +359,17 @@ class Spool:
         self._write = None
         if seg.fd is not None:
             if self.fsync != "never" and self._dirty:
-                _fdatasync(seg.fd)
+                fdatasync(seg.fd)
             os.close(seg.fd)
             seg.fd = None
         if seg.ack_off >= seg.end and seg.read_off >= seg.end:
             self._delete(seg)
 
-    def push(self, entries: Sequence[bytes]) -> int:
+    def prepare(self, entries: list[bytes]) -> list[bytes]:
+        """Entries go to disk as they are (no copy is kept in memory)."""
+        return entries
+
+    def push(self, entries: Sequence[bytes], nbytes: int = 0) -> tuple[int, int]:
         """
         Append *entries* to the spool.
 
@@ -427,17 +378,18 @@ class Spool:
         ``max_bytes`` however many entries come at once.
 
         Returns:
-            How many were written. Entries that could not be written (disk
-            full, I/O error) are counted as dropped and reported.
+            How many were written, and the memory they cost (none). Entries
+            that could not be written (disk full, I/O error) are counted as
+            dropped and reported.
         """
         if not entries:
-            return 0
+            return 0, 0
         with self._lock:
             if self._closed:
                 self._count_drop("shutdown", len(entries))
-                return 0
+                return 0, 0
             written = 0
-            pack, crc = _REC.pack, zlib.crc32
+            pack, crc = REC.pack, zlib.crc32
             limit = self.segment_bytes
             parts: list[bytes] = []
             size = 0
@@ -451,7 +403,7 @@ class Spool:
             if parts:
                 written += self._write_slice(parts, size)
             self._update_head()
-            return written
+            return written, 0
 
     def _write_slice(self, parts: list[bytes], size: int) -> int:
         """Write framed records (header, payload, header, ...) as one append."""
@@ -461,7 +413,7 @@ class Spool:
             seg = self._write or self._new_segment()
             start = seg.end
             try:
-                _write_all(seg.fd, b"".join(parts))  # type: ignore[arg-type]
+                write_all(seg.fd, b"".join(parts))  # type: ignore[arg-type]
             except OSError:
                 # Cut a torn write back so later appends stay parseable.
                 try:
@@ -489,7 +441,7 @@ class Spool:
         self.pending_bytes += size - _REC_SIZE * count
         self._dirty = True
         if self.fsync == "always":
-            _fdatasync(seg.fd)  # type: ignore[arg-type]
+            fdatasync(seg.fd)  # type: ignore[arg-type]
             self._dirty = False
         elif self.fsync == "interval":
             self._maybe_sync_locked()
@@ -509,7 +461,7 @@ class Spool:
                     continue  # rolling deleted it (already delivered)
             self._evict(oldest)
 
-    def _evict(self, seg: _Segment) -> None:
+    def _evict(self, seg: Segment) -> None:
         lost = self._count_unread(seg)
         seg.evicted = True
         self._delete(seg)
@@ -525,7 +477,7 @@ class Spool:
                 lost,
             )
 
-    def _count_unread(self, seg: _Segment) -> int:
+    def _count_unread(self, seg: Segment) -> int:
         """Records in *seg* not yet taken by the sender."""
         if not seg.adopted:
             n = seg.written - seg.read_count
@@ -533,50 +485,13 @@ class Spool:
             if n:
                 self.pending_bytes -= max(0, seg.end - seg.read_off - _REC_SIZE * n)
             return n
-        return sum(1 for _ in self._iter_records(seg, seg.read_off, seg.end))
-
-    def _iter_records(
-        self, seg: _Segment, off: int, end: int, chunk_size: int = _READ_CHUNK
-    ) -> Iterator[tuple[bytes, int]]:
-        """Yield ``(payload, next offset)`` from *off*; stops at a corrupt record."""
-        rfd = self._rfd(seg)
-        chunk_size = max(chunk_size, 64 * 1024)
-        while off + _REC_SIZE <= end:
-            chunk = os.pread(rfd, min(chunk_size, end - off), off)
-            pos = 0
-            while pos + _REC_SIZE <= len(chunk):
-                length, crc = _REC.unpack_from(chunk, pos)
-                stop = pos + _REC_SIZE + length
-                if length > MAX_RECORD_BYTES or off + stop > end:
-                    return
-                if stop > len(chunk):
-                    break
-                payload = chunk[pos + _REC_SIZE : stop]
-                if zlib.crc32(payload) != crc:
-                    return
-                pos = stop
-                yield payload, off + pos
-            if pos == 0:
-                # One record larger than the chunk: read exactly it.
-                length, crc = _REC.unpack(os.pread(rfd, _REC_SIZE, off))
-                payload = os.pread(rfd, length, off + _REC_SIZE)
-                if len(payload) != length or zlib.crc32(payload) != crc:
-                    return
-                off += _REC_SIZE + length
-                yield payload, off
-            else:
-                off += pos
-
-    def _rfd(self, seg: _Segment) -> int:
-        if seg.rfd is None:
-            seg.rfd = os.open(self._path(seg.name), os.O_RDONLY | os.O_CLOEXEC)
-        return seg.rfd
+        return seg.count(seg.read_off)
 
     def _maybe_sync_locked(self) -> None:
         now = time.monotonic()
         if self._dirty and now - self._last_sync >= self.fsync_interval:
             if self._write is not None and self._write.fd is not None:
-                _fdatasync(self._write.fd)
+                fdatasync(self._write.fd)
             self._dirty = False
             self._last_sync = now
 
@@ -619,9 +534,9 @@ class Spool:
             nbytes = 0
             start = off = seg.read_off
             limited = False
-            chunk = min(_READ_CHUNK, max_bytes + (_REC_SIZE + 64) * max_records)
+            chunk = min(READ_CHUNK, max_bytes + (_REC_SIZE + 64) * max_records)
             try:
-                for payload, after in self._iter_records(seg, off, seg.end, chunk):
+                for payload, after in seg.records(off, seg.end, chunk):
                     size = len(payload) + overhead
                     if entries and nbytes + size > max_bytes:
                         limited = True
@@ -654,9 +569,10 @@ class Spool:
             self._update_head()
             if not entries:
                 return None
-            return Batch(entries, nbytes, (seg, start, off, len(entries)))
+            adopted = len(entries) if seg.adopted else 0
+            return Batch(entries, nbytes, (seg, start, off, len(entries)), adopted)
 
-    def _corrupt_tail(self, seg: _Segment, off: int) -> None:
+    def _corrupt_tail(self, seg: Segment, off: int) -> None:
         skipped = seg.end - off
         self._count_drop("spool_corrupt", 1)
         self._report(
@@ -679,54 +595,57 @@ class Spool:
     def _adopted_unread(self) -> bool:
         return any(s.adopted and s.read_off < s.end for s in self._segments)
 
-    def complete(self, batch: Batch) -> None:
+    def complete(self, batch: Batch) -> int:
         """Forget a delivered (or deliberately dropped) batch: it is never sent again."""
         seg, _start, end, n = batch.ref
         with self._lock:
             if seg.evicted or self._closed:
-                return
+                return 0
             seg.ack_off = end
             seg.acked += n
             if seg is not self._write and seg.ack_off >= seg.end:
                 self._delete(seg)
             else:
                 try:
-                    if seg.ack_fd is None:
-                        seg.ack_fd = os.open(
-                            self._path(seg.name + ".ack"),
-                            os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC,
-                            0o600,
-                        )
-                    os.pwrite(seg.ack_fd, _ACK.pack(end), 0)
+                    seg.write_ack(end)
                 except OSError as exc:
                     # Only costs duplicates after a crash, so it is reported, not fatal.
                     self._report("spool_io", "warning", "cannot record delivery progress: %s", exc)
             self._update_head()
+            return 0
 
-    def release(self, batch: Batch) -> int:
+    def release(self, batch: Batch, undelivered: int) -> tuple[int, int]:
         """
-        Give back an undelivered batch (at shutdown): it stays in the spool.
+        Give back a batch not (wholly) delivered: it stays in the spool, to be sent again.
 
-        Returns:
-            How many of its records were lost because their segment was
-            evicted meanwhile.
+        Records whose segment was evicted meanwhile are counted as
+        ``spool_full`` here, so none is lost to the caller's count.
         """
         seg, start, _end, n = batch.ref
         with self._lock:
             if seg.evicted:
                 self._count_drop("spool_full", n)
-                return int(n)
+                return 0, 0
             seg.read_off = start
             seg.read_count -= n
-            return 0
+            return 0, 0
 
-    def _delete(self, seg: _Segment) -> None:
-        for fd in (seg.fd, seg.rfd, seg.ack_fd):
-            if fd is not None:
-                os.close(fd)
-        seg.fd = seg.rfd = seg.ack_fd = None
-        _unlink(self._path(seg.name))
-        _unlink(self._path(seg.name + ".ack"))
+    def abandoned(self) -> int:
+        """None: a batch whose delivery never finished is still on disk."""
+        return 0
+
+    def drop_oldest(self, need: int) -> tuple[int, int]:
+        """Nothing: spooled records take no memory (``spool_max_bytes`` evicts instead)."""
+        return 0, 0
+
+    def clear(self) -> tuple[int, int]:
+        """Nothing: what is not delivered stays for the next process."""
+        return 0, 0
+
+    def _delete(self, seg: Segment) -> None:
+        seg.close_files()
+        unlink(seg.path)
+        unlink(seg.path + ".ack")
         if seg in self._segments:
             self._segments.remove(seg)
             self.total_bytes -= seg.end
@@ -736,7 +655,7 @@ class Spool:
         self._owner_segments[seg.owner] = left
         if left <= 0 and seg.owner in self._adopted_fds:
             # Everything the dead owner left is delivered: retire its lock.
-            _unlink(self._path(f"{seg.owner}.lock"))
+            unlink(self._path(f"{seg.owner}.lock"))
             os.close(self._adopted_fds.pop(seg.owner))
             del self._owner_segments[seg.owner]
         self._update_head()
@@ -765,53 +684,67 @@ class Spool:
         """Whether any entry waits to be taken."""
         return self.pending > 0 or self.adopted_pending
 
-    def undelivered(self) -> int:
+    def _undelivered_locked(self) -> int:
         """Records in the spool not yet delivered (exact for own segments)."""
-        with self._lock:
-            n = 0
-            for seg in self._segments:
-                if seg.adopted:
-                    n += sum(1 for _ in self._iter_records(seg, seg.ack_off, seg.end))
-                else:
-                    n += seg.written - seg.acked
-            return n
+        n = 0
+        for seg in self._segments:
+            if seg.adopted:
+                n += seg.count(seg.ack_off)
+            else:
+                n += seg.written - seg.acked
+        return n
 
     # --- lifecycle ----------------------------------------------------------
 
-    def close(self) -> None:
+    def maintain(self) -> bool:
+        """Adopt what ended processes left, every ``ADOPT_INTERVAL`` s; return whether any was."""
+        if time.monotonic() < self._next_adopt:
+            return False
+        try:
+            adopted = self.adopt() > 0
+        except Exception as exc:
+            self._report("spool_io", "error", "cannot adopt spooled records: %r", exc)
+            adopted = False
+        self._next_adopt = time.monotonic() + ADOPT_INTERVAL
+        return adopted
+
+    def close(self) -> int:
         """
         Sync and close every file; keep undelivered segments for the next process.
 
         The lock file stays (unlocked) while segments remain, which is how
         the next worker knows they are to be adopted; with nothing left it
         is removed.
+
+        Returns:
+            How many undelivered records stay in the spool.
         """
+        self.sync(force=True)
         with self._lock:
             if self._closed:
-                return
+                return 0
+            left = self._undelivered_locked()
             if self._write is not None:
                 self._roll()
             for seg in list(self._segments):
                 if seg.ack_off >= seg.end:
                     self._delete(seg)
             for seg in self._segments:
-                for fd in (seg.fd, seg.rfd, seg.ack_fd):
-                    if fd is not None:
-                        os.close(fd)
-                seg.fd = seg.rfd = seg.ack_fd = None
+                seg.close_files()
             owners_left = {seg.owner for seg in self._segments}
             for owner, fd in list(self._adopted_fds.items()):
                 if owner not in owners_left:
-                    _unlink(self._path(f"{owner}.lock"))
+                    unlink(self._path(f"{owner}.lock"))
                 os.close(fd)
             self._adopted_fds.clear()
             if self._owner is not None:
                 if self._owner not in owners_left:
-                    _unlink(self._path(f"{self._owner}.lock"))
+                    unlink(self._path(f"{self._owner}.lock"))
                 if self._owner_fd is not None:
                     os.close(self._owner_fd)
             self._owner_fd = None
             self._closed = True
+            return left
 
     def after_fork_in_child(self) -> None:
         """
@@ -824,55 +757,9 @@ class Spool:
         self._lock = threading.Lock()
         fds = [self._owner_fd, *self._adopted_fds.values()]
         for seg in self._segments:
-            fds.extend((seg.fd, seg.rfd, seg.ack_fd))
+            fds.extend(seg.descriptors())
         for fd in fds:
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._reset_state()
-
-
-def _parse_segment_name(name: str) -> tuple[str, int] | None:
-    if not name.endswith(".seg") or name.startswith("."):
-        return None
-    owner, sep, number = name[:-4].rpartition("-")
-    if not sep or not number.isdigit() or not owner:
-        return None
-    return owner, int(number)
-
-
-def _write_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        written = os.write(fd, view)
-        view = view[written:]
-
-
-def _fdatasync(fd: int) -> None:
-    sync = getattr(os, "fdatasync", os.fsync)
-    sync(fd)
-
-
-def _fsync_dir(path: str) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _read_file(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
-
-
-def _unlink(path: str) -> None:
-    try:
-        os.unlink(path)
-    except OSError as exc:
-        if exc.errno != errno.ENOENT:
-            raise

@@ -1,0 +1,50 @@
+"""The shipping options: one set of names and defaults for every shipping handler."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import fields
+from typing import Any
+
+import pytest
+
+import structflow
+from structflow.handlers import HTTPHandler, ShippingHandler, SyslogHandler
+from structflow.handlers.shipping.settings import ShippingOptions, WorkerSettings
+
+SHIPPING_OPTIONS = {
+    "level": "NOTSET",
+    **{f.name: f.default for f in fields(WorkerSettings)},
+}
+
+
+def trailing_keywords(cls: type, n: int) -> dict[str, Any]:
+    """The last *n* keyword parameters of *cls* with their defaults, as inspect shows them."""
+    parameters = list(inspect.signature(cls).parameters.values())[-n:]
+    return {p.name: p.default for p in parameters if p.kind is p.KEYWORD_ONLY}
+
+
+@pytest.mark.parametrize("cls", [HTTPHandler, SyslogHandler, ShippingHandler])
+def test_every_shipping_handler_shows_the_same_options_with_the_same_defaults(cls: type) -> None:
+    assert trailing_keywords(cls, len(SHIPPING_OPTIONS)) == SHIPPING_OPTIONS
+
+
+def test_the_typed_options_are_the_shown_ones() -> None:
+    """What type checkers see for **options is what inspect and the docs list."""
+    assert set(ShippingOptions.__optional_keys__) == set(SHIPPING_OPTIONS)
+    assert ShippingOptions.__required_keys__ == frozenset()
+
+
+def test_an_unknown_keyword_is_refused_naming_it_and_every_keyword_allowed() -> None:
+    own = ["url", "encoding", "gzip", "timeout", "headers", "verify", "token", "index", "labels"]
+    allowed = ", ".join([*own, "service", *SHIPPING_OPTIONS])
+    with pytest.raises(TypeError) as info:
+        HTTPHandler("http://127.0.0.1:1/", gzp=True)  # type: ignore[call-arg]
+    assert str(info.value) == (
+        f"HTTPHandler: unknown keyword argument 'gzp'; expected one of {allowed}"
+    )
+
+
+def test_an_unknown_key_in_a_handler_section_is_a_config_error() -> None:
+    with pytest.raises(structflow.ConfigError, match=r"\[logging.syslog\] SyslogHandler: unknown "):
+        structflow.configure(syslog={"address": "tcp://127.0.0.1:1", "facilty": "local0"})
