@@ -6,7 +6,7 @@ import pytest
 
 from sample_flows import add, boom, task_a
 from structflow import Flow, Parameter, Task, task
-from structflow.engine import FlowError, current_flow, unmapped
+from structflow.engine import Edge, FlowError, current_flow, unmapped
 
 
 def recorder() -> tuple[Task, list[str]]:
@@ -167,3 +167,125 @@ def test_reference_tasks_decide_the_flow_state() -> None:
     assert flow.run().is_successful()
     with pytest.raises(FlowError, match="not in it: 'add'"):
         flow.set_reference_tasks([add])
+
+
+# --- Flow(name, tasks=[...]) and add_edge, as Prefect 1 built flows --------------------
+
+
+@task
+def double(x: int) -> int:
+    return 2 * x
+
+
+@task
+def total(values: list[int], offset: int = 0) -> int:
+    return sum(values) + offset
+
+
+@task
+def shift(x: int, offset: int) -> int:
+    return x + offset
+
+
+def test_tasks_argument_adds_the_tasks_themselves_and_add_edge_passes_results() -> None:
+    flow = Flow("no-with-block", tasks=[task_a, double])
+    edge = flow.add_edge(task_a, double, key="x")
+
+    state = flow.run()
+
+    assert flow.tasks == {task_a, double}
+    assert edge == Edge(task_a, double, "x", False)
+    assert flow.edges == {edge}
+    assert state.result[double].result == 6
+
+
+def test_add_edge_without_a_key_only_orders_the_tasks() -> None:
+    mark, order = recorder()
+    first, second = mark.copy(name="first"), mark.copy(name="second")
+    flow = Flow("f", tasks=[second, first])
+    flow.set_dependencies(first, keyword_tasks={"label": "first"})
+    flow.set_dependencies(second, keyword_tasks={"label": "second"})
+
+    flow.add_edge(first, second)
+
+    assert flow.run().is_successful()
+    assert order == ["first", "second"]
+
+
+def test_edges_and_reference_tasks_arguments_build_the_whole_flow() -> None:
+    flow = Flow(
+        "f",
+        tasks=[task_a, double, boom],
+        edges=[Edge(task_a, double, key="x")],
+        reference_tasks=[double],
+    )
+
+    state = flow.run()
+
+    assert state.is_successful()
+    assert state.result[double].result == 6
+    assert state.result[boom].is_failed()
+
+
+def test_add_edge_with_mapped_maps_the_downstream_task() -> None:
+    numbers = task(name="numbers")(lambda: [1, 2, 3])
+    flow = Flow("f", tasks=[numbers, double, total])
+    flow.add_edge(numbers, double, key="x", mapped=True)
+    flow.add_edge(double, total, key="values")
+
+    state = flow.run()
+
+    assert state.result[double].result == [2, 4, 6]
+    assert state.result[total].result == 12
+
+
+def test_an_edge_into_a_mapped_task_without_mapped_gives_every_child_the_whole_value() -> None:
+    numbers = task(name="numbers")(lambda: [1, 2])
+    offset = task(name="offset")(lambda: 10)
+    flow = Flow("f")
+    flow.add_edge(numbers, shift, key="x", mapped=True)
+    unmapped_edge = flow.add_edge(offset, shift, key="offset")
+
+    state = flow.run()
+
+    assert unmapped_edge.mapped is False
+    assert state.result[shift].result == [11, 12]
+
+
+def test_a_mapped_edge_after_plain_inputs_keeps_those_inputs_whole() -> None:
+    offset = task(name="offset")(lambda: 10)
+    numbers = task(name="numbers")(lambda: [[1], [2, 3]])
+    flow = Flow("f")
+    flow.add_edge(offset, total, key="offset")
+    flow.add_edge(numbers, total, key="values", mapped=True)
+
+    assert flow.run().result[total].result == [11, 15]
+
+
+def test_add_edge_errors_name_the_problem_and_change_nothing() -> None:
+    flow = Flow("f", tasks=[task_a, double])
+    flow.add_edge(task_a, double, key="x")
+    before = (flow.tasks, flow.edges)
+
+    with pytest.raises(
+        TypeError, match=r"Task 'double': the arguments do not fit run\(x.*keyword argument 'y'"
+    ):
+        flow.add_edge(task_a, double, key="y")
+    with pytest.raises(FlowError, match="task 'double' already has inputs for 'x'"):
+        flow.add_edge(add, double, key="x")
+    with pytest.raises(FlowError, match="would make a cycle 'Task A' -> 'double' -> 'Task A'"):
+        flow.add_edge(double, task_a)
+    with pytest.raises(TypeError, match="must be the name of an argument of its run"):
+        flow.add_edge(task_a, double, key=3)  # type: ignore[arg-type]
+    assert (flow.tasks, flow.edges) == before
+
+
+def test_bad_tasks_edges_and_reference_tasks_arguments_are_clear_errors() -> None:
+    with pytest.raises(TypeError, match="Flow 'f': tasks= takes a list of Task objects"):
+        Flow("f", tasks=task_a)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="Flow 'f': tasks= takes Task objects, got 'add'"):
+        Flow("f", tasks=["add"])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match="Flow 'f': edges= takes Edge objects"):
+        Flow("f", edges=[(task_a, double)])  # type: ignore[list-item]
+    with pytest.raises(FlowError, match="reference tasks must be in the flow; not in it: 'add'"):
+        Flow("f", tasks=[task_a], reference_tasks=[add])

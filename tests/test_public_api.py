@@ -39,7 +39,8 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.handlers": ["HTTPHandler", "SyslogHandler"],
         "structflow.executors": ["LocalExecutor", "ThreadExecutor", "DaskExecutor"],
         "structflow.testing": ["capture_logs"],
-        "structflow.utilities.logging": ["get_logger"],
+        "structflow.utilities.logging": ["get_logger", "RedirectToLog"],
+        "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():
         module = importlib.import_module(module_name)

@@ -29,6 +29,7 @@ RUN_KEYS: tuple[str, ...] = (
     "flow_name",
     "flow_run_id",
     "task_name",
+    "task_slug",
     "task_run_id",
     "map_index",
     "task_run_count",

@@ -6,8 +6,9 @@ The workflow runtime: tasks, flows, their states, and the runner.
 """
 
 from structflow.engine._active import FlowError, current_flow
+from structflow.engine._timeout import TaskTimeoutError
 from structflow.engine.flow import Edge, Flow
-from structflow.engine.runner import FlowRunner, TaskCall, run_task
+from structflow.engine.runner import FlowRunner, TaskCall, TaskRunner, run_task
 from structflow.engine.state import (
     Failed,
     Finished,
@@ -18,6 +19,7 @@ from structflow.engine.state import (
     Running,
     State,
     Success,
+    TimedOut,
     TriggerFailed,
 )
 from structflow.engine.task import FunctionTask, Parameter, Task, task, unmapped
@@ -40,6 +42,9 @@ __all__ = [
     "Success",
     "Task",
     "TaskCall",
+    "TaskRunner",
+    "TaskTimeoutError",
+    "TimedOut",
     "TriggerFailed",
     "current_flow",
     "run_task",

@@ -2,8 +2,10 @@
 Flows: directed acyclic graphs of tasks.
 
 ``with Flow("name") as flow:`` makes the flow active; calling a task inside
-the block adds it and the edges from its inputs. ``flow.run()`` runs the
-tasks in dependency order on an executor and returns the flow's state.
+the block adds it and the edges from its inputs. ``Flow("name", tasks=[...])``
+with :meth:`Flow.add_edge` builds one without the block, as in Prefect 1.
+``flow.run()`` runs the tasks in dependency order on an executor and returns
+the flow's state.
 """
 
 from __future__ import annotations
@@ -14,12 +16,14 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from structflow._setup import get_logger
 from structflow.engine._active import FlowError, activate, current_flow, deactivate
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
     from structflow.engine.state import State
     from structflow.executors import Executor
+    from structflow.loggers import Logger
 
 __all__ = ["Edge", "Flow", "FlowError", "current_flow"]
 
@@ -66,6 +70,12 @@ class Flow:
         name: the flow's name; its logger is ``structflow.<name>``.
         executor: the executor ``run()`` uses when none is given; defaults to
             :class:`structflow.executors.LocalExecutor`.
+        tasks: tasks to add (the objects themselves, not copies), as
+            :meth:`add_task` does.
+        edges: :class:`Edge` objects to add, as :meth:`add_edge` does; an
+            edge with a ``key`` passes the upstream result to that argument.
+        reference_tasks: the tasks whose states decide the flow's state
+            (see :meth:`set_reference_tasks`); defaults to the terminal tasks.
 
     Example::
 
@@ -74,10 +84,27 @@ class Flow:
         state = flow.run()
         state.result[result].result
 
+    or, without the ``with`` block::
+
+        flow = Flow("logging-example", tasks=[task_a, task_b])
+        flow.add_edge(task_a, task_b, key="x")
+
+    Raises:
+        TypeError: a bad name, or *tasks* or *edges* that are not tasks and edges.
+        FlowError: edges that make a cycle, reference tasks not in the flow.
+
     .. versionadded:: 0.1.0
     """
 
-    def __init__(self, name: str, executor: Executor | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        executor: Executor | None = None,
+        *,
+        tasks: Iterable[Task] | None = None,
+        edges: Iterable[Edge] | None = None,
+        reference_tasks: Iterable[Task] | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name:
             raise TypeError(f"Flow name must be a non-empty str, got {name!r}")
         self.name = name
@@ -91,6 +118,32 @@ class Flow:
         self._parameters: dict[str, Parameter] = {}
         self._reference_tasks: dict[Task, None] | None = None
         self._tokens: list[contextvars.Token[Flow | None]] = []
+        # Each task's slug, "<name>-<n>", and the last n given for each name.
+        self._slugs: dict[Task, str] = {}
+        self._slug_counts: dict[str, int] = {}
+        for task in self._given("tasks", tasks, Task):
+            self.add_task(task)
+        for edge in self._given("edges", edges, Edge):
+            self.add_edge(edge.upstream_task, edge.downstream_task, edge.key, edge.mapped)
+        if reference_tasks is not None:
+            self.set_reference_tasks(self._given("reference_tasks", reference_tasks, Task))
+
+    def _given(self, what: str, items: Iterable[Any] | None, kind: type[Any]) -> list[Any]:
+        """Return *items* as a list after checking it is an iterable of *kind*."""
+        if items is None:
+            return []
+        if isinstance(items, str | Task | Edge) or not isinstance(items, Iterable):
+            raise TypeError(
+                f"Flow {self.name!r}: {what}= takes a list of {kind.__name__} objects, "
+                f"got {items!r}"
+            )
+        listed = list(items)
+        for item in listed:
+            if not isinstance(item, kind):
+                raise TypeError(
+                    f"Flow {self.name!r}: {what}= takes {kind.__name__} objects, got {item!r}"
+                )
+        return listed
 
     def __repr__(self) -> str:
         return f"<Flow: {self.name!r}, {len(self._tasks)} tasks>"
@@ -110,9 +163,32 @@ class Flow:
     # --- the graph --------------------------------------------------------------
 
     @property
+    def logger(self) -> Logger:
+        """
+        The flow's logger, ``structflow.<name>``, as Prefect 1's ``flow.logger``.
+
+        During a run of the flow it is ``structflow.context.get("logger")``
+        outside the tasks.
+        """
+        return get_logger(self.name)
+
+    @property
     def tasks(self) -> set[Task]:
         """The flow's tasks (a copy)."""
         return set(self._tasks)
+
+    @property
+    def slugs(self) -> dict[Task, str]:
+        """
+        Each task's slug (a copy): ``<task name>-<n>``, unique in the flow.
+
+        A task's slug is given when it is added: ``-1`` for the first task of
+        a name, ``-2`` for the second, and so on, so a flow built the same
+        way has the same slugs in every run and every process. Records of a
+        task run carry it as ``task_slug``; a mapped task's children share
+        their task's slug.
+        """
+        return dict(self._slugs)
 
     @property
     def edges(self) -> set[Edge]:
@@ -137,6 +213,9 @@ class Flow:
         self._check_addable([task])
         if isinstance(task, Parameter):
             self._parameters[task.name] = task
+        count = self._slug_counts.get(task.name, 0) + 1
+        self._slug_counts[task.name] = count
+        self._slugs[task] = f"{task.name}-{count}"
         self._tasks[task] = None
         self._upstream[task] = {}
         self._downstream[task] = {}
@@ -152,15 +231,52 @@ class Flow:
         """
         Make *downstream_task* run after *upstream_task*, adding either if needed.
 
+        Without *key* the edge only orders the two tasks. With *key*, the
+        upstream result is also passed to *downstream_task*'s argument of
+        that name, as in Prefect 1; *mapped* then maps the downstream task
+        over it (see :meth:`Task.map`), and an edge without *mapped* into a
+        mapped task gives every child the whole result.
+
+        Returns:
+            The edge.
+
         Raises:
-            FlowError: the edge would make a cycle (the message names its tasks).
+            TypeError: a task that is not a Task, a *key* that is not a str,
+                or one that ``downstream_task.run`` has no argument for.
+            FlowError: the edge would make a cycle (the message names its
+                tasks), or the argument *key* already has an input.
         """
         for t in (upstream_task, downstream_task):
             if not isinstance(t, Task):
                 raise TypeError(f"Flow {self.name!r}: expected a Task, got {t!r}")
-        self._check_addable([upstream_task, downstream_task])
-        self._check_acyclic(downstream_task, [upstream_task], [])
-        return self._add_edge(Edge(upstream_task, downstream_task, key, mapped))
+        if key is None:
+            self._check_addable([upstream_task, downstream_task])
+            self._check_acyclic(downstream_task, [upstream_task], [])
+            return self._add_edge(Edge(upstream_task, downstream_task, key, mapped))
+        if not isinstance(key, str) or not key:
+            raise TypeError(
+                f"Flow {self.name!r}: the key of an edge into {downstream_task.name!r} must be "
+                f"the name of an argument of its run(), got {key!r}"
+            )
+        value: Any = upstream_task
+        current = self._inputs.get(downstream_task)
+        if current is not None and current.mapped and not mapped:
+            # Into a mapped task: every child gets the whole result.
+            value, mapped = unmapped(upstream_task), True
+        elif current is not None and not current.mapped and mapped:
+            # The inputs wired so far reach every child whole.
+            self._inputs[downstream_task] = Inputs(
+                tuple(unmapped(a) for a in current.args),
+                {k: unmapped(v) for k, v in current.kwargs.items()},
+                mapped=True,
+            )
+        try:
+            self._wire(downstream_task, (), {key: value}, mapped=mapped, partial=True)
+        except BaseException:
+            if current is not None:
+                self._inputs[downstream_task] = current
+            raise
+        return Edge(upstream_task, downstream_task, key, not isinstance(value, unmapped) and mapped)
 
     def set_dependencies(
         self,
@@ -242,9 +358,13 @@ class Flow:
         """Return the flow's Parameter tasks."""
         return set(self._parameters.values())
 
-    def get_tasks(self, name: str | None = None) -> list[Task]:
-        """Return the flow's tasks, in the order they were added, optionally by name."""
-        return [t for t in self._tasks if name is None or t.name == name]
+    def get_tasks(self, name: str | None = None, slug: str | None = None) -> list[Task]:
+        """Return the flow's tasks, in the order they were added, optionally by name or slug."""
+        return [
+            t
+            for t in self._tasks
+            if (name is None or t.name == name) and (slug is None or self._slugs[t] == slug)
+        ]
 
     def inputs(self, task: Task) -> Inputs:
         """Return the arguments *task* was wired with (possibly holding tasks)."""

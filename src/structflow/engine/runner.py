@@ -13,7 +13,13 @@ ship it to other processes; it re-enters the run context there from the
 snapshot the call carries.
 
 Lifecycle messages go to the ``structflow.FlowRunner`` and
-``structflow.TaskRunner`` loggers, never to the tasks' own loggers.
+``structflow.TaskRunner`` loggers (:attr:`FlowRunner.logger` and
+:attr:`TaskRunner.logger`), never to the tasks' own loggers.
+
+A task's ``timeout`` and ``log_stdout`` cost nothing to tasks without them:
+only their tries run the task's code through
+:func:`~structflow.engine._timeout.call_with_timeout` or inside
+:func:`structflow._stdout.prints_to`.
 """
 
 from __future__ import annotations
@@ -25,14 +31,16 @@ import traceback
 import uuid
 from collections import deque
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
+from structflow._stdout import RedirectToLog, prints_to
 from structflow._values import unrepresentable
 from structflow.engine._active import FlowError
+from structflow.engine._timeout import TaskTimeoutError, call_with_timeout
 from structflow.engine.flow import Flow, positional_names
 from structflow.engine.state import (
     Failed,
@@ -40,6 +48,7 @@ from structflow.engine.state import (
     Retrying,
     State,
     Success,
+    TimedOut,
     TriggerFailed,
 )
 from structflow.engine.task import Task, unmapped
@@ -49,10 +58,25 @@ from structflow.loggers import Logger, get_logger
 if TYPE_CHECKING:
     from structflow.engine.flow import Inputs
 
-__all__ = ["FlowRunner", "TaskCall", "run_task"]
+__all__ = ["FlowRunner", "TaskCall", "TaskRunner", "run_task"]
 
 FLOW_RUNNER_LOGGER = "FlowRunner"
 TASK_RUNNER_LOGGER = "TaskRunner"
+
+
+class _EngineLogger:
+    """
+    A class attribute that is the logger ``structflow.<name>``, on the class and its instances.
+
+    The logger is looked up when the attribute is read, since
+    ``get_logger`` reads the configuration and importing must not.
+    """
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Logger:
+        return get_logger(self.name)
 
 
 def _safe_repr(obj: object) -> str:
@@ -68,13 +92,14 @@ def _full_name(task: Task, map_index: int | None) -> str:
 
 @contextmanager
 def _task_context(
-    task: Task, task_run_id: str, map_index: int | None, run_count: int
+    task: Task, task_run_id: str, map_index: int | None, run_count: int, slug: str | None
 ) -> Iterator[Logger]:
     """Enter the run context of one try of a task run; yield the task's logger."""
     logger = get_logger(_full_name(task, map_index))
     with context(
         logger=logger,
         task_name=task.name,
+        task_slug=slug,
         task_run_id=task_run_id,
         map_index=map_index,
         task_run_count=run_count,
@@ -95,6 +120,8 @@ class TaskCall:
         task_run_id: the task run's id (the same for every try).
         map_index: the child's index in a mapped task, else None.
         run_count: 1 for the first try, 2 for the first retry, ...
+        task_slug: the task's slug in its flow (``<name>-<n>``), the same
+            for a mapped task's children; None outside a flow.
 
     .. versionadded:: 0.1.0
     """
@@ -106,6 +133,7 @@ class TaskCall:
     task_run_id: str
     map_index: int | None = None
     run_count: int = 1
+    task_slug: str | None = None
 
 
 def run_task(call: TaskCall) -> State:
@@ -114,7 +142,9 @@ def run_task(call: TaskCall) -> State:
 
     Never raises for an exception from the task: it is logged with its
     traceback on ``structflow.TaskRunner`` and returned as ``Failed`` (or
-    ``Retrying`` when retries are left).
+    ``Retrying`` when retries are left). A try that runs past the task's
+    ``timeout`` ends the same way, as ``TimedOut``; with ``log_stdout``, what
+    the task prints is logged on its logger.
 
     .. versionadded:: 0.1.0
     """
@@ -123,40 +153,110 @@ def run_task(call: TaskCall) -> State:
     runner_logger = get_logger(TASK_RUNNER_LOGGER)
     with (
         context.restore(call.snapshot),
-        _task_context(task, call.task_run_id, call.map_index, call.run_count),
+        _task_context(
+            task, call.task_run_id, call.map_index, call.run_count, call.task_slug
+        ) as logger,
     ):
         runner_logger.info(f"Task '{name}': Starting task run...")
         state: State
         try:
-            value = task.run(*call.args, **call.kwargs)
+            if task.timeout is None and not task.log_stdout:
+                value = task.run(*call.args, **call.kwargs)
+            else:
+                value = _run_with_options(call, name, logger)
+        except TaskTimeoutError as exc:
+            runner_logger.error(
+                f"Task '{name}': Task timed out during execution after {exc.timeout:g} s "
+                f"(its code keeps running in the background)"
+            )
+            timed_out = TimedOut(
+                message=f"Task timed out during execution after {exc.timeout:g} s.",
+                exception=exc,
+                traceback=exc.stack,
+            )
+            state = _after_failed_try(call, timed_out)
         except Exception as exc:
             formatted = traceback.format_exc()
             runner_logger.error(
                 f"Task '{name}': Exception encountered during task execution!", exc_info=True
             )
-            if call.run_count <= task.max_retries:
-                state = Retrying(
-                    message=(
-                        f"Retrying task after try {call.run_count} of {task.max_retries + 1} "
-                        f"in {task.retry_delay.total_seconds():g} s"
-                    ),
-                    start_time=datetime.now(UTC) + task.retry_delay,
-                    run_count=call.run_count,
-                    exception=exc,
-                    traceback=formatted,
-                )
-            else:
-                state = Failed(
-                    message=f"Error during execution of task: {_safe_repr(exc)}",
-                    exception=exc,
-                    traceback=formatted,
-                )
+            failed = Failed(
+                message=f"Error during execution of task: {_safe_repr(exc)}",
+                exception=exc,
+                traceback=formatted,
+            )
+            state = _after_failed_try(call, failed)
         else:
             state = Success(message="Task run succeeded.", result=value)
         runner_logger.info(
             f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'"
         )
     return state
+
+
+def _run_with_options(call: TaskCall, name: str, logger: Logger) -> Any:
+    """Run the task's code under its ``log_stdout`` and ``timeout`` options."""
+    task = call.task
+    with prints_to(RedirectToLog(logger)) if task.log_stdout else nullcontext():
+        if task.timeout is None:
+            return task.run(*call.args, **call.kwargs)
+        return call_with_timeout(task.run, call.args, call.kwargs, task.timeout, name)
+
+
+def _after_failed_try(call: TaskCall, failed: Failed) -> State:
+    """Return the state after a failed try: ``Retrying`` while retries are left, else *failed*."""
+    task = call.task
+    if call.run_count > task.max_retries:
+        return failed
+    return Retrying(
+        message=(
+            f"Retrying task after try {call.run_count} of {task.max_retries + 1} "
+            f"in {task.retry_delay.total_seconds():g} s"
+        ),
+        start_time=datetime.now(UTC) + task.retry_delay,
+        run_count=call.run_count,
+        exception=failed.exception,
+        traceback=failed.traceback,
+    )
+
+
+class TaskRunner:
+    """
+    Runs one try of a task run; the engine's messages about task runs are its logger's.
+
+    Executors run :func:`run_task`; ``TaskRunner(call.task).run(call)`` does
+    the same. :attr:`logger` is ``structflow.TaskRunner``, as in Prefect 1.
+
+    Args:
+        task: the task whose tries this runner runs.
+
+    .. versionadded:: 0.1.0
+    """
+
+    logger = _EngineLogger(TASK_RUNNER_LOGGER)
+    """The logger ``structflow.TaskRunner`` (also on the class)."""
+
+    def __init__(self, task: Task) -> None:
+        if not isinstance(task, Task):
+            raise TypeError(f"TaskRunner needs a Task, got {_safe_repr(task)}")
+        self.task = task
+
+    def __repr__(self) -> str:
+        return f"TaskRunner({self.task!r})"
+
+    def run(self, call: TaskCall) -> State:
+        """
+        Run one try of *call*, a run of this runner's task; see :func:`run_task`.
+
+        Raises:
+            ValueError: *call* is a run of another task.
+        """
+        if call.task is not self.task:
+            raise ValueError(
+                f"TaskRunner for {self.task.name!r} cannot run a call of task "
+                f"{call.task.name!r}; use TaskRunner(call.task)"
+            )
+        return run_task(call)
 
 
 @dataclass
@@ -192,6 +292,9 @@ class FlowRunner:
 
     .. versionadded:: 0.1.0
     """
+
+    logger = _EngineLogger(FLOW_RUNNER_LOGGER)
+    """The logger ``structflow.FlowRunner`` (also on the class), as in Prefect 1."""
 
     def __init__(self, flow: Flow) -> None:
         self.flow = flow
@@ -331,7 +434,7 @@ class _Scheduler:
                     f'Trigger was "all_successful" but some of the upstream tasks failed: {names}'
                 )
             )
-            with _task_context(task, run_id, None, 1):
+            with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
                 self.logger.info(
                     f"Task '{task.name}': Finished task run for task with final state: "
                     f"'TriggerFailed'"
@@ -342,9 +445,12 @@ class _Scheduler:
         if not inputs.mapped:
             args = tuple(self._resolve(a) for a in inputs.args)
             kwargs = {k: self._resolve(v) for k, v in inputs.kwargs.items()}
-            self._submit(TaskCall(task, args, kwargs, self.snapshot, run_id), None)
+            call = TaskCall(
+                task, args, kwargs, self.snapshot, run_id, task_slug=self.flow._slugs[task]
+            )
+            self._submit(call, None)
             return
-        with _task_context(task, run_id, None, 1):
+        with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
             self.logger.info(f"Task '{task.name}': Starting task run...")
             try:
                 children = self._map_calls(task, inputs)
@@ -361,7 +467,15 @@ class _Scheduler:
                 return
         parent = _MapRun(task, run_id, [None] * len(children), len(children))
         for i, (args, kwargs) in enumerate(children):
-            call = TaskCall(task, args, kwargs, self.snapshot, str(uuid.uuid4()), map_index=i)
+            call = TaskCall(
+                task,
+                args,
+                kwargs,
+                self.snapshot,
+                str(uuid.uuid4()),
+                map_index=i,
+                task_slug=self.flow._slugs[task],
+            )
             self._submit(call, parent)
 
     def _resolve(self, value: Any) -> Any:
@@ -458,7 +572,9 @@ class _Scheduler:
         name = _full_name(call.task, call.map_index)
         with (
             context.restore(self.snapshot),
-            _task_context(call.task, call.task_run_id, call.map_index, call.run_count),
+            _task_context(
+                call.task, call.task_run_id, call.map_index, call.run_count, call.task_slug
+            ),
         ):
             self.logger.error(
                 f"Task '{name}': the executor could not run the task or return its "
@@ -509,7 +625,7 @@ class _Scheduler:
                 result=[s.result for s in children],
                 map_states=children,
             )
-        with _task_context(parent.task, parent.task_run_id, None, 1):
+        with _task_context(parent.task, parent.task_run_id, None, 1, self.flow._slugs[parent.task]):
             self._log_finished(parent.task.name, state)
         self._finish(parent.task, state)
 

@@ -4,7 +4,8 @@ States of task runs and flow runs.
 A run moves through ``Pending`` -> ``Running`` -> a finished state. The
 finished states a user meets are :class:`Success` (and its mapped form
 :class:`Mapped`), :class:`Failed` and :class:`TriggerFailed` (an upstream task
-did not succeed). :class:`Retrying` sits between two tries of a task.
+did not succeed), and :class:`TimedOut` (a try ran past the task's
+``timeout``). :class:`Retrying` sits between two tries of a task.
 
 States travel between processes when a Dask executor runs the task, so they
 pickle; an exception that cannot be pickled is replaced by a
@@ -28,6 +29,7 @@ __all__ = [
     "Running",
     "State",
     "Success",
+    "TimedOut",
     "TriggerFailed",
 ]
 
@@ -206,6 +208,17 @@ class Failed(_CarriesException, Finished):
 class TriggerFailed(Failed):
     """
     The task did not run because an upstream task did not succeed.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+class TimedOut(Failed):
+    """
+    The task ran past its ``timeout`` (after its retries), as Prefect 1's ``TimedOut``.
+
+    ``exception`` is a :class:`~structflow.engine.TaskTimeoutError` and
+    ``traceback`` shows where the task's code was when the time ran out.
 
     .. versionadded:: 0.1.0
     """

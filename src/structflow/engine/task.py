@@ -29,7 +29,7 @@ __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
 RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "task_args"})
-_COPY_OPTIONS = frozenset({"name", "max_retries", "retry_delay"})
+_COPY_OPTIONS = frozenset({"name", "max_retries", "retry_delay", "timeout", "log_stdout"})
 
 
 class unmapped:  # noqa: N801 - the spelling Prefect 1 users know
@@ -79,6 +79,31 @@ def _check_retry_delay(value: object, task_name: str) -> timedelta:
     return delay
 
 
+def _check_timeout(value: object, task_name: str) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    else:
+        raise TypeError(
+            f"Task {task_name!r}: timeout must be None, a number of seconds or a "
+            f"datetime.timedelta, got {value!r}"
+        )
+    if not 0 < seconds < math.inf:
+        raise ValueError(
+            f"Task {task_name!r}: timeout must be more than 0 seconds and finite, got {value!r}"
+        )
+    return seconds
+
+
+def _check_log_stdout(value: object, task_name: str) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"Task {task_name!r}: log_stdout must be True or False, got {value!r}")
+    return value
+
+
 class Task:
     """
     A unit of work in a flow; subclasses override :meth:`run`.
@@ -89,11 +114,19 @@ class Task:
         max_retries: how many times a failed run is tried again.
         retry_delay: how long to wait before each retry, as a
             :class:`datetime.timedelta` or a number of seconds; defaults to 0.
+        timeout: seconds (a number or a :class:`datetime.timedelta`) a try
+            may run in a flow run before it ends
+            :class:`~structflow.engine.TimedOut`; None (the default) for no
+            limit. The try's code then keeps running in a background thread,
+            as Python cannot stop a thread.
+        log_stdout: send what the task prints during a flow run to its
+            logger at INFO, one record per line, with the run context.
 
     Raises:
-        TypeError: a bad name or retry_delay, or ``run`` uses a reserved
-            parameter name (``upstream_tasks``, ``task_args``).
-        ValueError: a negative max_retries or retry_delay.
+        TypeError: a bad name, retry_delay, timeout or log_stdout, or ``run``
+            uses a reserved parameter name (``upstream_tasks``, ``task_args``).
+        ValueError: a negative max_retries or retry_delay, or a timeout that
+            is not more than 0.
 
     Example::
 
@@ -112,10 +145,15 @@ class Task:
         name: str | None = None,
         max_retries: int = 0,
         retry_delay: timedelta | float | None = None,
+        *,
+        timeout: timedelta | float | None = None,
+        log_stdout: bool = False,
     ) -> None:
         self.name = _check_name(type(self).__name__ if name is None else name, "Task name")
         self.max_retries = _check_max_retries(max_retries, self.name)
         self.retry_delay = _check_retry_delay(retry_delay, self.name)
+        self.timeout = _check_timeout(timeout, self.name)
+        self.log_stdout = _check_log_stdout(log_stdout, self.name)
         signature = self._signature()
         if signature is not None:
             clash = sorted(RESERVED_ARGUMENTS.intersection(signature.parameters))
@@ -185,10 +223,14 @@ class Task:
 
     def copy(self, **task_args: Any) -> Task:
         """
-        Return a copy of the task, with ``name``, ``max_retries`` or ``retry_delay`` changed.
+        Return a copy of the task with some options changed.
+
+        The options are ``name``, ``max_retries``, ``retry_delay``,
+        ``timeout`` and ``log_stdout``.
 
         Raises:
-            TypeError: an option other than those three.
+            TypeError: another option, or a bad value.
+            ValueError: a bad value.
         """
         unknown = sorted(set(task_args) - _COPY_OPTIONS)
         if unknown:
@@ -203,6 +245,10 @@ class Task:
             new.max_retries = _check_max_retries(task_args["max_retries"], new.name)
         if "retry_delay" in task_args:
             new.retry_delay = _check_retry_delay(task_args["retry_delay"], new.name)
+        if "timeout" in task_args:
+            new.timeout = _check_timeout(task_args["timeout"], new.name)
+        if "log_stdout" in task_args:
+            new.log_stdout = _check_log_stdout(task_args["log_stdout"], new.name)
         return new
 
     def __call__(
@@ -316,6 +362,9 @@ class FunctionTask(Task):
         name: str | None = None,
         max_retries: int = 0,
         retry_delay: timedelta | float | None = None,
+        *,
+        timeout: timedelta | float | None = None,
+        log_stdout: bool = False,
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
@@ -330,6 +379,8 @@ class FunctionTask(Task):
             name=default_name if name is None else name,
             max_retries=max_retries,
             retry_delay=retry_delay,
+            timeout=timeout,
+            log_stdout=log_stdout,
         )
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -356,6 +407,8 @@ def task(
     name: str | None = None,
     max_retries: int = 0,
     retry_delay: timedelta | float | None = None,
+    timeout: timedelta | float | None = None,
+    log_stdout: bool = False,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
 
@@ -366,6 +419,8 @@ def task(
     name: str | None = None,
     max_retries: int = 0,
     retry_delay: timedelta | float | None = None,
+    timeout: timedelta | float | None = None,
+    log_stdout: bool = False,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
     Turn a function into a task; use as ``@task`` or ``@task(name=..., ...)``.
@@ -375,6 +430,9 @@ def task(
         name: the task's name; defaults to the function's name.
         max_retries: how many times a failed run is tried again.
         retry_delay: wait before each retry (timedelta or seconds).
+        timeout: end a try that runs longer (seconds or timedelta) as
+            :class:`~structflow.engine.TimedOut`; None for no limit.
+        log_stdout: send what the task prints to its logger, line by line.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -388,8 +446,15 @@ def task(
 
     .. versionadded:: 0.1.0
     """
+    options: dict[str, Any] = {
+        "name": name,
+        "max_retries": max_retries,
+        "retry_delay": retry_delay,
+        "timeout": timeout,
+        "log_stdout": log_stdout,
+    }
     if fn is not None:
-        return FunctionTask(fn, name=name, max_retries=max_retries, retry_delay=retry_delay)
+        return FunctionTask(fn, **options)
 
     # Check the options now, so a mistake is reported at the decorator line.
     shown = name if isinstance(name, str) else "<task>"
@@ -397,9 +462,11 @@ def task(
         _check_name(name, "@task(name=...)")
     _check_max_retries(max_retries, shown)
     _check_retry_delay(retry_delay, shown)
+    _check_timeout(timeout, shown)
+    _check_log_stdout(log_stdout, shown)
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
-        return FunctionTask(func, name=name, max_retries=max_retries, retry_delay=retry_delay)
+        return FunctionTask(func, **options)
 
     return decorator
 
