@@ -5,9 +5,9 @@ The workflow runtime: tasks, flows, their states, and the runner.
 :class:`Parameter`; the rest is importable from here.
 """
 
-from structflow.engine._active import FlowError, current_flow
+from structflow.engine._active import FlowError
 from structflow.engine._timeout import TaskTimeoutError
-from structflow.engine.flow import Edge, Flow
+from structflow.engine.flow import Edge, Flow, current_flow
 from structflow.engine.runner import FlowRunner, TaskCall, TaskRunner, run_task
 from structflow.engine.state import (
     Failed,

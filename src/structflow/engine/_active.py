@@ -3,20 +3,38 @@ The flow that ``with Flow(...)`` made active, and the error of flow building.
 
 Both sit below :mod:`structflow.engine.task` and :mod:`structflow.engine.flow`
 so that tasks can find the active flow without importing the module that
-defines flows.
+defines flows: a task sees the active flow as :class:`Wiring`, the part of
+:class:`~structflow.engine.Flow` that wiring a task needs.
 """
 
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import Any, Protocol
 
-if TYPE_CHECKING:
-    from structflow.engine.flow import Flow
+__all__ = ["FlowError", "Wiring", "activate", "active", "deactivate"]
 
-__all__ = ["FlowError", "activate", "current_flow", "deactivate"]
 
-_active: contextvars.ContextVar[Flow | None] = contextvars.ContextVar(
+class Wiring(Protocol):
+    """What a task asks of the flow being built (:class:`~structflow.engine.Flow` has it)."""
+
+    def _wire(
+        self,
+        task: Any,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        mapped: bool,
+        upstream_tasks: Iterable[Any] | None = None,
+    ) -> None: ...
+
+    def add_edge(
+        self, upstream_task: Any, downstream_task: Any, key: str | None = None, mapped: bool = False
+    ) -> object: ...
+
+
+_active: contextvars.ContextVar[Wiring | None] = contextvars.ContextVar(
     "structflow_active_flow", default=None
 )
 
@@ -32,20 +50,16 @@ class FlowError(ValueError):
     """
 
 
-def current_flow() -> Flow | None:
-    """
-    Return the flow of the innermost active ``with Flow(...)`` block, or None.
-
-    .. versionadded:: 0.1.0
-    """
+def active() -> Wiring | None:
+    """Return the flow of the innermost active ``with Flow(...)`` block, or None."""
     return _active.get()
 
 
-def activate(flow: Flow) -> contextvars.Token[Flow | None]:
+def activate(flow: Wiring) -> contextvars.Token[Wiring | None]:
     """Make *flow* the active flow; pass the token to :func:`deactivate` to undo it."""
     return _active.set(flow)
 
 
-def deactivate(token: contextvars.Token[Flow | None]) -> None:
+def deactivate(token: contextvars.Token[Wiring | None]) -> None:
     """Restore the active flow that :func:`activate` replaced."""
     _active.reset(token)

@@ -17,7 +17,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from structflow._setup import get_logger
-from structflow.engine._active import FlowError, activate, current_flow, deactivate
+from structflow.engine._active import FlowError, Wiring, activate, active, deactivate
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
@@ -117,7 +117,7 @@ class Flow:
         self._inputs: dict[Task, Inputs] = {}
         self._parameters: dict[str, Parameter] = {}
         self._reference_tasks: dict[Task, None] | None = None
-        self._tokens: list[contextvars.Token[Flow | None]] = []
+        self._tokens: list[contextvars.Token[Wiring | None]] = []
         # Each task's slug, "<name>-<n>", and the last n given for each name.
         self._slugs: dict[Task, str] = {}
         self._slug_counts: dict[str, int] = {}
@@ -602,6 +602,16 @@ class Flow:
                     f"{_names(path)}; flows must be acyclic"
                 )
             stack.extend((d, node) for d in self._downstream.get(node, ()))
+
+
+def current_flow() -> Flow | None:
+    """
+    Return the flow of the innermost active ``with Flow(...)`` block, or None.
+
+    .. versionadded:: 0.1.0
+    """
+    flow = active()
+    return flow if isinstance(flow, Flow) else None
 
 
 def positional_names(task: Task, count: int) -> list[str | None]:

@@ -15,14 +15,11 @@ import inspect
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from structflow._context import context
-from structflow.engine._active import FlowError, current_flow
+from structflow.engine._active import FlowError, Wiring, active
 from structflow.loggers import Logger, get_logger
-
-if TYPE_CHECKING:
-    from structflow.engine.flow import Flow
 
 __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
 
@@ -337,8 +334,8 @@ class Task:
         _active_flow_for(self, "set_downstream").add_edge(self, task)
 
 
-def _active_flow_for(task: Task, action: str) -> Flow:
-    flow = current_flow()
+def _active_flow_for(task: Task, action: str) -> Wiring:
+    flow = active()
     if flow is None:
         raise FlowError(
             f"Task {task.name!r}: {action}() needs an active flow, but it was used outside "
