@@ -34,7 +34,7 @@ DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S%z"
 
 # Subsections of [logging] whose keys belong to a handler; the handler's
 # constructor validates them, so here they are only required to be tables.
-HANDLER_SECTIONS = ("http", "syslog")
+HANDLER_SECTIONS = ("http", "syslog", "store")
 
 
 class ConfigError(ValueError):
@@ -343,7 +343,7 @@ def load_config(
 
     Args:
         overrides: keyword arguments given to ``structflow.configure()``:
-            ``[logging]`` keys by name, and ``http=``/``syslog=`` tables.
+            ``[logging]`` keys by name, and ``http=``/``syslog=``/``store=`` tables.
         environ: the environment to read (``os.environ`` by default).
 
     Raises:

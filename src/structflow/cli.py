@@ -51,7 +51,7 @@ def _validate() -> int:
         from structflow._setup import _formatter_options
 
         _formatter_options(cfg)
-        for name in ("http", "syslog"):
+        for name in ("http", "syslog", "store"):
             if name in cfg.logging:
                 _check_handler(name, dict(cfg.logging[name]))
     except ConfigError as exc:
@@ -64,7 +64,8 @@ def _validate() -> int:
 def _check_handler(name: str, settings: dict[str, Any]) -> None:
     from structflow import handlers
 
-    cls = handlers.HTTPHandler if name == "http" else handlers.SyslogHandler
+    classes = {"http": handlers.HTTPHandler, "store": handlers.StoreHandler}
+    cls = classes.get(name, handlers.SyslogHandler)
     try:
         handler = cls(**settings)
     except (TypeError, ValueError) as exc:
