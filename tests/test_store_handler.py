@@ -86,7 +86,7 @@ def test_a_level_unknown_elsewhere_keeps_its_number(
         assert [(e.level, e.levelno) for e in s.logs()] == [("notice", 25)]
 
 
-def test_lines_the_store_cannot_take_are_counted_as_rejected(
+def test_records_the_store_cannot_take_are_dropped_and_counted(
     handler: StoreHandler, store_url: str
 ) -> None:
     def drop_message(_logger: Any, _name: str, event: dict[str, Any]) -> dict[str, Any]:
@@ -96,7 +96,7 @@ def test_lines_the_store_cannot_take_are_counted_as_rejected(
     handler.setFormatter(JsonFormatter(processors=[drop_message]))
     structflow.get_logger("stored").info("lost")
     assert handler.flush(timeout=30) is True
-    assert handler.stats()["dropped"]["rejected"] == 1
+    assert handler.stats()["dropped"]["encode_error"] == 1
 
 
 def test_retention_prunes_old_entries_once_records_flow(store_url: str) -> None:

@@ -1,13 +1,13 @@
 """
 :class:`StoreHandler`: write records to a log store (SQLite or PostgreSQL).
 
-The store is one more destination of the shared shipping worker: records are
-rendered as JSON lines on the writer thread and stored a batch per
-transaction on the sender thread, with the worker's guarantees (bounded
-memory, counted drops, the crash-safe spool, ``flush()`` as a barrier, fork
-safety). Each line carries a unique record id made when it is rendered, so
-a batch sent again (a retry, or a spool replayed by the next process after a
-crash) is stored exactly once.
+The store is one more destination of the shared shipping worker: records
+are rendered on the writer thread (the JSON renderer's event dict, made into
+the store's entry) and stored a batch per transaction on the sender thread,
+with the worker's guarantees (bounded memory, counted drops, the crash-safe
+spool, ``flush()`` as a barrier, fork safety). Each entry carries a unique
+record id made when it is rendered, so a batch sent again (a retry, or a
+spool replayed by the next process after a crash) is stored exactly once.
 """
 
 from __future__ import annotations
@@ -40,17 +40,10 @@ __all__ = ["StoreHandler"]
 _OWNER = "StoreHandler"
 #: Seconds between prunes when ``retention_days`` is set.
 PRUNE_INTERVAL = 3600.0
-_STANDARD = {
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "WARNING": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-}
 
 
 class _StoreSink(Sink):
-    """Renders JSON lines stamped with a record id, and ingests them into a store."""
+    """Renders records into store entries with a record id, and stores them a batch at a time."""
 
     def __init__(self, url: str, shown: str, timeout: float, retention_days: float) -> None:
         self.url = url
@@ -58,8 +51,8 @@ class _StoreSink(Sink):
         self.timeout = timeout
         self.retention_days = retention_days
         # Entries for one store are adopted from a spool only by a handler
-        # writing to the same store.
-        self.identity = f"store {shown}"
+        # writing to the same store (and making entries the same way).
+        self.identity = f"store entries v1 {shown}"
         self._store: Any = None
         self._default_formatter: Any = None
         self._next_prune = 0.0
@@ -69,7 +62,7 @@ class _StoreSink(Sink):
     def _new_ids(self) -> None:
         # 64 random bits per process and handler, then a counter: unique
         # without a uuid per record.
-        self._prefix = secrets.token_hex(8).encode("ascii")
+        self._prefix = secrets.token_hex(8)
         self._counter = itertools.count()
 
     # --- rendering (writer thread) ------------------------------------------
@@ -85,22 +78,21 @@ class _StoreSink(Sink):
         return self._default_formatter
 
     def render_all(self, records: Iterable[logging.LogRecord]) -> list[bytes]:
+        # The renderer's event dict (redacted, truncated, processed) becomes
+        # the store's entry directly: no JSON line to parse again later.
+        from structflow.formatters import to_json_bytes
+        from structflow.store._ingest import event_entry
+
         formatter = self._formatter()
-        format_bytes = formatter.format_bytes
+        event_dict = formatter.event_dict
         prefix = self._prefix
         counter = self._counter
-        standard = _STANDARD
         out = []
         for record in records:
             if record.exc_info:
                 fit_exception(formatter, record)
-            line = format_bytes(record)
-            stamp = b'%s,"_record_id":"%s-%x"' % (line[:-1], prefix, next(counter))
-            levelno = record.levelno
-            if standard.get(record.levelname) != levelno and isinstance(levelno, int):
-                # A level this name does not stand for everywhere: keep its number.
-                stamp += b',"_levelno":%d' % levelno
-            out.append(stamp + b"}")
+            uid = f"{prefix}-{next(counter):x}"
+            out.append(event_entry(event_dict(record), uid, record.levelno, to_json_bytes))
         return out
 
     def render(self, record: logging.LogRecord) -> bytes:
@@ -117,20 +109,13 @@ class _StoreSink(Sink):
     def send(self, entries: Sequence[bytes], timeout: float) -> Outcome:
         try:
             store = self._store or self._open()
-            result = store.ingest(entries)
+            store.store_entries(entries)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
             release_exception(exc)
             self.close()
             return Outcome("retry", detail)
         self._prune_if_due()
-        if result.invalid:
-            index, reason = result.invalid[0]
-            return Outcome(
-                "partial",
-                f"{len(result.invalid)} line(s) are not valid entries (line {index}: {reason})",
-                rejected=len(result.invalid),
-            )
         return Outcome("ok")
 
     def _prune_if_due(self) -> None:
@@ -185,11 +170,13 @@ class StoreHandler(ShippingHandler):
 
     ``emit`` never blocks on the database and never raises. Records are
     rendered by the handler's formatter (a
-    :class:`structflow.formatters.JsonFormatter` with the default schema),
-    stamped with a unique record id, and stored a batch per transaction by
-    :meth:`structflow.store.Store.ingest`, which stores a line it has seen
-    before only once: a batch retried after an error, or replayed from the
-    spool after a crash, is stored exactly once. A store that cannot be
+    :class:`structflow.formatters.JsonFormatter` with the default schema:
+    the entry holds what its JSON line would), given a unique record id, and
+    stored a batch per transaction; an entry whose id is stored already is
+    not stored again, so a batch retried after an error, or replayed from
+    the spool after a crash, is stored exactly once. A record the store
+    cannot take (a processor removed its ``message``) is dropped and counted
+    as ``encode_error``. A store that cannot be
     reached (PostgreSQL down, SQLite locked past ``timeout``) is retried with
     backoff, as an HTTP receiver would be.
 
@@ -294,7 +281,7 @@ class StoreHandler(ShippingHandler):
             return
         if not hasattr(fmt, "format_bytes") or getattr(fmt, "json_schema", None) != "default":
             raise TypeError(
-                "StoreHandler stores records as structflow's JSON lines and needs a "
+                "StoreHandler stores records in structflow's JSON layout and needs a "
                 "structflow.formatters.JsonFormatter with json_schema='default'; got "
                 f"{type(fmt).__name__}"
                 + (f"(json_schema={fmt.json_schema!r})" if hasattr(fmt, "json_schema") else "")

@@ -1,17 +1,21 @@
 """
-Turning JSON lines into the store's rows.
+Turning JSON lines (and the JSON renderer's event dicts) into the store's entries.
 
 The lines are what :class:`structflow.formatters.JsonFormatter` writes with
-the default schema (what HTTPHandler sends as NDJSON and StoreHandler
-stores). Each valid line becomes one :data:`Row`; an invalid one is set aside
-with the reason, and never stops the others.
+the default schema (what HTTPHandler sends as NDJSON). Each valid line
+becomes one *entry*: a JSON array of the columns, which the dialects insert
+a batch at a time with one statement, the database unpacking the array
+(no per-row work in Python on the insert). StoreHandler makes the same
+entries straight from the event dict the renderer builds, without the line
+in between, and keeps them in its queue and spool. An invalid line is set
+aside with the reason, and never stops the others.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -25,7 +29,7 @@ from structflow.store._filters import (
     words_text,
 )
 
-__all__ = ["ID_KEY", "LEVELNO_KEY", "Row", "parse_line"]
+__all__ = ["COLUMNS", "ID_KEY", "LEVELNO_KEY", "InvalidLine", "event_entry", "parse_line"]
 
 #: The key of the sender's unique id of a line; a line seen before with the
 #: same id is not stored again. Without it, a hash of the line stands in.
@@ -34,6 +38,26 @@ ID_KEY = "_record_id"
 LEVELNO_KEY = "_levelno"
 #: Longest sender id accepted.
 MAX_ID_CHARS = 128
+#: The columns an entry holds, in its order (``fields`` last, as JSON text).
+COLUMNS = (
+    "uid",
+    "ts",
+    "level",
+    "levelno",
+    "logger",
+    "message",
+    "flow_name",
+    "flow_run_id",
+    "task_name",
+    "task_run_id",
+    "map_index",
+    "lifecycle",
+    "state",
+    "duration_s",
+    "exception",
+    "words",
+    "fields",
+)
 
 _RUN_TEXT_KEYS = ("flow_name", "flow_run_id", "task_name", "task_run_id")
 #: Keys that become columns; every other key goes to ``fields``.
@@ -42,18 +66,9 @@ _COLUMN_KEYS = frozenset(
     | set(_RUN_TEXT_KEYS)
 )
 _MICRO = dt.timedelta(microseconds=1)
+_NUL_ESCAPE = b"\\u0000"
 _loads = orjson.loads
 _dumps = orjson.dumps
-
-
-#: One entry as the dialects insert it: uid, ts, level, levelno, logger,
-#: message, flow_name, flow_run_id, task_name, task_run_id, map_index,
-#: lifecycle, state, duration_s, fields (JSON text), exception, words (the
-#: message's words joined by spaces). A plain tuple: made once per line, on
-#: the ingest path, where a named tuple's constructor costs a microsecond.
-Row = tuple[Any, ...]
-#: Positions in a :data:`Row`.
-UID = 0
 
 
 class InvalidLine(ValueError):
@@ -160,14 +175,8 @@ def _levelno(level: str) -> int:
     return UNKNOWN_LEVELNO if number is None else number
 
 
-def parse_line(line: bytes | str | Mapping[str, Any]) -> Row:
-    """
-    Return the row of one JSON line (or of an already parsed dict).
-
-    Raises:
-        InvalidLine: the line cannot be stored; the message says why.
-    """
-    obj, raw = _decode(line)
+def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
+    """The entry of a parsed line or an event dict; *dump* serialises the fields."""
     get = obj.get
     if "timestamp" not in obj:
         raise InvalidLine("no 'timestamp'")
@@ -176,54 +185,108 @@ def parse_line(line: bytes | str | Mapping[str, Any]) -> Row:
     if type(message) is not str:
         if message is None:
             raise InvalidLine("no 'message'")
-        message = _dumps(message).decode("utf-8")
+        message = dump(message).decode("utf-8")
     level = get("level")
     if type(level) is not str or not level:
         level = "info"
     elif not level.islower():
         level = level.lower()
-    levelno = get(LEVELNO_KEY)
     if type(levelno) is not int or not 0 <= levelno <= 2**31:
         levelno = _levelno(level)
     logger = get("logger")
     if type(logger) is not str:
         logger = "" if logger is None else str(logger)
-    context = [get(key) for key in _RUN_TEXT_KEYS]
-    for i, value in enumerate(context):
-        if value is not None and type(value) is not str:
-            context[i] = _text(obj, _RUN_TEXT_KEYS[i])
+    flow_name = get("flow_name")
+    flow_run_id = get("flow_run_id")
+    task_name = get("task_name")
+    task_run_id = get("task_run_id")
+    if not (
+        type(flow_name) is str
+        and type(flow_run_id) is str
+        and type(task_name) is str
+        and type(task_run_id) is str
+    ):
+        flow_name = _text(obj, "flow_name")
+        flow_run_id = _text(obj, "flow_run_id")
+        task_name = _text(obj, "task_name")
+        task_run_id = _text(obj, "task_run_id")
     map_index = get("map_index")
     if map_index is not None and (type(map_index) is not int or not -(2**63) <= map_index < 2**63):
         raise InvalidLine(f"map_index={map_index!r} is not a 64-bit integer")
-    uid = get(ID_KEY)
-    if uid is None:
-        if raw is None:
-            raw = _dumps(obj, option=orjson.OPT_SORT_KEYS)
-        uid = "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
-    elif type(uid) is not str or not 0 < len(uid) <= MAX_ID_CHARS:
-        raise InvalidLine(f"{ID_KEY}={uid!r} is not a string of 1 to {MAX_ID_CHARS} characters")
     fields = {k: v for k, v in obj.items() if k not in _COLUMN_KEYS}
+    if fields:
+        lifecycle = fields.get("lifecycle")
+        state = fields.get("state")
+        duration = fields.get("duration_s")
+        if type(lifecycle) is not str:
+            lifecycle = None
+        if type(state) is not str:
+            state = None
+        duration = float(duration) if type(duration) in (int, float) else None  # type: ignore[arg-type]
+    else:
+        lifecycle = state = duration = None
+    exception = get("exception")
     try:
-        fields_json = _dumps(fields).decode("utf-8")
+        fields_json = dump(fields).decode("utf-8")
     except TypeError as exc:
         raise InvalidLine(f"a field is not JSON ({exc})") from None
-    lifecycle = fields.get("lifecycle")
-    state = fields.get("state")
-    duration = fields.get("duration_s")
-    exception = get("exception")
-    return (
+    columns = (
         uid,
         ts,
         level,
         levelno,
         logger,
         message,
-        *context,
+        flow_name,
+        flow_run_id,
+        task_name,
+        task_run_id,
         map_index,
-        lifecycle if type(lifecycle) is str else None,
-        state if type(state) is str else None,
-        float(duration) if type(duration) in (int, float) else None,  # type: ignore[arg-type]
-        fields_json,
+        lifecycle,
+        state,
+        duration,
         exception if exception is None else _exception(exception),
         words_text(message),
+        fields_json,
     )
+    try:
+        entry = _dumps(columns)
+    except TypeError:  # a lone surrogate: stored as its escape, as the renderer writes it
+        entry = _dumps([clean_text(c) if type(c) is str else c for c in columns])
+    if _NUL_ESCAPE in entry:
+        # PostgreSQL text cannot hold NUL: every backend stores U+FFFD instead.
+        entry = entry.replace(_NUL_ESCAPE, b"\\ufffd")
+    return entry
+
+
+def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, bytes]:
+    """
+    Return the unique id and the entry of one JSON line (or of an already parsed dict).
+
+    Raises:
+        InvalidLine: the line cannot be stored; the message says why.
+    """
+    obj, raw = _decode(line)
+    uid = obj.get(ID_KEY)
+    if uid is None:
+        if raw is None:
+            raw = _dumps(obj, option=orjson.OPT_SORT_KEYS)
+        uid = "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
+    elif type(uid) is not str or not 0 < len(uid) <= MAX_ID_CHARS:
+        raise InvalidLine(f"{ID_KEY}={uid!r} is not a string of 1 to {MAX_ID_CHARS} characters")
+    return uid, _entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)
+
+
+def event_entry(
+    event: dict[str, Any], uid: str, levelno: int, dump: Callable[[Any], bytes]
+) -> bytes:
+    """
+    The entry of an event dict as the JSON renderer builds it (default schema).
+
+    *dump* serialises the fields (values may be objects JSON cannot hold:
+    :func:`structflow.formatters.to_json_bytes` renders those as their repr).
+
+    Raises:
+        InvalidLine: the event lacks what an entry needs (a processor removed it).
+    """
+    return _entry(event, uid, levelno, dump)

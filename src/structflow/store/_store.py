@@ -35,7 +35,7 @@ from structflow.store._filters import (
     parse_text,
     parse_time,
 )
-from structflow.store._ingest import UID, InvalidLine, Row, parse_line
+from structflow.store._ingest import InvalidLine, parse_line
 from structflow.store._runs import list_runs, summarise_run
 from structflow.store._schema import migrate
 
@@ -220,34 +220,44 @@ class Store:
         Raises:
             StoreError: the database failed; nothing of the batch was stored.
         """
-        rows: list[Row] = []
+        entries: list[bytes] = []
         invalid: list[tuple[int, str]] = []
         seen: set[str] = set()
         repeated = 0
         for index, line in enumerate(lines):
             try:
-                row = parse_line(line)
+                uid, entry = parse_line(line)
             except InvalidLine as exc:
                 invalid.append((index, str(exc)))
                 continue
             except Exception as exc:  # a line no rule foresaw must not stop the others
                 invalid.append((index, f"{type(exc).__name__}: {exc}"))
                 continue
-            uid = row[UID]
             if uid in seen:
                 repeated += 1
             else:
                 seen.add(uid)
-                rows.append(row)
-        stored = 0
-        if rows:
+                entries.append(entry)
+        stored = self.store_entries(entries) if entries else 0
+        return IngestResult(stored, repeated + len(entries) - stored, invalid)
 
-            def insert(dialect: Dialect) -> int:
-                with dialect.transaction("ingest"):
-                    return dialect.insert(rows)
+    def store_entries(self, entries: Sequence[bytes]) -> int:
+        """
+        Store entries already made (by StoreHandler), in one transaction; return how many were new.
 
-            stored = self._do("storing entries", insert)
-        return IngestResult(stored, repeated + len(rows) - stored, invalid)
+        An entry is a JSON array of the columns, as
+        :func:`structflow.store._ingest.event_entry` makes it; one whose id is
+        stored already is left out.
+
+        Raises:
+            StoreError: the database failed; nothing of the batch was stored.
+        """
+
+        def insert(dialect: Dialect) -> int:
+            with dialect.transaction("ingest"):
+                return dialect.insert(entries)
+
+        return self._do("storing entries", insert)
 
     def prune(self, older_than: object, *, progress: Progress | None = None) -> int:
         """
