@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import orjson
 
+import structflow
 from structflow.formatters import JsonFormatter
 
 #: The moment lines are made relative to (aware, UTC).
@@ -48,6 +51,20 @@ def rendered(message: str, *args: object, **attrs: Any) -> bytes:
         setattr(record, key, value)
     record.structflow_fields = tuple(attrs)
     return JsonFormatter().format_bytes(record)
+
+
+@contextmanager
+def attached(handler: logging.Handler, name: str) -> Iterator[logging.Logger]:
+    """A structflow logger of its own (not propagating) with *handler*; closed afterwards."""
+    logger = structflow.get_logger(name)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG)
+    logger.propagate = False
+    try:
+        yield logger
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
 
 
 def lifecycle(

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 import structflow
-from storelines import line
+from storelines import attached, line
 from structflow import store
 from structflow.formatters import ClassicFormatter, JsonFormatter
 from structflow.handlers import StoreHandler
@@ -23,15 +23,8 @@ CONTEXT = {"flow_name": "etl", "flow_run_id": "run-1", "task_name": "load", "tas
 def handler(store_url: str) -> Iterator[StoreHandler]:
     """A StoreHandler on a logger of its own (not propagating), closed afterwards."""
     made = StoreHandler(store_url, flush_interval=60.0)
-    logger = structflow.get_logger("stored")
-    logger.addHandler(made)
-    logger.setLevel(logging.DEBUG)
-    logger.propagate = False
-    try:
+    with attached(made, "stored"):
         yield made
-    finally:
-        logger.removeHandler(made)
-        made.close()
 
 
 def test_records_are_stored_with_their_context_and_fields(
@@ -103,15 +96,9 @@ def test_retention_prunes_old_entries_once_records_flow(store_url: str) -> None:
     with store.connect(store_url) as s:
         s.ingest([line("from 2024")])
     made = StoreHandler(store_url, retention_days=1)
-    logger = structflow.get_logger("retained")
-    logger.addHandler(made)
-    logger.propagate = False
-    try:
+    with attached(made, "retained") as logger:
         logger.warning("today")
         assert made.flush(timeout=30) is True
-    finally:
-        logger.removeHandler(made)
-        made.close()
     with store.connect(store_url) as s:
         assert [e.message for e in s.logs()] == ["today"]
 
@@ -127,16 +114,10 @@ def test_an_unreachable_store_is_retried_and_never_raises_into_the_caller() -> N
         retry_max_backoff=0.1,
         shutdown_timeout=0.5,
     )
-    logger = structflow.get_logger("unreachable")
-    logger.addHandler(made)
-    logger.propagate = False
-    try:
+    with attached(made, "unreachable") as logger:
         logger.error("kept in memory")
         assert made.flush(timeout=1.0) is False
         assert made.stats()["retried"] >= 1
-    finally:
-        logger.removeHandler(made)
-        made.close()
     assert made.stats()["dropped"]["shutdown"] == 1
 
 

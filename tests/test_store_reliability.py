@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-import structflow
+from storelines import attached
 from structflow import store
 from structflow.handlers import StoreHandler
 
@@ -140,10 +140,7 @@ def test_four_processes_write_to_one_sqlite_file_at_once(tmp_path: Path) -> None
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_parent_and_forked_child_store_their_own_records_once(store_url: str) -> None:
     handler = StoreHandler(store_url, flush_interval=3600)
-    logger = structflow.get_logger("forked")
-    logger.addHandler(handler)
-    logger.propagate = False
-    try:
+    with attached(handler, "forked") as logger:
         logger.info("parent before fork")
         assert handler.flush(timeout=30) is True
         logger.info("parent pending at fork")
@@ -158,9 +155,6 @@ def test_parent_and_forked_child_store_their_own_records_once(store_url: str) ->
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == 0
         assert handler.flush(timeout=30) is True
-    finally:
-        logger.removeHandler(handler)
-        handler.close()
     with store.connect(store_url) as s:
         messages = sorted(e.message for e in s.logs(limit=None))
     assert messages == ["child", "parent before fork", "parent pending at fork"]

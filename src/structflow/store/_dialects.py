@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import abc
 import contextlib
-import datetime as dt
 import os
 import sqlite3
 import time
@@ -113,6 +112,7 @@ class Dialect(abc.ABC):
     def __init__(self, url: str, timeout: float) -> None:
         self.url = url
         self.timeout = timeout
+        self._conn: Any = None
 
     @property
     def shown(self) -> str:
@@ -123,13 +123,20 @@ class Dialect(abc.ABC):
     def open(self) -> None:
         """Connect; raise :class:`StoreError` when the database cannot be reached."""
 
-    @abc.abstractmethod
     def close(self) -> None:
         """Close the connection (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
 
-    @abc.abstractmethod
     def forget(self) -> None:
         """Drop a connection inherited across ``fork()`` without closing it."""
+        # A child must neither use nor close its parent's connection (closing
+        # a PostgreSQL one would end the parent's session on the shared
+        # socket): keep it referenced so that it is never finalised here.
+        if self._conn is not None:
+            _inherited.append(self._conn)
+        self._conn = None
 
     @property
     @abc.abstractmethod
@@ -156,9 +163,30 @@ class Dialect(abc.ABC):
     def delete_before(self, cutoff: int, limit: int) -> int:
         """Delete up to *limit* of the oldest entries before *cutoff* (in a transaction)."""
 
-    @abc.abstractmethod
     def backfill_words(self, progress: Progress | None) -> None:
-        """Fill the full-text index for entries stored before it existed."""
+        """Fill the full-text index for entries stored before it existed (a migration step)."""
+        total = self.query("SELECT COUNT(*) FROM structflow_entries")[0][0]
+        done = last = 0
+        while True:
+            chunk = self.query(
+                "SELECT seq, message FROM structflow_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, _BACKFILL_CHUNK),
+            )
+            if not chunk:
+                break
+            self._set_words([(words_text(message), seq) for seq, message in chunk])
+            last = chunk[-1][0]
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total, "indexing words")
+        self._index_words()
+
+    @abc.abstractmethod
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        """Store each (words, seq) pair's words on that entry."""
+
+    def _index_words(self) -> None:  # noqa: B027 - only SQLite indexes apart from the column
+        """Index the words set by :meth:`_set_words`, when the dialect does so separately."""
 
     @abc.abstractmethod
     def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
@@ -236,18 +264,6 @@ class SQLiteDialect(Dialect):
         assert self._conn is not None
         return self._conn
 
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    def forget(self) -> None:
-        # The parent's connection must not be used or closed by the child:
-        # keep it referenced so that it is never finalised here.
-        if self._conn is not None:
-            _inherited.append(self._conn)
-        self._conn = None
-
     @property
     def is_open(self) -> bool:
         return self._conn is not None
@@ -314,24 +330,12 @@ class SQLiteDialect(Dialect):
             (chosen,),
         ).rowcount
 
-    def backfill_words(self, progress: Progress | None) -> None:
-        total = self.query("SELECT COUNT(*) FROM structflow_entries")[0][0]
-        done = last = 0
-        while True:
-            chunk = self.query(
-                "SELECT seq, message FROM structflow_entries WHERE seq > ? ORDER BY seq LIMIT ?",
-                (last, _BACKFILL_CHUNK),
-            )
-            if not chunk:
-                break
-            self._connection().executemany(
-                "UPDATE structflow_entries SET words = ? WHERE seq = ?",
-                [(words_text(message), seq) for seq, message in chunk],
-            )
-            last = chunk[-1][0]
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total, "indexing words")
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        self._connection().executemany(
+            "UPDATE structflow_entries SET words = ? WHERE seq = ?", pairs
+        )
+
+    def _index_words(self) -> None:
         self.query("INSERT INTO structflow_entries_fts (structflow_entries_fts) VALUES ('rebuild')")
 
     def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
@@ -411,17 +415,6 @@ class PostgresDialect(Dialect):
         assert conn is not None
         return conn
 
-    def close(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            conn.close()
-
-    def forget(self) -> None:
-        # Closing would end the parent's session on the shared socket.
-        if self._conn is not None:
-            _inherited.append(self._conn)
-        self._conn = None
-
     @property
     def is_open(self) -> bool:
         conn = self._conn
@@ -471,32 +464,24 @@ class PostgresDialect(Dialect):
             )
             return cursor.rowcount
 
-    def backfill_words(self, progress: Progress | None) -> None:
-        total = self.query("SELECT COUNT(*) FROM structflow_entries")[0][0]
-        done = last = 0
-        conn = self._connection()
-        while True:
-            chunk = self.query(
-                "SELECT seq, message FROM structflow_entries WHERE seq > ? ORDER BY seq LIMIT ?",
-                (last, _BACKFILL_CHUNK),
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        with self._connection().cursor() as cursor:
+            cursor.executemany(
+                "UPDATE structflow_entries "
+                "SET words = array_to_tsvector(string_to_array(%s, ' ')) WHERE seq = %s",
+                pairs,
             )
-            if not chunk:
-                break
-            with conn.cursor() as cursor:
-                cursor.executemany(
-                    "UPDATE structflow_entries "
-                    "SET words = array_to_tsvector(string_to_array(%s, ' ')) WHERE seq = %s",
-                    [(words_text(message), seq) for seq, message in chunk],
-                )
-            last = chunk[-1][0]
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total, "indexing words")
 
     def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
         # Words are letters and digits only, so quoting each makes a tsquery
         # of exactly these lexemes (no parsing, no normalisation).
-        return "words @@ ?::tsquery", [" & ".join(f"'{w}'" for w in words)]
+        # OFFSET 0 keeps the planner from folding the subquery into a walk of
+        # the time index: the words are looked up in their GIN index first,
+        # as SQLite looks them up in FTS5 first.
+        return (
+            "seq IN (SELECT seq FROM structflow_entries WHERE words @@ ?::tsquery OFFSET 0)",
+            [" & ".join(f"'{w}'" for w in words)],
+        )
 
     def field_condition(self, term: WhereTerm) -> tuple[str, list[Any]]:
         document: Any = term.value
@@ -539,8 +524,3 @@ def dialect_for(url: object, timeout: float = 30.0) -> Dialect:
     except ValueError:
         raise ValueError(f"store url={mask_url(url)!r} has an invalid port; {_URL_HELP}") from None
     return PostgresDialect(url, timeout)
-
-
-def utc_now() -> dt.datetime:
-    """The current time, aware UTC (a seam for tests of durations)."""
-    return dt.datetime.now(dt.UTC)
