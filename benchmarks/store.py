@@ -30,7 +30,6 @@ import logging
 import random
 import shutil
 import sqlite3
-import statistics
 import tempfile
 import time
 from collections.abc import Callable, Iterator
@@ -391,7 +390,6 @@ def run_query(case: str, quick: bool) -> dict[str, Any]:
         all_t = _times(everything, reps[1]) if entries <= 1_000_000 else []
         search_t = _times(search, reps[2])
         scan_t = _times(scan, reps[1])
-        runs_t = _times(lambda: s.runs(limit=50), reps[1])
     full = {"full_p50_s": _p(all_t, 0.5), "full_p99_s": _p(all_t, 0.99)} if all_t else {}
     return {
         "entries": entries,
@@ -404,7 +402,6 @@ def run_query(case: str, quick: bool) -> dict[str, Any]:
         "search_p99_s": _p(search_t, 0.99),
         "scan_p50_s": _p(scan_t, 0.5),
         "scan_p99_s": _p(scan_t, 0.99),
-        "runs_p50_s": statistics.median(runs_t),
     }
 
 

@@ -250,3 +250,13 @@ def test_the_progress_bar_draws_on_a_terminal_only() -> None:
     piped = io.StringIO()
     ProgressBar(piped)(5, 10, "pruning")
     assert piped.getvalue() == ""
+
+
+def test_config_validate_checks_the_store_section(tmp_path: Path) -> None:
+    good = cli(["config", "validate"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL="sqlite:///x.db")
+    assert good.returncode == 0, good.stderr
+    bad = cli(["config", "validate"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL="mysql://db/x")
+    assert bad.returncode == 2
+    assert "[logging.store] StoreHandler: store url='mysql://db/x' has an unknown scheme" in (
+        bad.stderr
+    )

@@ -335,15 +335,18 @@ class Store:
         Return the entries that match every filter given, in time order.
 
         Args:
-            flow_run_id, task_run_id, flow_name, task_name: the run context
-                (exact match).
+            flow_run_id: entries of this flow run (exact match).
+            task_run_id: entries of this task run.
+            flow_name: entries of this flow.
+            task_name: entries of this task.
             level: the minimum level: a name (``"warning"``, any case) or a
                 number (``30``).
-            since: entries at or after this moment; until: entries before it.
-                Each a datetime (naive: local time), a timedelta (that long
-                ago), a duration string (``"15m"``, ``"1h"``, ``"2d"``; s, m,
-                h, d, w) or an ISO 8601 time (``"2024-06-01T12:00:00Z"``;
-                without an offset: local time).
+            since: entries at or after this moment: a datetime (naive: local
+                time), a timedelta (that long ago), a duration string
+                (``"15m"``, ``"1h"``, ``"2d"``; s, m, h, d, w) or an ISO 8601
+                time (``"2024-06-01T12:00:00Z"``; without an offset: local
+                time).
+            until: entries before this moment, in the same forms.
             search: words that must all be in the message (case-insensitive,
                 whole words; a word is a run of letters and digits).
             where: field equality, ``{"rows": 3, "user.id": "u1"}``: each key
