@@ -63,6 +63,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--no-chart", action="store_true", help="do not draw the PNG chart")
     parser.add_argument("--list", action="store_true", help="list the cases and exit")
+    parser.add_argument(
+        "--large-store",
+        action="store_true",
+        help="also query stores of 5,000,000 entries (adds tens of minutes)",
+    )
     return parser
 
 
@@ -111,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.docs and (args.quick or args.only or args.rounds not in (None, 5)):
         parser.error("--docs needs a full run: drop --quick, --only and --rounds")
 
-    plan = suite.build_plan(args.quick, args.rounds, args.only)
+    plan = suite.build_plan(args.quick, args.rounds, args.only, args.large_store)
     if args.list:
         for case in plan:
             sys.stdout.write(f"{case.key:40} {case.rounds} round(s)  {case.label}\n")

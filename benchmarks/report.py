@@ -284,7 +284,15 @@ def targets(results: Results) -> list[Target]:
             1.3,
             False,
         ),
+        *_store().store_targets(results),
     ]
+
+
+def _store() -> Any:
+    # benchmarks.store builds on this module's helpers: imported when used.
+    from benchmarks import store
+
+    return store
 
 
 # --- sections ------------------------------------------------------------------------
@@ -616,6 +624,8 @@ def markdown(results: Results) -> str:
         targets_table(results),
         "\n## Absolute figures\n",
         absolute_tables(results),
+        "\n## Log store\n",
+        _store().store_section(results),
         "\n## Machine\n",
         machine_section(results),
     ]

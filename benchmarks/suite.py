@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import IO, Any
 
-from benchmarks import rendering, scaling, shipping
+from benchmarks import rendering, scaling, shipping, store
 from benchmarks._common import RESULT_MARKER
 
 # Statements timed by the import cases: (case, label, peer, statement).
@@ -100,7 +100,10 @@ class Outcome:
 
 
 def build_plan(
-    quick: bool, rounds: int | None = None, only: Sequence[str] | None = None
+    quick: bool,
+    rounds: int | None = None,
+    only: Sequence[str] | None = None,
+    large_store: bool = False,
 ) -> list[Case]:
     """
     Return every case of the suite, in group order.
@@ -109,6 +112,7 @@ def build_plan(
         quick: run each case once and briefly (the smoke test).
         rounds: override the number of rounds of the repeated groups.
         only: keep only cases whose ``group/name`` matches one of these globs.
+        large_store: add the query cases on a store of 5,000,000 entries.
     """
     r = rounds if rounds is not None else (1 if quick else 5)
     plan: list[Case] = []
@@ -144,6 +148,24 @@ def build_plan(
                 2.0 if quick else 5.0,
             )
         )
+    for name in store.ingest_cases():
+        plan.append(
+            Case(
+                "store-ingest",
+                name,
+                store.INGEST_LABELS[name],
+                "structflow" if name.startswith("structflow") else "naive handler",
+                r,
+                300,
+                3.0 if quick else 8.0,
+            )
+        )
+    # Building the store takes most of a query case: one round, many repetitions within.
+    for name in store.query_cases(large_store):
+        big = name.endswith("5m")
+        cost = 4.0 if quick else (600.0 if big else 60.0)
+        label = f"queries on a {name.split('-')[0]} store of {name.split('-')[1]} entries"
+        plan.append(Case("store-query", name, label, "structflow", 1, 3600 if big else 600, cost))
     for name, label, peer, _stmt in IMPORTS:
         plan.append(Case("import", name, label, peer, r, 60, 0.1 if quick else 0.6))
     if only:

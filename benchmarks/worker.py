@@ -23,6 +23,8 @@ GROUPS = {
     "ship": ("benchmarks.shipping", "run_ship"),
     "outage": ("benchmarks.shipping", "run_outage"),
     "syslog": ("benchmarks.shipping", "run_syslog"),
+    "store-ingest": ("benchmarks.store", "run_ingest"),
+    "store-query": ("benchmarks.store", "run_query"),
 }
 
 

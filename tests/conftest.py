@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.pgcluster import PostgresCluster, find_bindir
 
 import structflow
 import structflow._setup as setup
+from needs import require
 from sample_flows import Collect
+from structflow.store import Store, connect
 
 
 def _structflow_loggers() -> list[logging.Logger]:
@@ -63,3 +67,40 @@ def collect() -> Collect:
     handler = Collect()
     structflow.get_logger().addHandler(handler)
     return handler
+
+
+# --- the log store: every store test runs on SQLite and on PostgreSQL ---------------------
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the session (fails under CI=true when missing)."""
+    require(
+        find_bindir() is not None and importlib.util.find_spec("psycopg") is not None,
+        "PostgreSQL (Debian package 'postgresql') and psycopg (the structflow[postgres] extra)",
+    )
+    # Durability is not under test here: skip the disk syncs.
+    cluster = PostgresCluster(["fsync=off", "synchronous_commit=off", "full_page_writes=off"])
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty store's url: a SQLite file, or a fresh schema of the PostgreSQL cluster."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'logs.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("pg_cluster")
+    return cluster.new_schema()
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[Store]:
+    """An open, empty store on each backend."""
+    opened = connect(store_url)
+    try:
+        yield opened
+    finally:
+        opened.close()

@@ -35,7 +35,7 @@ DEFAULT_DATEFMT = "%Y-%m-%d %H:%M:%S%z"
 # Subsections of [logging] whose keys belong to a handler; the handler's
 # constructor validates them, so here they are only required to be tables.
 # A new handler section is one more name here.
-HANDLER_SECTIONS: tuple[str, ...] = ("http", "syslog")
+HANDLER_SECTIONS: tuple[str, ...] = ("http", "syslog", "store")
 
 
 class ConfigError(ValueError):
@@ -400,7 +400,7 @@ def load_config(
 
     Args:
         overrides: keyword arguments given to ``structflow.configure()``:
-            ``[logging]`` keys by name, and ``http=``/``syslog=`` tables.
+            ``[logging]`` keys by name, and ``http=``/``syslog=``/``store=`` tables.
         environ: the environment to read (``os.environ`` by default).
 
     Raises:

@@ -90,6 +90,11 @@ def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Han
 
         section = cfg.logging.syslog
         wanted["syslog"] = (dict(section), SyslogHandler)
+    if "store" in cfg.logging:
+        from structflow.handlers import StoreHandler
+
+        section = cfg.logging.store
+        wanted["store"] = (dict(section), StoreHandler)
     json_options = {k: v for k, v in options.items() if k not in ("fmt", "datefmt")}
     result = []
     for name in list(_shipping):
@@ -109,7 +114,9 @@ def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Han
                 raise ConfigError(f"{where}: [logging.{name}] {exc}") from None
             setattr(handler, OWNED_ATTR, True)
             _shipping[name] = (settings, handler)
-        handler.setFormatter(formatter_for("json", **json_options))
+        # A store reads structflow's own JSON layout, whatever json_schema says.
+        schema = {"json_schema": "default"} if name == "store" else {}
+        handler.setFormatter(formatter_for("json", **{**json_options, **schema}))
         result.append(handler)
     return result
 
@@ -172,8 +179,8 @@ def configure(**overrides: Any) -> Config:
     Re-read the config file and environment, apply *overrides*, and re-apply.
 
     Keyword arguments are ``[logging]`` keys (``level="DEBUG"``,
-    ``renderer="json"``, ...) plus ``http={...}`` and ``syslog={...}`` for the
-    shipping handlers (``None`` removes one). Calling it again with the same
+    ``renderer="json"``, ...) plus ``http={...}``, ``syslog={...}`` and
+    ``store={...}`` for the shipping handlers (``None`` removes one). Calling it again with the same
     values changes nothing and never duplicates handlers.
 
     Returns:

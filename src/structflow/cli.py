@@ -3,7 +3,8 @@ The ``structflow`` command.
 
 ``structflow --version``, ``structflow config show`` (every effective value
 and where it came from) and ``structflow config validate`` (exit 0, or 2 with
-the errors).
+the errors); ``structflow logs``, ``structflow runs`` and ``structflow store
+prune`` read the log store (see :mod:`structflow.store`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ EXIT_OK = 0
 EXIT_BAD_CONFIG = 2
 
 # The class in structflow.handlers that each [logging.<name>] table configures.
-HANDLER_CLASSES = {"http": "HTTPHandler", "syslog": "SyslogHandler"}
+HANDLER_CLASSES = {"http": "HTTPHandler", "syslog": "SyslogHandler", "store": "StoreHandler"}
 
 
 def _show(as_json: bool) -> int:
@@ -86,10 +87,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = cfg_sub.add_parser("show", help="print every effective value and its source")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     cfg_sub.add_parser("validate", help="exit 0 if the configuration is valid, 2 if not")
+    from structflow.store import _cli as store_cli
+
+    store_cli.add_commands(sub)
+    store_cli.one_line_errors(parser)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_OK
+    if args.command in store_cli.COMMANDS:
+        return store_cli.run_command(args)
     if args.action == "show":
         return _show(args.json)
     return _validate()

@@ -14,7 +14,12 @@ snapshot the call carries.
 
 Lifecycle messages go to the ``structflow.FlowRunner`` and
 ``structflow.TaskRunner`` loggers (:attr:`FlowRunner.logger` and
-:attr:`TaskRunner.logger`), never to the tasks' own loggers.
+:attr:`TaskRunner.logger`), never to the tasks' own loggers. They keep
+Prefect 1's wording and carry structured fields, so a store or an aggregator
+can derive runs from the records alone: ``lifecycle`` (``flow_run_started``,
+``flow_run_finished``, ``task_run_started``, ``task_run_finished``,
+``task_run_retrying``) and, once a run or try is over, ``state`` (the state's
+class name) and ``duration_s`` (seconds, wall clock).
 
 A task's ``timeout`` and ``log_stdout`` cost nothing to tasks without them:
 only their tries run the task's code through
@@ -62,6 +67,11 @@ __all__ = ["FlowRunner", "TaskCall", "TaskRunner", "run_task"]
 
 FLOW_RUNNER_LOGGER = "FlowRunner"
 TASK_RUNNER_LOGGER = "TaskRunner"
+
+
+def _elapsed(started: float) -> float:
+    """Seconds since *started* (a ``time.perf_counter()`` reading), to the microsecond."""
+    return round(time.perf_counter() - started, 6)
 
 
 class _EngineLogger:
@@ -157,7 +167,8 @@ def run_task(call: TaskCall) -> State:
             task, call.task_run_id, call.map_index, call.run_count, call.task_slug
         ) as logger,
     ):
-        runner_logger.info(f"Task '{name}': Starting task run...")
+        started = time.perf_counter()
+        runner_logger.info(f"Task '{name}': Starting task run...", lifecycle="task_run_started")
         state: State
         try:
             if task.timeout is None and not task.log_stdout:
@@ -189,7 +200,10 @@ def run_task(call: TaskCall) -> State:
         else:
             state = Success(message="Task run succeeded.", result=value)
         runner_logger.info(
-            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'"
+            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'",
+            lifecycle="task_run_retrying" if isinstance(state, Retrying) else "task_run_finished",
+            state=type(state).__name__,
+            duration_s=_elapsed(started),
         )
     return state
 
@@ -267,6 +281,7 @@ class _MapRun:
     task_run_id: str
     states: list[State | None]
     left: int
+    started: float
 
 
 @dataclass(order=True)
@@ -281,6 +296,7 @@ class _DueRetry:
 class _Submitted:
     call: TaskCall
     parent: _MapRun | None
+    started: float = field(default_factory=time.perf_counter)
 
 
 class FlowRunner:
@@ -316,20 +332,25 @@ class FlowRunner:
         executor = self._executor(executor)
         order = flow.sorted_tasks()
         logger = get_logger(FLOW_RUNNER_LOGGER)
+        started = time.perf_counter()
         with context(
             logger=get_logger(flow.name),
             flow_name=flow.name,
             flow_run_id=str(uuid.uuid4()),
             parameters=values,
         ):
-            logger.info(f"Beginning Flow run for '{flow.name}'")
+            logger.info(f"Beginning Flow run for '{flow.name}'", lifecycle="flow_run_started")
             scheduler = _Scheduler(flow, order, executor)
             try:
                 with executor.start():
                     scheduler.run()
             except Exception as exc:
                 logger.error(
-                    f"Unexpected error while running flow: {_safe_repr(exc)}", exc_info=True
+                    f"Unexpected error while running flow: {_safe_repr(exc)}",
+                    exc_info=True,
+                    lifecycle="flow_run_finished",
+                    state="Failed",
+                    duration_s=_elapsed(started),
                 )
                 return Failed(
                     message=f"Unexpected error while running flow: {_safe_repr(exc)}",
@@ -339,9 +360,19 @@ class FlowRunner:
                 )
             states = scheduler.states_in(order)
             if all(states[t].is_successful() for t in flow.reference_tasks()):
-                logger.info("Flow run SUCCESS: all reference tasks succeeded")
+                logger.info(
+                    "Flow run SUCCESS: all reference tasks succeeded",
+                    lifecycle="flow_run_finished",
+                    state="Success",
+                    duration_s=_elapsed(started),
+                )
                 return Success(message="All reference tasks succeeded.", result=states)
-            logger.error("Flow run FAILED: some reference tasks failed.")
+            logger.error(
+                "Flow run FAILED: some reference tasks failed.",
+                lifecycle="flow_run_finished",
+                state="Failed",
+                duration_s=_elapsed(started),
+            )
             return Failed(message="Some reference tasks failed.", result=states)
 
     def _executor(self, executor: Executor | None) -> Executor:
@@ -420,7 +451,7 @@ class _Scheduler:
                 continue
             for future in self.executor.wait_first(list(self.running), timeout):
                 submitted = self.running.pop(future)
-                self._collect(submitted, self._state_of(future, submitted.call))
+                self._collect(submitted, self._state_of(future, submitted))
 
     # --- starting a task --------------------------------------------------------
 
@@ -437,7 +468,10 @@ class _Scheduler:
             with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
                 self.logger.info(
                     f"Task '{task.name}': Finished task run for task with final state: "
-                    f"'TriggerFailed'"
+                    f"'TriggerFailed'",
+                    lifecycle="task_run_finished",
+                    state="TriggerFailed",
+                    duration_s=0.0,
                 )
             self._finish(task, state)
             return
@@ -450,22 +484,25 @@ class _Scheduler:
             )
             self._submit(call, None)
             return
+        started = time.perf_counter()
         with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
-            self.logger.info(f"Task '{task.name}': Starting task run...")
+            self.logger.info(
+                f"Task '{task.name}': Starting task run...", lifecycle="task_run_started"
+            )
             try:
                 children = self._map_calls(task, inputs)
             except FlowError as exc:
                 self.logger.error(f"Task '{task.name}': {exc}")
                 failed = Failed(message=str(exc), exception=exc)
-                self._log_finished(task.name, failed)
+                self._log_finished(task.name, failed, started)
                 self._finish(task, failed)
                 return
             if not children:
                 empty = Mapped(message="Mapped over no items.", result=[])
-                self._log_finished(task.name, empty)
+                self._log_finished(task.name, empty, started)
                 self._finish(task, empty)
                 return
-        parent = _MapRun(task, run_id, [None] * len(children), len(children))
+        parent = _MapRun(task, run_id, [None] * len(children), len(children), started)
         for i, (args, kwargs) in enumerate(children):
             call = TaskCall(
                 task,
@@ -547,7 +584,7 @@ class _Scheduler:
         except Exception as exc:
             # For example arguments a process-based executor cannot pickle:
             # only this task run fails.
-            self._collect(submitted, self._executor_failure(call, exc))
+            self._collect(submitted, self._executor_failure(submitted, exc))
             return
         self.running[future] = submitted
 
@@ -557,18 +594,19 @@ class _Scheduler:
             retry = heapq.heappop(self.retries)
             self._submit(retry.call, retry.parent)
 
-    def _state_of(self, future: TaskFuture[State], call: TaskCall) -> State:
+    def _state_of(self, future: TaskFuture[State], submitted: _Submitted) -> State:
         """Return the state a finished future holds, or Failed if the executor failed."""
         try:
             state = future.result()
             if not isinstance(state, State):
                 raise TypeError(f"the executor returned {_safe_repr(state)} instead of a State")
         except Exception as exc:
-            return self._executor_failure(call, exc)
+            return self._executor_failure(submitted, exc)
         return state
 
-    def _executor_failure(self, call: TaskCall, exc: Exception) -> Failed:
+    def _executor_failure(self, submitted: _Submitted, exc: Exception) -> Failed:
         """Log and return the state of a task run the executor could not run or return."""
+        call = submitted.call
         name = _full_name(call.task, call.map_index)
         with (
             context.restore(self.snapshot),
@@ -580,6 +618,9 @@ class _Scheduler:
                 f"Task '{name}': the executor could not run the task or return its "
                 f"result: {_safe_repr(exc)}",
                 exc_info=exc,
+                lifecycle="task_run_finished",
+                state="Failed",
+                duration_s=_elapsed(submitted.started),
             )
         formatted = "".join(traceback.format_exception(exc))
         return Failed(
@@ -626,12 +667,15 @@ class _Scheduler:
                 map_states=children,
             )
         with _task_context(parent.task, parent.task_run_id, None, 1, self.flow._slugs[parent.task]):
-            self._log_finished(parent.task.name, state)
+            self._log_finished(parent.task.name, state, parent.started)
         self._finish(parent.task, state)
 
-    def _log_finished(self, name: str, state: State) -> None:
+    def _log_finished(self, name: str, state: State, started: float) -> None:
         self.logger.info(
-            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'"
+            f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'",
+            lifecycle="task_run_finished",
+            state=type(state).__name__,
+            duration_s=_elapsed(started),
         )
 
     def _finish(self, task: Task, state: State) -> None:

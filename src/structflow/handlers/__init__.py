@@ -5,6 +5,8 @@ Handlers: write records to a stream, or ship them to remote destinations without
   Elasticsearch bulk, Splunk HEC, Datadog or OTLP/JSON;
 * :class:`SyslogHandler` — RFC 5424 over TCP or TLS (RFC 6587 octet
   counting) or UDP;
+* :class:`StoreHandler` — into a log store (SQLite or PostgreSQL), queryable
+  with :mod:`structflow.store` and ``structflow logs``;
 * :class:`ShippingHandler` — the same machinery in front of any
   :class:`Sink`, such as :class:`structflow.testing.MockSink`.
 
@@ -24,9 +26,17 @@ if TYPE_CHECKING:
     from structflow.handlers.http import HTTPHandler
     from structflow.handlers.shipping.handler import ShippingHandler
     from structflow.handlers.shipping.sink import Outcome, Sink
+    from structflow.handlers.store import StoreHandler
     from structflow.handlers.syslog import SyslogHandler
 
-__all__ = ["HTTPHandler", "Outcome", "ShippingHandler", "Sink", "SyslogHandler"]
+__all__ = [
+    "HTTPHandler",
+    "Outcome",
+    "ShippingHandler",
+    "Sink",
+    "StoreHandler",
+    "SyslogHandler",
+]
 
 # Each name is imported when first asked for: `import structflow` loads the
 # stream handler (structflow.handlers.stream) and must not pay for requests.
@@ -35,6 +45,7 @@ _HOMES = {
     "Outcome": "structflow.handlers.shipping.sink",
     "ShippingHandler": "structflow.handlers.shipping.handler",
     "Sink": "structflow.handlers.shipping.sink",
+    "StoreHandler": "structflow.handlers.store",
     "SyslogHandler": "structflow.handlers.syslog",
 }
 

@@ -1,0 +1,231 @@
+"""
+:class:`StoreHandler`: write records to a log store (SQLite or PostgreSQL).
+
+The store is one more destination of the shared shipping worker: records
+are rendered on the writer thread (the JSON renderer's event dict, made into
+the store's entry) and stored a batch per transaction on the sender thread,
+with the worker's guarantees (bounded memory, counted drops, the crash-safe
+spool, ``flush()`` as a barrier, fork safety). Each entry carries a unique
+record id made when it is rendered, so a batch sent again (a retry, or a
+spool replayed by the next process after a crash) is stored exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.util
+import itertools
+import logging
+import math
+import secrets
+import time
+from collections.abc import Sequence
+from typing import Any, Unpack
+
+from structflow.handlers.shipping.diagnostics import Diagnostics
+from structflow.handlers.shipping.handler import ShippingHandler
+from structflow.handlers.shipping.settings import (
+    ShippingOptions,
+    check_float,
+    check_str,
+    takes_shipping_options,
+)
+from structflow.handlers.shipping.sink import Outcome, Sink, release_exception
+from structflow.handlers.shipping.snapshot import fit_exceptions
+
+__all__ = ["StoreHandler"]
+
+_OWNER = "StoreHandler"
+#: Seconds between prunes when ``retention_days`` is set.
+PRUNE_INTERVAL = 3600.0
+
+
+class _StoreSink(Sink):
+    """Renders records into store entries with a record id, and stores them a batch at a time."""
+
+    def __init__(self, url: str, shown: str, timeout: float, retention_days: float) -> None:
+        self.url = url
+        self.shown = shown
+        self.timeout = timeout
+        self.retention_days = retention_days
+        # Entries for one store are adopted from a spool only by a handler
+        # writing to the same store (and making entries the same way).
+        self.identity = f"store entries v1 {shown}"
+        self._store: Any = None
+        self._next_prune = 0.0
+        self._diagnostics = Diagnostics(f"StoreHandler({shown})")
+        self._new_ids()
+
+    def _new_ids(self) -> None:
+        # 64 random bits per process and handler, then a counter: unique
+        # without a uuid per record.
+        self._prefix = secrets.token_hex(8)
+        self._counter = itertools.count()
+
+    # --- rendering (writer thread) ------------------------------------------
+
+    def check_formatter(self, owner: str, formatter: logging.Formatter | None) -> None:
+        if formatter is None:
+            return
+        schema = getattr(formatter, "json_schema", None)
+        if not hasattr(formatter, "event_dict") or schema != "default":
+            shown = type(formatter).__name__ + (f"(json_schema={schema!r})" if schema else "")
+            raise TypeError(
+                f"{owner} stores records in structflow's JSON layout and needs a "
+                f"structflow.formatters.JsonFormatter with json_schema='default'; got {shown}"
+            )
+
+    def render_all(self, records: Sequence[logging.LogRecord]) -> list[bytes]:
+        # The renderer's event dict (redacted, truncated, processed) becomes
+        # the store's entry directly: no JSON line to parse again later.
+        from structflow.formatters import to_json_bytes
+        from structflow.store._ingest import event_entry
+
+        formatter: Any = self.record_formatter()
+        fit_exceptions(formatter, records)
+        event_dict = formatter.event_dict
+        prefix = self._prefix
+        counter = self._counter
+        out = []
+        for record in records:
+            uid = f"{prefix}-{next(counter):x}"
+            out.append(event_entry(event_dict(record), uid, record.levelno, to_json_bytes))
+        return out
+
+    def render(self, record: logging.LogRecord) -> bytes:
+        return self.render_all((record,))[0]
+
+    # --- storing (sender thread) ----------------------------------------------
+
+    def _open(self) -> Any:
+        from structflow.store import connect
+
+        self._store = connect(self.url, timeout=self.timeout)
+        return self._store
+
+    def send(self, entries: Sequence[bytes], timeout: float) -> Outcome:
+        try:
+            store = self._store or self._open()
+            store.store_entries(entries)
+        except Exception as exc:
+            detail = f"{type(exc).__name__}: {exc}"
+            release_exception(exc)
+            self.close()
+            return Outcome("retry", detail)
+        self._prune_if_due()
+        return Outcome("ok")
+
+    def _prune_if_due(self) -> None:
+        if not self.retention_days or time.monotonic() < self._next_prune:
+            return
+        self._next_prune = time.monotonic() + PRUNE_INTERVAL
+        try:
+            self._store.prune(older_than=dt.timedelta(days=self.retention_days))
+        except Exception as exc:
+            self._diagnostics.report(
+                "prune",
+                "warning",
+                "could not prune entries older than %g days: %s",
+                self.retention_days,
+                exc,
+            )
+
+    def close(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            try:
+                store.close()
+            except Exception as exc:
+                release_exception(exc)
+
+    def after_fork_in_child(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            store.after_fork_in_child()
+        self._new_ids()
+        self._diagnostics.reset_after_fork()
+
+    def describe(self) -> str:
+        return self.shown
+
+
+def _check_retention(value: object) -> float:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    if ok and (not math.isfinite(float(value)) or float(value) < 0):  # type: ignore[arg-type]
+        ok = False
+    if not ok:
+        raise ValueError(
+            f"{_OWNER}: retention_days={value!r} is invalid; expected a number of days >= 0 "
+            "(0 keeps entries forever)"
+        )
+    return float(value)  # type: ignore[arg-type]
+
+
+class StoreHandler(ShippingHandler):
+    """
+    Write records to a log store from the shared background worker.
+
+    ``emit`` never blocks on the database and never raises. Records are
+    rendered by the handler's formatter (a
+    :class:`structflow.formatters.JsonFormatter` with the default schema:
+    the entry holds what its JSON line would), given a unique record id, and
+    stored a batch per transaction; an entry whose id is stored already is
+    not stored again, so a batch retried after an error, or replayed from
+    the spool after a crash, is stored exactly once. A record the store
+    cannot take (a processor removed its ``message``) is dropped and counted
+    as ``encode_error``. A store that cannot be
+    reached (PostgreSQL down, SQLite locked past ``timeout``) is retried with
+    backoff, as an HTTP receiver would be.
+
+    Keyword arguments carry the names of the ``[logging.store]`` config keys.
+
+    Args:
+        url: the store, as :func:`structflow.store.connect` takes it
+            (``sqlite:///path/to/logs.db`` or ``postgresql://...``).
+        retention_days: delete entries older than this many days, once an
+            hour while the handler writes (``0``: keep everything).
+        timeout: seconds to wait for the database (a lock, a connection).
+        options: ``level`` and the worker options (``batch_max_records`` ...
+            ``fsync_interval``), which every shipping handler shares; see
+            "Worker options" on the handlers page. A batch is stored in one
+            transaction.
+
+    Raises:
+        ValueError: a value is invalid (an unknown url scheme, a PostgreSQL
+            url without psycopg installed, ...); the message names the key,
+            the value and what is allowed.
+        TypeError: a keyword argument is unknown.
+
+    .. versionadded:: 0.1.0
+    """
+
+    OWN_DEFAULTS = {"retention_days": 0.0, "timeout": 10.0}
+
+    @takes_shipping_options
+    def __init__(
+        self,
+        url: str,
+        *,
+        retention_days: float = 0.0,
+        timeout: float = 10.0,
+        **options: Unpack[ShippingOptions],
+    ) -> None:
+        from structflow.store._dialects import dialect_for
+
+        owner = type(self).__name__
+        check_str(owner, "url", url, what="a store url such as 'sqlite:///logs.db'")
+        try:
+            dialect = dialect_for(url)
+        except ValueError as exc:
+            raise ValueError(f"{owner}: {exc}") from None
+        if dialect.name == "postgresql" and importlib.util.find_spec("psycopg") is None:
+            raise ValueError(
+                f"{owner}: url={dialect.shown!r} needs psycopg 3; install the extra with: "
+                "pip install 'structflow[postgres]'"
+            )
+        retention = _check_retention(retention_days)
+        timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
+        sink = _StoreSink(url, dialect.shown, timeout, retention)
+        super().__init__(sink, **options)
+        self.url = dialect.shown
+        self._show(repr(dialect.shown), {"retention_days": retention, "timeout": timeout})

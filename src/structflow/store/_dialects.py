@@ -1,0 +1,526 @@
+"""
+Where SQLite and PostgreSQL differ, and nowhere else.
+
+A :class:`Dialect` owns one connection and knows its database's way of
+connecting, locking, inserting a batch, matching words and comparing a JSON
+field. Everything else (the queries' shape, migrations, summaries) is
+written once, in SQL both understand, with ``?`` placeholders that the
+PostgreSQL dialect turns into its own.
+
+* SQLite (stdlib ``sqlite3``): WAL journal (readers never wait for the
+  writer, several processes share the file), ``synchronous=NORMAL``,
+  ``BEGIN IMMEDIATE`` write transactions that wait up to ``timeout`` for the
+  lock, FTS5 for words, ``json_extract`` for fields.
+* PostgreSQL (psycopg 3): autocommit reads, one transaction per batch that
+  takes an advisory lock so ``seq`` order is commit order (``follow`` never
+  skips an entry committed late), a ``tsvector`` for words and ``@>`` on
+  ``jsonb`` for fields, both GIN-indexed.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlsplit, urlunsplit
+
+import orjson
+
+from structflow.store._filters import WhereTerm, words_text
+from structflow.store._ingest import COLUMNS
+
+if TYPE_CHECKING:
+    import psycopg
+
+__all__ = ["DEFAULT_URL", "Dialect", "StoreError", "dialect_for", "mask_url"]
+
+#: The store used when neither an argument nor ``[logging.store] url`` names one.
+DEFAULT_URL = "sqlite:///~/.structflow/logs.db"
+SCHEMES = ("sqlite", "postgresql", "postgres")
+_URL_HELP = "expected 'sqlite:///path/to/logs.db' or 'postgresql://user:password@host:5432/db'"
+_INSTALL_HINT = "install the extra with: pip install 'structflow[postgres]'"
+#: Advisory lock keys (PostgreSQL): schema changes, and inserts.
+_MIGRATION_LOCK = 0x5F_57_F1_03_00_01
+_INGEST_LOCK = 0x5F_57_F1_03_00_02
+_BACKFILL_CHUNK = 5000
+_loads = orjson.loads
+_INSERT_INTO = f"INSERT INTO structflow_entries ({', '.join(COLUMNS)}) "
+_SQLITE_INSERT = (
+    _INSERT_INTO.replace("INSERT", "INSERT OR IGNORE")
+    + f"VALUES ({', '.join('?' for _ in COLUMNS)})"
+)
+# One statement per batch: the server unpacks the JSON array of entries, in
+# its own process, while this one goes on rendering.
+_POSTGRES_INSERT = (
+    _INSERT_INTO
+    + "SELECT e ->> 0, (e ->> 1)::bigint, e ->> 2, (e ->> 3)::int, e ->> 4, e ->> 5, e ->> 6, "
+    "e ->> 7, e ->> 8, e ->> 9, (e ->> 10)::bigint, e ->> 11, e ->> 12, (e ->> 13)::float8, "
+    "e ->> 14, array_to_tsvector(string_to_array(e ->> 15, ' ')), (e ->> 16)::jsonb "
+    "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT (uid) DO NOTHING"
+)
+
+
+def _document(entries: Sequence[bytes]) -> bytes:
+    """One JSON array of *entries*."""
+    return b"[" + b",".join(entries) + b"]"
+
+
+Progress = Callable[[int, int, str], None]
+
+
+class StoreError(Exception):
+    """
+    The store cannot be opened or used.
+
+    For example: PostgreSQL cannot be reached, the file is not a SQLite
+    database, the store's schema is newer than this structflow, or the
+    database stayed locked longer than the timeout. The message names the
+    store (without its password) and the reason.
+
+    .. versionadded:: 0.1.0
+    """
+
+
+def mask_url(url: str) -> str:
+    """*url* with its password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable url>"
+    if parts.password is None:
+        return url
+    userinfo, _, host = parts.netloc.rpartition("@")
+    user = userinfo.split(":", 1)[0]
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+class Dialect(abc.ABC):
+    """One database connection and its dialect's SQL."""
+
+    name: ClassVar[str]
+
+    def __init__(self, url: str, timeout: float) -> None:
+        self.url = url
+        self.timeout = timeout
+        self._conn: Any = None
+
+    @property
+    def shown(self) -> str:
+        """The url as messages show it (no password)."""
+        return mask_url(self.url)
+
+    @abc.abstractmethod
+    def open(self) -> None:
+        """Connect; raise :class:`StoreError` when the database cannot be reached."""
+
+    def close(self) -> None:
+        """Close the connection (idempotent)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+
+    def forget(self) -> None:
+        """Drop a connection inherited across ``fork()`` without closing it."""
+        # A child must neither use nor close its parent's connection (closing
+        # a PostgreSQL one would end the parent's session on the shared
+        # socket): keep it referenced so that it is never finalised here.
+        if self._conn is not None:
+            _inherited.append(self._conn)
+        self._conn = None
+
+    @property
+    @abc.abstractmethod
+    def is_open(self) -> bool:
+        """Whether the connection is usable."""
+
+    @abc.abstractmethod
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Run *sql* (``?`` placeholders) and return its rows."""
+
+    @abc.abstractmethod
+    def transaction(self, lock: str = "") -> contextlib.AbstractContextManager[None]:
+        """A write transaction; *lock* ``"migration"`` or ``"ingest"`` serialises it."""
+
+    @abc.abstractmethod
+    def tables(self, names: Sequence[str]) -> set[str]:
+        """Which of the tables *names* exist (read at one moment)."""
+
+    @abc.abstractmethod
+    def insert(self, entries: Sequence[bytes]) -> int:
+        """Insert *entries* (JSON arrays of :data:`COLUMNS`) whose uid is new; in a transaction."""
+
+    @abc.abstractmethod
+    def delete_before(self, cutoff: int, limit: int) -> int:
+        """Delete up to *limit* of the oldest entries before *cutoff* (in a transaction)."""
+
+    def backfill_words(self, progress: Progress | None) -> None:
+        """Fill the full-text index for entries stored before it existed (a migration step)."""
+        total = self.query("SELECT COUNT(*) FROM structflow_entries")[0][0]
+        done = last = 0
+        while True:
+            chunk = self.query(
+                "SELECT seq, message FROM structflow_entries WHERE seq > ? ORDER BY seq LIMIT ?",
+                (last, _BACKFILL_CHUNK),
+            )
+            if not chunk:
+                break
+            self._set_words([(words_text(message), seq) for seq, message in chunk])
+            last = chunk[-1][0]
+            done += len(chunk)
+            if progress is not None:
+                progress(done, total, "indexing words")
+        self._index_words()
+
+    @abc.abstractmethod
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        """Store each (words, seq) pair's words on that entry."""
+
+    def _index_words(self) -> None:  # noqa: B027 - only SQLite indexes apart from the column
+        """Index the words set by :meth:`_set_words`, when the dialect does so separately."""
+
+    @abc.abstractmethod
+    def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        """A condition true for entries whose message holds every word."""
+
+    @abc.abstractmethod
+    def field_condition(self, term: WhereTerm) -> tuple[str, list[Any]]:
+        """A condition true for entries whose JSON field at ``term.path`` equals ``term.value``."""
+
+    #: How the ``fields`` column is selected (as JSON text).
+    fields_column: ClassVar[str] = "fields"
+
+    def translate(self, error: Exception, doing: str) -> StoreError:
+        """A :class:`StoreError` for a driver error met while *doing* something."""
+        return StoreError(f"store {self.shown}: {doing} failed: {_first_line(error)}")
+
+
+# --- SQLite -------------------------------------------------------------------------------
+
+
+class SQLiteDialect(Dialect):
+    """SQLite through the standard library, one file (or ``:memory:``)."""
+
+    name = "sqlite"
+
+    def __init__(self, url: str, path: str, timeout: float) -> None:
+        super().__init__(url, timeout)
+        self.path = path
+        self._conn: sqlite3.Connection | None = None
+
+    def open(self) -> None:
+        path = self.path
+        if path != ":memory:":
+            path = os.path.expanduser(path)
+            try:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"store {self.shown}: cannot create the directory for {path} "
+                    f"({exc.strerror or exc})"
+                ) from None
+        try:
+            conn = sqlite3.connect(
+                path, timeout=self.timeout, isolation_level=None, check_same_thread=False
+            )
+        except sqlite3.Error as exc:
+            raise StoreError(f"store {self.shown}: cannot open {path} ({exc})") from None
+        try:
+            if path != ":memory:":
+                self._use_wal(conn)
+            conn.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error as exc:
+            conn.close()
+            raise StoreError(
+                f"store {self.shown}: {path} is not a usable SQLite database ({exc})"
+            ) from None
+        self._conn = conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch a new database to WAL; another process doing the same may hold it a moment."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode=WAL").fetchall()
+                return
+            except sqlite3.OperationalError as exc:
+                # Changing the journal mode does not wait on the busy handler.
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.01)
+
+    def _connection(self) -> sqlite3.Connection:
+        if self._conn is None:
+            self.open()
+        assert self._conn is not None
+        return self._conn
+
+    @property
+    def is_open(self) -> bool:
+        return self._conn is not None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._connection().execute(sql, params).fetchall()
+
+    @contextlib.contextmanager
+    def transaction(self, lock: str = "") -> Iterator[None]:
+        conn = self._connection()
+        # IMMEDIATE takes the write lock now (waiting up to the timeout),
+        # rather than failing at the first write when another process holds it.
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    def tables(self, names: Sequence[str]) -> set[str]:
+        marks = ", ".join("?" for _ in names)
+        rows = self.query(
+            f"SELECT name FROM sqlite_master WHERE type = 'table' AND name IN ({marks})", names
+        )
+        return {name for (name,) in rows}
+
+    def insert(self, entries: Sequence[bytes]) -> int:
+        conn = self._connection()
+        # Within the write transaction no one else inserts: the new entries
+        # are exactly those past the largest seq now.
+        before = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM structflow_entries").fetchone()[0]
+        # SQLite's JSON functions parse a value again for each column taken
+        # from it: unpacking here with orjson costs less.
+        stored = conn.executemany(_SQLITE_INSERT, map(_loads, entries)).rowcount
+        if stored:
+            conn.execute(
+                "INSERT INTO structflow_entries_fts (rowid, words) "
+                "SELECT seq, words FROM structflow_entries WHERE seq > ?",
+                (before,),
+            )
+        return stored
+
+    def delete_before(self, cutoff: int, limit: int) -> int:
+        conn = self._connection()
+        seqs = [
+            seq
+            for (seq,) in conn.execute(
+                "SELECT seq FROM structflow_entries WHERE ts < ? ORDER BY ts LIMIT ?",
+                (cutoff, limit),
+            )
+        ]
+        if not seqs:
+            return 0
+        chosen = orjson.dumps(seqs).decode("ascii")
+        conn.execute(
+            "INSERT INTO structflow_entries_fts (structflow_entries_fts, rowid, words) "
+            "SELECT 'delete', seq, words FROM structflow_entries "
+            "WHERE seq IN (SELECT value FROM json_each(?))",
+            (chosen,),
+        )
+        return conn.execute(
+            "DELETE FROM structflow_entries WHERE seq IN (SELECT value FROM json_each(?))",
+            (chosen,),
+        ).rowcount
+
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        self._connection().executemany(
+            "UPDATE structflow_entries SET words = ? WHERE seq = ?", pairs
+        )
+
+    def _index_words(self) -> None:
+        self.query("INSERT INTO structflow_entries_fts (structflow_entries_fts) VALUES ('rebuild')")
+
+    def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        # Each word quoted: FTS5 reads it as a term, never as query syntax.
+        match = " ".join(f'"{w}"' for w in words)
+        return (
+            "seq IN (SELECT rowid FROM structflow_entries_fts "
+            "WHERE structflow_entries_fts MATCH ?)",
+            [match],
+        )
+
+    def field_condition(self, term: WhereTerm) -> tuple[str, list[Any]]:
+        path = "$" + "".join(f'."{name}"' for name in term.path)
+        value = term.value
+        if value is None:
+            return "json_type(fields, ?) = 'null'", [path]
+        if isinstance(value, bool):
+            return "json_type(fields, ?) = ?", [path, "true" if value else "false"]
+        if isinstance(value, str):
+            return "(json_type(fields, ?) = 'text' AND json_extract(fields, ?) = ?)", [
+                path,
+                path,
+                value,
+            ]
+        return "(json_type(fields, ?) IN ('integer', 'real') AND json_extract(fields, ?) = ?)", [
+            path,
+            path,
+            value,
+        ]
+
+    def translate(self, error: Exception, doing: str) -> StoreError:
+        text = _first_line(error)
+        if "locked" in text or "busy" in text:
+            text += f" (still locked after waiting {self.timeout:g} s)"
+        return StoreError(f"store {self.shown}: {doing} failed: {text}")
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------
+
+
+class PostgresDialect(Dialect):
+    """PostgreSQL through psycopg 3 (the ``structflow[postgres]`` extra)."""
+
+    name = "postgresql"
+    fields_column = "fields::text"
+
+    def __init__(self, url: str, timeout: float) -> None:
+        super().__init__(url, timeout)
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def open(self) -> None:
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise ImportError(
+                f"store {self.shown} needs psycopg 3 ({exc}); {_INSTALL_HINT}"
+            ) from exc
+        url = self.url
+        if url.startswith("postgres:"):
+            url = "postgresql" + url[len("postgres") :]
+        try:
+            conn = psycopg.connect(
+                url, autocommit=True, connect_timeout=max(1, round(self.timeout))
+            )
+        except psycopg.Error as exc:
+            raise StoreError(
+                f"cannot connect to the PostgreSQL store {self.shown}: {_first_line(exc)}"
+            ) from None
+        self._conn = conn
+
+    def _connection(self) -> psycopg.Connection[Any]:
+        conn = self._conn
+        if conn is None or conn.closed or conn.broken:
+            self._conn = None
+            self.open()
+            conn = self._conn
+        assert conn is not None
+        return conn
+
+    @property
+    def is_open(self) -> bool:
+        conn = self._conn
+        return conn is not None and not conn.closed and not conn.broken
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._connection().cursor() as cursor:
+            cursor.execute(sql.replace("?", "%s"), params)
+            return cursor.fetchall() if cursor.description is not None else []
+
+    @contextlib.contextmanager
+    def transaction(self, lock: str = "") -> Iterator[None]:
+        conn = self._connection()
+        if lock == "migration":
+            # Taken before the transaction begins, so that what it then reads
+            # of the catalog includes what the previous holder created.
+            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+            try:
+                with conn.transaction():
+                    yield
+            finally:
+                with contextlib.suppress(Exception):
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+            return
+        with conn.transaction():
+            if lock:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INGEST_LOCK,))
+            yield
+
+    def tables(self, names: Sequence[str]) -> set[str]:
+        found = self.query(
+            "SELECT " + ", ".join("to_regclass(?) IS NOT NULL" for _ in names), names
+        )[0]
+        return {name for name, exists in zip(names, found, strict=True) if exists}
+
+    def insert(self, entries: Sequence[bytes]) -> int:
+        with self._connection().cursor() as cursor:
+            cursor.execute(_POSTGRES_INSERT, (_document(entries).decode("utf-8"),))
+            return cursor.rowcount
+
+    def delete_before(self, cutoff: int, limit: int) -> int:
+        with self._connection().cursor() as cursor:
+            cursor.execute(
+                "DELETE FROM structflow_entries WHERE seq IN (SELECT seq FROM structflow_entries "
+                "WHERE ts < %s ORDER BY ts LIMIT %s)",
+                (cutoff, limit),
+            )
+            return cursor.rowcount
+
+    def _set_words(self, pairs: list[tuple[str, int]]) -> None:
+        with self._connection().cursor() as cursor:
+            cursor.executemany(
+                "UPDATE structflow_entries "
+                "SET words = array_to_tsvector(string_to_array(%s, ' ')) WHERE seq = %s",
+                pairs,
+            )
+
+    def words_condition(self, words: Sequence[str]) -> tuple[str, list[Any]]:
+        # Words are letters and digits only, so quoting each makes a tsquery
+        # of exactly these lexemes (no parsing, no normalisation).
+        # OFFSET 0 keeps the planner from folding the subquery into a walk of
+        # the time index: the words are looked up in their GIN index first,
+        # as SQLite looks them up in FTS5 first.
+        return (
+            "seq IN (SELECT seq FROM structflow_entries WHERE words @@ ?::tsquery OFFSET 0)",
+            [" & ".join(f"'{w}'" for w in words)],
+        )
+
+    def field_condition(self, term: WhereTerm) -> tuple[str, list[Any]]:
+        document: Any = term.value
+        for name in reversed(term.path):
+            document = {name: document}
+        return "fields @> ?::jsonb", [orjson.dumps(document).decode("utf-8")]
+
+
+# Connections inherited across fork, kept referenced so the child never
+# finalises (closes) them.
+_inherited: list[Any] = []
+
+
+def dialect_for(url: object, timeout: float = 30.0) -> Dialect:
+    """
+    Return the dialect for a store *url* (not connected yet).
+
+    Raises:
+        ValueError: *url* is not a string, has an unknown scheme or no path.
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise ValueError(f"store url={url!r} is invalid; {_URL_HELP}")
+    scheme, sep, rest = url.partition("://")
+    scheme = scheme.lower()
+    if not sep or scheme not in SCHEMES:
+        raise ValueError(
+            f"store url={mask_url(url)!r} has an unknown scheme {scheme!r}; {_URL_HELP}"
+        )
+    if scheme == "sqlite":
+        host, slash, path = rest.partition("/")
+        if host or not slash or not path:
+            raise ValueError(
+                f"store url={url!r} is invalid; a SQLite url is 'sqlite:///' followed by the "
+                "file's path (relative, '~/...', or '/absolute' as 'sqlite:////absolute')"
+            )
+        return SQLiteDialect(url, path, timeout)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        raise ValueError(f"store url={mask_url(url)!r} has an invalid port; {_URL_HELP}") from None
+    return PostgresDialect(url, timeout)

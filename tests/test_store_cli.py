@@ -1,0 +1,262 @@
+"""``structflow logs``, ``structflow runs`` and ``structflow store prune``, run as a user would."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storelines import lifecycle, line
+from structflow import store
+from structflow.store._cli import ProgressBar
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def cli(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    full_env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
+        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "config.toml"),
+        "NO_COLOR": "1",
+        **env,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "structflow.cli", *args],
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def filled(store_url: str) -> str:
+    with store.connect(store_url) as s:
+        s.ingest(
+            [
+                *lifecycle("r1", tasks=(("t1", "extract", "Success"), ("t2", "load", "Failed"))),
+                line("rows loaded", seconds=1.5, level="warning", flow_run_id="r1", rows=3),
+                *lifecycle("r2", start=100, state=None, flow="report"),
+            ]
+        )
+    return store_url
+
+
+def test_logs_prints_entries_oldest_first_with_the_classic_renderer(
+    filled: str, tmp_path: Path
+) -> None:
+    proc = cli(["logs", "r1", "--store", filled], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0].endswith("INFO - structflow.FlowRunner | Beginning Flow run for 'etl'")
+    assert lines[2].endswith("WARNING - structflow.Task B | rows loaded")
+    assert len(lines) == 7
+
+
+def test_logs_uses_the_configured_renderer(filled: str, tmp_path: Path) -> None:
+    proc = cli(
+        ["logs", "--store", filled, "--search", "rows"],
+        tmp_path,
+        **{"STRUCTFLOW__LOGGING__RENDERER": "json"},
+    )
+    event = json.loads(proc.stdout)
+    assert (event["timestamp"], event["message"], event["flow_run_id"], event["rows"]) == (
+        "2024-06-01T12:00:01.500000Z",
+        "rows loaded",
+        "r1",
+        3,
+    )
+
+
+def test_logs_shows_the_console_renderers_colours_when_they_are_forced(
+    filled: str, tmp_path: Path
+) -> None:
+    env = {"STRUCTFLOW__LOGGING__RENDERER": "console", "FORCE_COLOR": "1", "NO_COLOR": ""}
+    proc = cli(["logs", "--store", filled, "--level", "warning"], tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert "\x1b[" in proc.stdout
+    assert "rows loaded" in proc.stdout
+
+
+def test_logs_json_prints_one_entry_per_line(filled: str, tmp_path: Path) -> None:
+    proc = cli(["logs", "--store", filled, "--where", "rows=3", "--json"], tmp_path)
+    (entry,) = [json.loads(text) for text in proc.stdout.splitlines()]
+    assert (entry["message"], entry["level"], entry["fields"]) == (
+        "rows loaded",
+        "warning",
+        {"rows": 3},
+    )
+
+
+def test_logs_filters_by_flow_task_level_time_and_search(filled: str, tmp_path: Path) -> None:
+    def count(*args: str) -> int:
+        proc = cli(["logs", "--store", filled, "--json", *args], tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        return len(proc.stdout.splitlines())
+
+    assert count("--flow", "report") == 1
+    assert count("--task", "load") == 2
+    assert count("--level", "WARNING") == 1
+    assert count("--since", "2024-06-01T12:00:04Z", "--until", "2024-06-01T12:01:00Z") == 2
+    assert count("--search", "task run") == 4
+    assert count("--since", "1h") == 0
+
+
+def test_logs_shows_the_latest_entries_and_says_when_there_are_more(
+    filled: str, tmp_path: Path
+) -> None:
+    proc = cli(["logs", "--store", filled, "--limit", "2"], tmp_path)
+    assert [text.rsplit("| ", 1)[1] for text in proc.stdout.splitlines()] == [
+        "Flow run SUCCESS: all reference tasks succeeded",
+        "Beginning Flow run for 'report'",
+    ]
+    assert proc.stderr == (
+        "structflow logs: showing the latest 2 entries; use --limit or --since for more\n"
+    )
+
+
+def test_runs_prints_an_aligned_table_newest_first(filled: str, tmp_path: Path) -> None:
+    proc = cli(["runs", "--store", filled], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    header, newest, oldest = proc.stdout.splitlines()
+    assert header.split() == [
+        "STARTED", "FLOW", "STATE", "DURATION", "TASKS", "WARNINGS", "ERRORS", "FLOW", "RUN", "ID"
+    ]  # fmt: skip
+    assert newest.split()[2:] == ["report", "Running", "-", "0", "0", "0", "r2"]
+    assert oldest.split()[2:] == ["etl", "Success", "5.0", "s", "2", "1", "0", "r1"]
+    assert header.index("STATE") == newest.index("Running") == oldest.index("Success")
+
+
+def test_runs_json_and_filters(filled: str, tmp_path: Path) -> None:
+    proc = cli(["runs", "--store", filled, "--json", "--state", "running"], tmp_path)
+    (run,) = [json.loads(text) for text in proc.stdout.splitlines()]
+    assert (run["flow_run_id"], run["flow_name"], run["state"]) == ("r2", "report", "Running")
+
+
+def test_store_prune_deletes_old_entries(filled: str, tmp_path: Path) -> None:
+    proc = cli(["store", "prune", "--store", filled, "--older-than", "30d"], tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("structflow store prune: deleted 8 entries from ")
+    with store.connect(filled) as s:
+        assert s.logs() == []
+
+
+def test_store_prune_defaults_to_the_configured_retention(filled: str, tmp_path: Path) -> None:
+    env = {
+        "STRUCTFLOW__LOGGING__STORE__URL": filled,
+        "STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS": "7",
+    }
+    proc = cli(["store", "prune"], tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert "deleted 8 entries" in proc.stdout
+
+
+def test_the_configured_store_is_used_without_store(filled: str, tmp_path: Path) -> None:
+    proc = cli(["runs"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL=filled)
+    assert len(proc.stdout.splitlines()) == 3
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["logs", "--level", "loud"], "structflow logs: --level='loud' is not a log level;"),
+        (["logs", "--since", "yesterday"], "structflow logs: --since='yesterday' is not a time;"),
+        (["logs", "--where", "a;b=1"], "structflow logs: --where key 'a;b' is not a field path;"),
+        (["logs", "--where", "rows"], "structflow logs: --where 'rows' is invalid; expected KEY="),
+        (["logs", "--search", "!!"], "structflow logs: --search='!!' has no word to search for;"),
+        (["logs", "--limit", "none"], "structflow logs: argument --limit: --limit='none' is"),
+        (["runs", "--since", "later"], "structflow runs: --since='later' is not a time;"),
+        (["store", "prune"], "structflow store: give --older-than (such as 30d) or set"),
+        (["store", "prune", "--older-than", "old"], "structflow store: --older-than='old' is"),
+        (["logs", "--nope"], "structflow: unrecognized arguments: --nope"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(
+    filled: str, tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = cli([*args, "--store", filled], tmp_path)
+    assert proc.returncode == 2
+    assert proc.stderr.count("\n") == 1
+    assert proc.stderr.startswith(message), proc.stderr
+    with store.connect(filled) as s:
+        assert len(s.logs()) == 8
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://db/logs", "structflow logs: store url='mysql://db/logs' has an unknown scheme"),
+        ("postgresql://u:pw@127.0.0.1:1/x", "structflow logs: cannot connect to the PostgreSQL"),
+    ],
+)
+def test_a_store_that_cannot_be_used_exits_2_with_one_line(
+    tmp_path: Path, url: str, message: str
+) -> None:
+    proc = cli(["logs", "--store", url], tmp_path)
+    assert (proc.returncode, proc.stderr.count("\n")) == (2, 1)
+    assert proc.stderr.startswith(message)
+    assert "pw" not in proc.stderr
+
+
+def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path: Path) -> None:
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
+        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "config.toml"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "structflow.cli", "logs", "--store", filled, "--follow", "--json",
+         "--limit", "1"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None
+        first = json.loads(proc.stdout.readline())
+        assert first["message"] == "Beginning Flow run for 'report'"
+        with store.connect(filled) as s:
+            s.ingest([line("live one", seconds=500)])
+        assert json.loads(proc.stdout.readline())["message"] == "live one"
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_the_progress_bar_draws_on_a_terminal_only() -> None:
+    terminal = _Terminal()
+    bar = ProgressBar(terminal, width=10)
+    bar(5, 10, "pruning")
+    bar(10, 10, "pruning")
+    assert terminal.getvalue() == ("\rpruning [#####-----] 5/10\rpruning [##########] 10/10\n")
+    piped = io.StringIO()
+    ProgressBar(piped)(5, 10, "pruning")
+    assert piped.getvalue() == ""
+
+
+def test_config_validate_checks_the_store_section(tmp_path: Path) -> None:
+    good = cli(["config", "validate"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL="sqlite:///x.db")
+    assert good.returncode == 0, good.stderr
+    bad = cli(["config", "validate"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL="mysql://db/x")
+    assert bad.returncode == 2
+    assert "[logging.store] StoreHandler: store url='mysql://db/x' has an unknown scheme" in (
+        bad.stderr
+    )

@@ -1,0 +1,106 @@
+"""Store.follow (live tail) and Store.prune (retention); on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+import threading
+
+import pytest
+
+from storelines import line
+from structflow.store import Store, connect
+
+
+def take(iterator: object, n: int) -> list[str]:
+    return [e.message for e in itertools.islice(iterator, n)]  # type: ignore[call-overload]
+
+
+def test_follow_shows_the_latest_entries_then_each_new_one_as_it_lands(store: Store) -> None:
+    store.ingest([line(f"old {i}", seconds=i) for i in range(15)])
+    tail = store.follow(limit=3, poll_interval=0.02)
+    assert take(tail, 3) == ["old 12", "old 13", "old 14"]
+    # Landing order, even for an entry whose time is older.
+    store.ingest([line("new 1", seconds=100), line("late", seconds=1.5)])
+    store.ingest([line("new 2", seconds=101)])
+    assert take(tail, 3) == ["new 1", "late", "new 2"]
+
+
+def test_follow_applies_the_filters(store: Store) -> None:
+    store.ingest([line("old error", level="error")])
+    tail = store.follow(level="error", search="disk", limit=5, poll_interval=0.02)
+    store.ingest(
+        [
+            line("disk full", seconds=1, level="error"),
+            line("disk ok", seconds=2, level="info"),
+            line("disk gone", seconds=3, level="critical"),
+        ]
+    )
+    assert take(tail, 2) == ["disk full", "disk gone"]
+
+
+def test_follow_after_a_cursor_starts_right_after_it(store: Store) -> None:
+    store.ingest([line(f"m{i}", seconds=i) for i in range(5)])
+    cursor = store.logs(limit=2)[-1].cursor
+    assert take(store.follow(after=cursor, poll_interval=0.02), 3) == ["m2", "m3", "m4"]
+
+
+def test_follow_ends_when_the_store_is_closed(store_url: str) -> None:
+    follower = connect(store_url)
+    follower.ingest([line("only")])
+    timer = threading.Timer(0.3, follower.close)
+    timer.start()
+    try:
+        assert [e.message for e in follower.follow(poll_interval=0.02)] == ["only"]
+    finally:
+        timer.cancel()
+
+
+def test_follow_checks_its_filters_before_iterating(store: Store) -> None:
+    with pytest.raises(ValueError, match="level='loud' is not a log level"):
+        store.follow(level="loud")
+    with pytest.raises(ValueError, match="poll_interval=0 is invalid"):
+        store.follow(poll_interval=0)
+
+
+def test_prune_deletes_entries_older_than_a_duration_or_before_a_time(store: Store) -> None:
+    now = dt.datetime.now(dt.UTC)
+    store.ingest(
+        [
+            line("ancient", seconds=0),  # 2024
+            b'{"timestamp":"%s","message":"recent"}'
+            % (now - dt.timedelta(hours=1)).isoformat().encode(),
+        ]
+    )
+    assert store.prune(older_than="30d") == 1
+    assert [e.message for e in store.logs()] == ["recent"]
+    assert store.prune(older_than=now) == 1
+    assert store.logs() == []
+
+
+def test_pruned_entries_leave_search_and_runs(store: Store) -> None:
+    store.ingest(
+        [
+            line("needle old", seconds=0, flow_run_id="r1", lifecycle="flow_run_started"),
+            b'{"timestamp":"%s","message":"needle new"}'
+            % dt.datetime.now(dt.UTC).isoformat().encode(),
+        ]
+    )
+    store.prune(older_than=dt.timedelta(days=1))
+    assert [e.message for e in store.logs(search="needle")] == ["needle new"]
+    assert store.run("r1") is None
+    assert store.runs() == []
+
+
+def test_prune_reports_progress_in_chunks(store: Store) -> None:
+    store.ingest([line(f"m{i}", seconds=i) for i in range(12_000)])
+    calls: list[tuple[int, int, str]] = []
+    assert store.prune(older_than="1d", progress=lambda *a: calls.append(a)) == 12_000
+    assert calls == [(5000, 12000, "pruning"), (10000, 12000, "pruning"), (12000, 12000, "pruning")]
+
+
+def test_prune_needs_a_duration_or_a_time(store: Store) -> None:
+    store.ingest([line("kept")])
+    with pytest.raises(ValueError, match="older_than='forever' is not a time"):
+        store.prune(older_than="forever")
+    assert len(store.logs()) == 1

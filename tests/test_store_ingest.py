@@ -1,0 +1,173 @@
+"""Store.ingest: JSON lines in, entries out, each line stored once; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+import orjson
+import pytest
+
+from storelines import T0, line, rendered
+from structflow.store import IngestResult, LogEntry, Store
+
+
+def test_a_rendered_line_comes_back_as_an_entry_with_every_field(store: Store) -> None:
+    context: dict[str, Any] = {
+        "flow_name": "etl",
+        "flow_run_id": "run-1",
+        "task_name": "load",
+        "task_run_id": "task-1",
+        "map_index": 2,
+        "task_run_count": 1,
+    }
+    store.ingest([line("loaded %s rows", seconds=1.5, record_id="r-1", rows=3, **context)])
+    assert store.logs() == [
+        LogEntry(
+            id="r-1",
+            timestamp=T0 + dt.timedelta(seconds=1.5),
+            level="info",
+            levelno=20,
+            logger="structflow.Task B",
+            message="loaded %s rows",
+            flow_name="etl",
+            flow_run_id="run-1",
+            task_name="load",
+            task_run_id="task-1",
+            map_index=2,
+            fields={"task_run_count": 1, "rows": 3},
+            exception=None,
+            cursor=store.logs()[0].cursor,
+        )
+    ]
+
+
+def test_the_json_formatters_own_output_is_stored_with_its_fields(store: Store) -> None:
+    result = store.ingest([rendered("input %s", 3, flow_run_id="r", user={"id": 7})])
+    assert result == IngestResult(stored=1, duplicates=0, invalid=[])
+    (entry,) = store.logs()
+    assert (entry.message, entry.flow_run_id, entry.fields) == ("input 3", "r", {"user": {"id": 7}})
+
+
+def test_a_line_with_a_known_id_is_not_stored_twice(store: Store) -> None:
+    batch = [line("a", record_id="x-1"), line("b", record_id="x-2")]
+    assert store.ingest(batch) == IngestResult(2, 0, [])
+    assert store.ingest([*batch, line("c", record_id="x-3")]) == IngestResult(1, 2, [])
+    assert [e.message for e in store.logs()] == ["a", "b", "c"]
+
+
+def test_an_id_repeated_within_one_batch_is_stored_once(store: Store) -> None:
+    assert store.ingest([line("a", record_id="same"), line("a", record_id="same")]) == (
+        IngestResult(1, 1, [])
+    )
+
+
+def test_without_an_id_identical_lines_are_stored_once_and_different_ones_each(
+    store: Store,
+) -> None:
+    result = store.ingest([line("a"), line("a"), line("a", seconds=1)])
+    assert result == IngestResult(2, 1, [])
+    assert all(e.id.startswith("h:") for e in store.logs())
+
+
+def test_invalid_lines_are_reported_by_index_and_the_valid_ones_stored(store: Store) -> None:
+    result = store.ingest(
+        [
+            line("kept"),
+            b"not json",
+            b"[1, 2]",
+            b'{"message": "no time"}',
+            b'{"timestamp": "yesterday", "message": "m"}',
+            b'{"timestamp": "2024-06-01T12:00:00Z"}',
+            line("bad run id", flow_run_id=["a"]),
+            line("bad map index", map_index="3"),
+            line("bad id", record_id=""),
+        ]
+    )
+    assert result.stored == 1
+    assert [index for index, _reason in result.invalid] == [1, 2, 3, 4, 5, 6, 7, 8]
+    reasons = dict(result.invalid)
+    assert reasons[1].startswith("not JSON")
+    assert reasons[2] == "a JSON list, not an object"
+    assert reasons[3] == "no 'timestamp'"
+    assert reasons[4] == "timestamp='yesterday' is not an RFC 3339 time"
+    assert reasons[5] == "no 'message'"
+    assert reasons[6] == "flow_run_id=['a'] is not a string"
+    assert reasons[7] == "map_index='3' is not a 64-bit integer"
+    assert reasons[8] == "_record_id='' is not a string of 1 to 128 characters"
+    assert [e.message for e in store.logs()] == ["kept"]
+
+
+def test_dicts_and_text_lines_are_accepted_as_well_as_bytes(store: Store) -> None:
+    doc = orjson.loads(line("from a dict"))
+    store.ingest([doc, line("from text").decode()])
+    assert [e.message for e in store.logs()] == ["from a dict", "from text"]
+
+
+def test_nul_and_lone_surrogates_are_stored_as_every_backend_can_hold_them(store: Store) -> None:
+    raw = b'{"timestamp":"2024-06-01T12:00:00Z","message":"a\\u0000b \\ud800","k":"\\u0000"}'
+    assert store.ingest([raw]).stored == 1
+    (entry,) = store.logs()
+    assert (entry.message, entry.fields) == ("a\ufffdb \\ud800", {"k": "\ufffd"})
+
+
+def test_an_exception_keeps_its_traceback_text(store: Store) -> None:
+    exception = {"type": "ValueError", "message": "bad", "traceback": "Traceback ...\nValueError"}
+    store.ingest([line("failed", exception=exception), line("short", seconds=1, exception="E")])
+    assert [e.exception for e in store.logs()] == ["Traceback ...\nValueError", "E"]
+
+
+def test_level_names_map_to_their_numbers_and_unknown_ones_rank_as_info(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A level this process registered (logging.addLevelName), undone afterwards.
+    monkeypatch.setitem(logging._nameToLevel, "NOTICE", 25)
+    store.ingest(
+        [
+            line("w", level="WARNING"),
+            line("n", seconds=1, level="notice"),
+            line("t", seconds=2, level="trace"),
+            line("t5", seconds=3, level="trace", _levelno=5),
+            line("l", seconds=4, level="Level 7"),
+        ]
+    )
+    assert [(e.level, e.levelno) for e in store.logs()] == [
+        ("warning", 30),
+        ("notice", 25),
+        ("trace", 20),
+        ("trace", 5),
+        ("level 7", 7),
+    ]
+
+
+def test_timestamps_without_an_offset_are_utc_and_offsets_are_honoured(store: Store) -> None:
+    store.ingest(
+        [
+            b'{"timestamp":"2024-06-01T12:00:00","message":"naive"}',
+            b'{"timestamp":"2024-06-01T14:00:01+02:00","message":"offset"}',
+        ]
+    )
+    assert [e.timestamp for e in store.logs()] == [T0, T0 + dt.timedelta(seconds=1)]
+    assert all(e.timestamp.tzinfo is dt.UTC for e in store.logs())
+
+
+def test_to_dict_is_ready_for_json(store: Store) -> None:
+    store.ingest([line("m", record_id="i", seconds=0.25, rows=1)])
+    (entry,) = store.logs()
+    assert entry.to_dict() == {
+        "id": "i",
+        "timestamp": "2024-06-01T12:00:00.250000Z",
+        "level": "info",
+        "levelno": 20,
+        "logger": "structflow.Task B",
+        "message": "m",
+        "flow_name": None,
+        "flow_run_id": None,
+        "task_name": None,
+        "task_run_id": None,
+        "map_index": None,
+        "fields": {"rows": 1},
+        "exception": None,
+        "cursor": entry.cursor,
+    }

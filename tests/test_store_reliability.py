@@ -1,0 +1,160 @@
+"""
+StoreHandler under crashes and contention, with real processes.
+
+* kill -9 right after a batch is stored but before the spool knows it: the
+  next process stores every accepted record, none twice;
+* four processes writing to one SQLite file at once: every record stored,
+  no "database is locked" anywhere;
+* fork: parent and child each store their own records once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from storelines import attached
+from structflow import store
+from structflow.handlers import StoreHandler
+
+pytestmark = pytest.mark.timeout(120)
+
+
+def _python(code: str, *args: str) -> subprocess.Popen[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")}
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull + "-absent.toml"
+    return subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(code), *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+CRASH_AFTER_STORING = """
+    import os, signal, sys, time
+    import structflow
+    from structflow.handlers import StoreHandler, store as store_handler
+
+    url, spool = sys.argv[1], sys.argv[2]
+    stored = store_handler._StoreSink.send
+
+    def send_then_die(self, entries, timeout):
+        outcome = stored(self, entries, timeout)
+        if outcome.kind == "ok":
+            # The batch is in the store; the spool still holds it as undelivered.
+            os.kill(os.getpid(), signal.SIGKILL)
+        return outcome
+
+    store_handler._StoreSink.send = send_then_die
+    handler = StoreHandler(
+        url, spool_dir=spool, fsync="always", batch_max_records=100, flush_interval=3600
+    )
+    logger = structflow.get_logger("crash")
+    logger.addHandler(handler)
+    logger.propagate = False
+    for i in range(1000):
+        logger.info("record %d", i)
+    deadline = time.monotonic() + 60
+    while handler.stats()["spooled"] < 1000 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    print("spooled", handler.stats()["spooled"], flush=True)
+    handler.flush()
+    print("not killed", flush=True)
+"""
+
+
+def test_a_process_killed_after_storing_a_batch_leaves_nothing_lost_or_doubled(
+    store_url: str, tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    child = _python(CRASH_AFTER_STORING, store_url, str(spool))
+    out, err = child.communicate(timeout=90)
+    assert child.returncode == -9, err
+    assert out.splitlines() == ["spooled 1000"]
+    with store.connect(store_url) as s:
+        assert len(s.logs(limit=None)) == 100  # the batch stored before the kill
+
+    handler = StoreHandler(store_url, spool_dir=str(spool))
+    try:
+        assert handler.flush(timeout=60) is True
+        assert handler.stats()["adopted"] == 1000
+    finally:
+        handler.close()
+    with store.connect(store_url) as s:
+        messages = [e.message for e in s.logs(limit=None)]
+    assert sorted(messages) == sorted(f"record {i}" for i in range(1000))
+
+
+WRITER = """
+    import json, sys, time
+    import structflow
+    from structflow.handlers import StoreHandler
+
+    url, name, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+    handler = StoreHandler(url, batch_max_records=50, flush_interval=0.01, timeout=30)
+    logger = structflow.get_logger("writer")
+    logger.addHandler(handler)
+    logger.propagate = False
+    while time.time() < start:
+        time.sleep(0.001)
+    for i in range(2000):
+        logger.info("%s record %d", name, i)
+        if i % 200 == 0:
+            handler.flush()
+    ok = handler.flush(timeout=60)
+    print(json.dumps({"flushed": ok, "stats": handler.stats()}), flush=True)
+"""
+
+
+def test_four_processes_write_to_one_sqlite_file_at_once(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    start = time.time() + 2.0
+    writers = [_python(WRITER, url, f"p{n}", str(start)) for n in range(4)]
+    results = [w.communicate(timeout=100) for w in writers]
+    for writer, (out, err) in zip(writers, results, strict=True):
+        assert writer.returncode == 0, err
+        assert "locked" not in err.lower()
+        report = json.loads(out)
+        assert report["flushed"] is True
+        stats = report["stats"]
+        assert (stats["delivered"], sum(stats["dropped"].values()), stats["retried"]) == (
+            2000,
+            0,
+            0,
+        )
+    with store.connect(url) as s:
+        messages = [e.message for e in s.logs(limit=None)]
+    expected = {f"p{n} record {i}" for n in range(4) for i in range(2000)}
+    assert (len(messages), set(messages)) == (8000, expected)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_parent_and_forked_child_store_their_own_records_once(store_url: str) -> None:
+    handler = StoreHandler(store_url, flush_interval=3600)
+    with attached(handler, "forked") as logger:
+        logger.info("parent before fork")
+        assert handler.flush(timeout=30) is True
+        logger.info("parent pending at fork")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            code = 1
+            try:
+                logger.info("child")
+                code = 0 if handler.flush(timeout=30) else 2
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert handler.flush(timeout=30) is True
+    with store.connect(store_url) as s:
+        messages = sorted(e.message for e in s.logs(limit=None))
+    assert messages == ["child", "parent before fork", "parent pending at fork"]

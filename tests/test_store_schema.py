@@ -1,0 +1,156 @@
+"""Opening stores: creation, upgrades, refusals and bad urls; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import re
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+from benchmarks.pgcluster import PostgresCluster
+
+from storelines import line
+from structflow.store import Store, StoreError, connect
+from structflow.store._dialects import dialect_for
+from structflow.store._schema import VERSION, migrate
+
+
+def _version(url: str) -> int:
+    dialect = dialect_for(url)
+    dialect.open()
+    try:
+        return int(dialect.query("SELECT MAX(version) FROM structflow_schema")[0][0])
+    finally:
+        dialect.close()
+
+
+def test_a_new_store_is_created_at_the_current_schema_version(store_url: str) -> None:
+    connect(store_url).close()
+    assert _version(store_url) == VERSION
+
+
+def test_an_older_store_is_upgraded_and_its_entries_become_searchable(store_url: str) -> None:
+    dialect = dialect_for(store_url)
+    dialect.open()
+    migrate(dialect, target=1)
+    with dialect.transaction():
+        # A row as schema version 1 stored it: no words column yet.
+        dialect.query(
+            "INSERT INTO structflow_entries (uid, ts, level, levelno, logger, message, fields) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("old-1", 1_717_243_200_000_000, "info", 20, "x", "an early needle", "{}"),
+        )
+    dialect.close()
+    calls: list[tuple[int, int, str]] = []
+    with connect(store_url, progress=lambda *a: calls.append(a)) as store:
+        assert [e.id for e in store.logs(search="needle")] == ["old-1"]
+        store.ingest([line("a later needle", seconds=5)])
+        assert len(store.logs(search="needle")) == 2
+    assert calls == [(1, 1, "indexing words")]
+    assert _version(store_url) == VERSION
+
+
+def test_a_store_with_a_newer_schema_is_refused_and_left_alone(store_url: str) -> None:
+    with connect(store_url) as store:
+        store.ingest([line("kept")])
+    dialect = dialect_for(store_url)
+    dialect.open()
+    with dialect.transaction():
+        dialect.query(
+            "INSERT INTO structflow_schema (version, description, applied_at) VALUES (?, ?, ?)",
+            (VERSION + 1, "from the future", "2099-01-01T00:00:00+00:00"),
+        )
+    dialect.close()
+    with pytest.raises(StoreError, match=f"schema version is {VERSION + 1}, newer than"):
+        connect(store_url)
+    dialect.open()
+    try:
+        assert dialect.query("SELECT message FROM structflow_entries") == [("kept",)]
+    finally:
+        dialect.close()
+
+
+def test_a_foreign_entries_table_is_not_taken_over(store_url: str) -> None:
+    dialect = dialect_for(store_url)
+    dialect.open()
+    dialect.query("CREATE TABLE structflow_entries (id INTEGER)")
+    dialect.close()
+    with pytest.raises(StoreError, match="it was not made by structflow"):
+        connect(store_url)
+
+
+def test_several_openers_of_a_new_store_create_it_once(store_url: str) -> None:
+    errors: list[BaseException] = []
+    opened: list[Store] = []
+
+    def open_it() -> None:
+        try:
+            opened.append(connect(store_url))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for store in opened:
+        store.close()
+    assert (errors, len(opened), _version(store_url)) == ([], 4, VERSION)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://host/db", "store url='mysql://host/db' has an unknown scheme 'mysql'"),
+        ("logs.db", "store url='logs.db' has an unknown scheme 'logs.db'"),
+        ("sqlite://host/logs.db", "a SQLite url is 'sqlite:///' followed by the file's path"),
+        ("sqlite:///", "a SQLite url is 'sqlite:///' followed by the file's path"),
+        ("postgresql://u:secret@h:99999/db", "store url='postgresql://u:***@h:99999/db' has an"),
+        ("", "store url='' is invalid"),
+    ],
+)
+def test_a_bad_url_is_a_value_error_without_its_password(url: str, message: str) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        connect(url)
+
+
+def test_an_unreachable_postgresql_is_a_store_error_without_its_password(
+    pg_cluster: PostgresCluster,
+) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    with pytest.raises(StoreError) as caught:
+        connect(f"postgresql://user:secret@127.0.0.1:{port}/db", timeout=2)
+    text = str(caught.value)
+    assert text.startswith(
+        f"cannot connect to the PostgreSQL store postgresql://user:***@127.0.0.1:{port}/db: "
+    )
+    assert "secret" not in text
+
+
+def test_a_file_that_is_not_a_database_is_a_store_error(tmp_path: Path) -> None:
+    path = tmp_path / "notes.txt"
+    path.write_text("just some notes, long enough to not look like an empty database" * 20)
+    with pytest.raises(StoreError, match="is not a usable SQLite database"):
+        connect(f"sqlite:///{path}")
+    assert path.read_text().startswith("just some notes")
+
+
+def test_a_directory_path_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot open"):
+        connect(f"sqlite:///{tmp_path}")
+
+
+def test_the_sqlite_file_and_its_directories_are_created(tmp_path: Path) -> None:
+    with connect(f"sqlite:///{tmp_path}/a/b/logs.db") as store:
+        assert store.backend == "sqlite"
+    assert (tmp_path / "a" / "b" / "logs.db").is_file()
+
+
+def test_a_closed_store_says_so(store: Store) -> None:
+    store.close()
+    with pytest.raises(StoreError, match="the store is closed"):
+        store.logs()
