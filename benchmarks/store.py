@@ -21,7 +21,8 @@ a word in ten entries, and the Python-side scan a user would otherwise write
 (every message read, the word looked for in Python).
 
 PostgreSQL runs in a throwaway cluster of the worker's own (initdb + pg_ctl
-in a temporary directory, the tests' helper), with its default settings.
+in a temporary directory, as tests/pgcluster.py makes it), with its default
+settings.
 """
 
 from __future__ import annotations
