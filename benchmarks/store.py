@@ -40,7 +40,7 @@ from typing import Any
 import orjson
 
 from benchmarks._common import ARG, CONTEXT, MESSAGE, RENDERED_MESSAGE, BenchmarkError
-from benchmarks.report import (
+from benchmarks._stats import (
     Results,
     Stat,
     Target,
@@ -515,6 +515,6 @@ def store_section(results: Results) -> str:
 
 
 def _count(x: float) -> str:
-    from benchmarks.report import fmt_count
+    from benchmarks._stats import fmt_count
 
     return fmt_count(x)

@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import report, suite  # noqa: E402
+from benchmarks import _stats, report, suite  # noqa: E402
 from benchmarks.receiver import count_records  # noqa: E402
 
 
@@ -138,16 +138,16 @@ def test_schedule_alternates_the_order_of_cases_between_rounds() -> None:
 def test_ratios_pair_rounds_and_report_median_min_max() -> None:
     structflow_ns = [100.0, 200.0, 100.0]
     peer_ns = [150.0, 300.0, 250.0]
-    assert report.speedup_ns(structflow_ns, peer_ns) == report.Stat(1.5, 1.5, 2.5)
-    assert report.speedup_rate([10.0, 20.0], [5.0, 5.0]) == report.Stat(3.0, 2.0, 4.0)
-    assert report.speedup_ns([], peer_ns) is None
+    assert _stats.speedup_ns(structflow_ns, peer_ns) == _stats.Stat(1.5, 1.5, 2.5)
+    assert _stats.speedup_rate([10.0, 20.0], [5.0, 5.0]) == _stats.Stat(3.0, 2.0, 4.0)
+    assert _stats.speedup_ns([], peer_ns) is None
 
 
 def test_a_target_fails_when_its_median_misses_the_threshold() -> None:
-    higher = report.Target("x", report.Stat(1.5, 1.4, 1.7), 1.6, True)
-    lower = report.Target("y", report.Stat(1.2, 1.0, 1.4), 1.3, False)
+    higher = _stats.Target("x", _stats.Stat(1.5, 1.4, 1.7), 1.6, True)
+    lower = _stats.Target("y", _stats.Stat(1.2, 1.0, 1.4), 1.3, False)
     assert (higher.passed, lower.passed) == (False, True)
-    assert report.Target("z", None, 1.0, True).row()[-1] == "not measured"
+    assert _stats.Target("z", None, 1.0, True).row()[-1] == "not measured"
 
 
 def test_update_docs_replaces_only_the_generated_section(tmp_path: Path) -> None:

@@ -14,7 +14,7 @@ import pytest
 
 from storelines import lifecycle, line
 from structflow import store
-from structflow.store._cli import ProgressBar
+from structflow._cli_store import ProgressBar
 
 pytestmark = pytest.mark.timeout(120)
 

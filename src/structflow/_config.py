@@ -391,6 +391,23 @@ def _flatten(prefix: str, data: Mapping[str, Any]) -> Iterator[tuple[str, Any]]:
 _Layers = dict[str, tuple[Any, Source]]
 
 
+# The configuration structflow applied last (set by structflow._setup), for
+# modules below the set-up that need the effective values, such as the log
+# store's default url.
+_applied: Config | None = None
+
+
+def set_applied(cfg: Config | None) -> None:
+    """Record *cfg* as the configuration applied (None: nothing applied)."""
+    global _applied
+    _applied = cfg
+
+
+def effective_config() -> Config:
+    """The configuration structflow applied, else the one it would read now."""
+    return _applied if _applied is not None else load_config()
+
+
 def load_config(
     overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,

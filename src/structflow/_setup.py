@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from structflow._config import Config, ConfigError, load_config
+from structflow._config import Config, ConfigError, load_config, set_applied
 from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
 from structflow.handlers.stream import StreamHandler
 from structflow.integrations import _structlog_setup
@@ -196,6 +196,7 @@ def configure(**overrides: Any) -> Config:
         cfg = load_config({**overrides})
         _apply(cfg)
         _current = cfg
+        set_applied(cfg)
         return cfg
 
 
@@ -235,6 +236,7 @@ def reset() -> None:
         root.setLevel(logging.NOTSET)
         _structlog_setup.reset()
         _current = None
+        set_applied(None)
 
 
 def get_logger(name: str | None = None) -> Logger:

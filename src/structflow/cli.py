@@ -87,7 +87,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = cfg_sub.add_parser("show", help="print every effective value and its source")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     cfg_sub.add_parser("validate", help="exit 0 if the configuration is valid, 2 if not")
-    from structflow.store import _cli as store_cli
+    from structflow import _cli_store as store_cli
 
     store_cli.add_commands(sub)
     store_cli.one_line_errors(parser)

@@ -75,10 +75,9 @@ def configured_url() -> str:
     Raises:
         ConfigError: the configuration is invalid.
     """
-    from structflow import _setup
-    from structflow._config import load_config
+    from structflow._config import effective_config
 
-    cfg = getattr(_setup, "_current", None) or load_config()
+    cfg = effective_config()
     section = cfg["logging"].get("store")
     url = section.get("url") if section is not None else None
     return url if isinstance(url, str) and url else DEFAULT_URL

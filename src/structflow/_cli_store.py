@@ -191,12 +191,11 @@ def _open_store(url: str | None) -> Store:
 
 def _formatter() -> logging.Formatter:
     """The formatter of the configured renderer, for standard output."""
-    from structflow import _setup
-    from structflow._config import load_config
+    from structflow._config import effective_config
     from structflow._setup import _formatter_options
     from structflow.formatters import formatter_for
 
-    cfg = getattr(_setup, "_current", None) or load_config()
+    cfg = effective_config()
     options = _formatter_options(cfg)
     renderer = cfg.logging.renderer
     if renderer == "console":
@@ -363,10 +362,9 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _retention_days() -> float | None:
-    from structflow import _setup
-    from structflow._config import load_config
+    from structflow._config import effective_config
 
-    cfg = getattr(_setup, "_current", None) or load_config()
+    cfg = effective_config()
     section = cfg["logging"].get("store")
     days = section.get("retention_days") if section is not None else None
     if isinstance(days, int | float) and not isinstance(days, bool) and days > 0:
