@@ -21,6 +21,7 @@ import pytest
 
 import structflow
 from needs import require
+from receivers import run_python
 from sample_flows import Collect
 from structflow import Flow, task
 from structflow._capture import CaptureForwarder
@@ -110,6 +111,8 @@ def test_notset_on_the_structflow_logger_means_the_configured_level() -> None:
 # --- a fresh pytest, 8 and 9 ------------------------------------------------------------
 
 PYTEST_8 = "pytest>=8,<9"
+# `python -m pytest`, as run_python runs code.
+PYTEST_MAIN = "import sys, pytest; sys.exit(pytest.main())"
 
 PAIR = """
 import structflow
@@ -201,15 +204,7 @@ def run_pytest(
     inner: tuple[Path, dict[str, str]], version: str, *args: str
 ) -> subprocess.CompletedProcess[str]:
     directory, env = inner
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=directory,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    proc = run_python(PYTEST_MAIN, "-p", "no:cacheprovider", *args, cwd=directory, env=env)
     used = re.search(r"pytest-(\d+)\.", proc.stdout)
     assert used is not None, proc.stdout + proc.stderr
     assert used.group(1) == version

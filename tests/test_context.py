@@ -209,3 +209,20 @@ def test_without_log_attributes_nothing_more_is_stamped(collect: Collect) -> Non
         structflow.get_logger("x").info("hi")
     [record] = collect.records
     assert (vars(record)["structflow_fields"], hasattr(record, "user_id")) == ((), False)
+
+
+def test_log_attributes_follow_tasks_into_executor_threads(collect: Collect) -> None:
+    from structflow.executors import ThreadExecutor
+
+    structflow.configure(stream="none", level="DEBUG", log_attributes=["user_id"])
+
+    @structflow.task(name="Threaded")
+    def threaded() -> None:
+        structflow.context.get("logger").info("in a thread")
+
+    with structflow.Flow("f") as flow:
+        threaded()
+    with context(user_id="u-7"):
+        assert flow.run(executor=ThreadExecutor(max_workers=2)).is_successful()
+    [record] = [r for r in collect.records if r.getMessage() == "in a thread"]
+    assert vars(record)["user_id"] == "u-7"

@@ -264,40 +264,24 @@ def test_a_later_handler_reads_asctime_in_the_configured_datefmt(
 
 
 @pytest.mark.parametrize(
-    ("formatter", "shown"),
+    ("formatter", "unset", "set_"),
     [
-        (ClassicFormatter("%(user_id)s %(message)s"), "- hi"),
-        (JsonFormatter(), '"user_id":null'),
-        (LogfmtFormatter(), "user_id=null"),
-        (ConsoleFormatter(colors=False), "user_id=None"),
+        (ClassicFormatter("%(user_id)s %(message)s"), "- hi", "u-1 hi"),
+        (JsonFormatter(), '"user_id":null', '"user_id":"u-1"'),
+        (LogfmtFormatter(), "user_id=null", "user_id=u-1"),
+        (ConsoleFormatter(colors=False), "user_id=None", "user_id=u-1"),
     ],
     ids=["classic", "json", "logfmt", "console"],
 )
-def test_an_unset_log_attribute_shows_as_the_renderers_no_value(
-    formatter: logging.Formatter, shown: str
+def test_a_log_attribute_shows_its_value_or_the_renderers_no_value(
+    formatter: logging.Formatter, unset: str, set_: str
 ) -> None:
     structflow.configure(stream="none", log_attributes=["user_id"])
-    record = one_record(lambda lg: lg.info("hi"))
-    assert shown in formatter.format(record)
-
-
-@pytest.mark.parametrize(
-    ("formatter", "shown"),
-    [
-        (ClassicFormatter("%(user_id)s %(message)s"), "u-1 hi"),
-        (JsonFormatter(), '"user_id":"u-1"'),
-        (LogfmtFormatter(), "user_id=u-1"),
-        (ConsoleFormatter(colors=False), "user_id=u-1"),
-    ],
-    ids=["classic", "json", "logfmt", "console"],
-)
-def test_a_log_attribute_set_in_the_context_shows_in_every_renderer(
-    formatter: logging.Formatter, shown: str
-) -> None:
-    structflow.configure(stream="none", log_attributes=["user_id"])
+    without = one_record(lambda lg: lg.info("hi"))
     with context(user_id="u-1"):
-        record = one_record(lambda lg: lg.info("hi"))
-    assert shown in formatter.format(record)
+        with_value = one_record(lambda lg: lg.info("hi"))
+    shown = (unset in formatter.format(without), set_ in formatter.format(with_value))
+    assert shown == (True, True)
 
 
 # --- extra= fields from loggers that are not structflow's --------------------
