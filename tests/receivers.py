@@ -512,13 +512,26 @@ def diagnostics_fixture() -> Iterator[Diagnostics]:
         logger.setLevel(saved)
 
 
-def run_python(code: str, *args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
-    """Run *code* in a fresh interpreter (this one's), with *args* as sys.argv[1:]."""
+def run_python(
+    code: str,
+    *args: str,
+    timeout: float = 60.0,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """
+    Run *code* in a fresh interpreter (this one's), with *args* as sys.argv[1:].
+
+    *cwd* and *env* are the working directory and environment (this process's
+    when not given).
+    """
     return subprocess.run(
         [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         timeout=timeout,
+        cwd=cwd,
+        env=env,
         check=False,
     )
 

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import structflow
 
 
@@ -51,3 +53,17 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     broken = run(["config", "validate"], tmp_path)
     assert broken.returncode == 2
     assert "invalid TOML" in broken.stderr
+
+
+@pytest.mark.parametrize(
+    ("level", "shown"),
+    [
+        ("10", "10  # STRUCTFLOW__LOGGING__LEVEL (DEBUG)"),
+        ("15", "15  # STRUCTFLOW__LOGGING__LEVEL (between DEBUG and INFO)"),
+    ],
+)
+def test_show_says_what_a_level_number_means(tmp_path: Path, level: str, shown: str) -> None:
+    proc = run(["config", "show"], tmp_path, STRUCTFLOW__LOGGING__LEVEL=level)
+    assert proc.returncode == 0, proc.stderr
+    [line] = [line for line in proc.stdout.splitlines() if line.startswith("logging.level ")]
+    assert line.endswith(f"= {shown}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,9 @@ def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
         load_config(environ=env)
     assert (
         "STRUCTFLOW__LOGGING__LEVEL='verbose' is not a log level; expected one of "
-        "NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL." in str(info.value)
+        "NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL (any case), a name registered with "
+        "logging.addLevelName before structflow is configured, or a level number "
+        "(0 or more, such as 10)." in str(info.value)
     )
 
 
@@ -185,8 +188,11 @@ def test_configure_twice_never_duplicates_handlers() -> None:
     structflow.configure(level="DEBUG")
     structflow.configure(level="DEBUG", extra_loggers=["lib.a"])
     structflow.configure(level="DEBUG", extra_loggers=["lib.a"])
-    assert len(structflow.get_logger().handlers) == len(first) == 1
-    assert len(logging.getLogger("lib.a").handlers) == 1
+    # Under pytest each logger also hands its records on to pytest's log capture.
+    expected = ["StreamHandler", "CaptureForwarder"]
+    assert [type(h).__name__ for h in structflow.get_logger().handlers] == expected
+    assert [type(h).__name__ for h in first] == expected
+    assert [type(h).__name__ for h in logging.getLogger("lib.a").handlers] == expected
 
 
 def test_config_is_read_only_mapping() -> None:
@@ -254,3 +260,71 @@ def test_prefect_style_string_list_in_file(tmp_path: Path) -> None:
     path = write(tmp_path / "c.toml", "[logging]\nextra_loggers = \"['urllib3', 'botocore']\"\n")
     cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})
     assert cfg.logging.extra_loggers == ["urllib3", "botocore"]
+
+
+# --- levels as numbers and registered names ---------------------------------------
+
+
+@pytest.fixture
+def notice() -> Iterator[None]:
+    """The custom level NOTICE (25), registered for the test's duration."""
+    logging.addLevelName(25, "NOTICE")
+    try:
+        yield
+    finally:
+        del logging._levelToName[25]
+        del logging._nameToLevel["NOTICE"]
+
+
+def test_level_number_in_the_file(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", "[logging]\nlevel = 10\n")
+    assert load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)}).logging.level == 10
+
+
+def test_level_number_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__LEVEL", "10")
+    logger = structflow.get_logger("x")
+    assert (structflow.config.logging.level, logger.getEffectiveLevel()) == (10, logging.DEBUG)
+
+
+def test_level_number_given_to_configure() -> None:
+    structflow.configure(level=15)
+    logger = structflow.get_logger("x")
+    assert (logger.isEnabledFor(15), logger.isEnabledFor(14)) == (True, False)
+
+
+def test_level_name_registered_with_add_level_name(notice: None) -> None:
+    structflow.configure(level="notice")
+    assert (structflow.config.logging.level, structflow.get_logger().level) == ("NOTICE", 25)
+
+
+def test_registered_names_are_listed_when_a_level_is_wrong(notice: None) -> None:
+    with pytest.raises(ConfigError, match=r"expected one of NOTSET, .*, CRITICAL, NOTICE \(any"):
+        structflow.configure(level="verbose")
+
+
+@pytest.mark.parametrize("bad", [-1, True, 10.5, "1e1", "-5"])
+def test_what_is_not_a_level(bad: object) -> None:
+    with pytest.raises(ConfigError, match=r"is not a log level;.* or a level number \(0 or more"):
+        structflow.configure(level=bad)
+
+
+# --- log_attributes ------------------------------------------------------------------
+
+
+def test_log_attributes_default_to_none_listed() -> None:
+    assert structflow.config.logging.log_attributes == []
+
+
+def test_log_attributes_from_the_environment_prefect_style(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Prefect 1 wrote lists as strings; a repeated key is listed once."""
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__LOG_ATTRIBUTES", "['user_id', 'region', 'user_id']")
+    assert structflow.config.logging.log_attributes == ["user_id", "region"]
+
+
+def test_log_attributes_must_name_keys(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[logging]\nlog_attributes = ["user_id", " "]\n')
+    with pytest.raises(ConfigError, match=r"line 2: logging.log_attributes = .* has an empty key"):
+        load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})

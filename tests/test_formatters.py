@@ -14,6 +14,7 @@ import logging.config
 import os
 import re
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -21,10 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import strategies
+import structflow
 import structflow.formatters as formatters_module
 from formatting import (
     SCHEMAS,
     SECRET,
+    ListHandler,
     all_formatters,
     foreign_recording,
     golden_record,
@@ -173,6 +176,112 @@ def test_bad_max_message_bytes_is_a_clear_error(bad: Any) -> None:
         ValueError, match=r"max_message_bytes=.* is not allowed; expected a positive integer"
     ):
         JsonFormatter(max_message_bytes=bad)
+
+
+# --- what stdlib's Formatter.format leaves on the record ----------------------
+
+
+def stdlib_asctime(record: logging.LogRecord, datefmt: str | None) -> str:
+    return logging.Formatter(datefmt=datefmt).formatTime(record, datefmt)
+
+
+@pytest.mark.parametrize("formatter", all_formatters(), ids=repr)
+def test_every_formatter_leaves_message_and_asctime_set(formatter: logging.Formatter) -> None:
+    record = golden_record()
+    formatter.format(record)
+    expected = ("loaded 3 rows", stdlib_asctime(record, formatter.datefmt))
+    assert (record.message, record.asctime) == expected
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(lambda f, r: f.format_bytes(r), id="format_bytes"),
+        pytest.param(lambda f, r: f.event_dict(r), id="event_dict"),
+    ],
+)
+def test_json_paths_for_handlers_leave_message_and_asctime_set(make: Any) -> None:
+    record = golden_record()
+    make(JsonFormatter(datefmt="%H:%M"), record)
+    assert (record.message, record.asctime) == ("loaded 3 rows", stdlib_asctime(record, "%H:%M"))
+
+
+def test_classic_with_processors_leaves_message_and_asctime_set() -> None:
+    record = golden_record()
+    ClassicFormatter(processors=["structflow.processors:add_run_context"]).format(record)
+    expected = ("loaded 3 rows", stdlib_asctime(record, ClassicFormatter().datefmt))
+    assert (record.message, record.asctime) == expected
+
+
+@pytest.mark.parametrize("datefmt", [None, "%H:%M:%S"])
+def test_asctime_follows_each_records_own_time(datefmt: str | None) -> None:
+    """The time is cached per second and per millisecond, never across them."""
+    formatter = JsonFormatter(datefmt=datefmt)
+    seen = []
+    for created in (1714564800.125, 1714564800.1259, 1714564800.126, 1714564801.126, 5.5):
+        record = golden_record()
+        record.created, record.msecs = created, float(int((created - int(created)) * 1000))
+        formatter.format(record)
+        seen.append(record.asctime == stdlib_asctime(record, datefmt))
+    assert seen == [True] * 5
+
+
+def test_asctime_honours_a_subclass_millisecond_format() -> None:
+    class Dotted(LogfmtFormatter):
+        default_msec_format = "%s.%03d"
+
+    class StdlibDotted(logging.Formatter):
+        default_msec_format = "%s.%03d"
+
+    record = golden_record()
+    Dotted().format(record)
+    assert record.asctime == StdlibDotted().formatTime(record)
+
+
+def test_record_message_is_the_whole_message_however_it_is_rendered() -> None:
+    """Truncation and escaping are matters of rendering; ``message`` is getMessage()."""
+    record = golden_record()
+    record.msg, record.args = "line\n" + "x" * 400, ()
+    text = LogfmtFormatter(max_message_bytes=100).format(record)
+    assert (record.message, "x" * 400 in text) == ("line\n" + "x" * 400, False)
+
+
+@pytest.mark.parametrize("renderer", formatters_module.RENDERERS)
+def test_a_later_handler_reads_asctime_in_the_configured_datefmt(
+    renderer: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Prefect 1's datefmt tests read ``record.asctime`` from a handler of their own."""
+    structflow.configure(renderer=renderer, datefmt="%Y/%m")
+    later = ListHandler()
+    structflow.get_logger().addHandler(later)
+    structflow.get_logger("x").info("hi")
+    [record] = later.records
+    assert record.asctime == time.strftime("%Y/%m", time.localtime(record.created))
+    assert capsys.readouterr().out.count("hi") == 1
+
+
+# --- log_attributes in every renderer ------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("formatter", "unset", "set_"),
+    [
+        (ClassicFormatter("%(user_id)s %(message)s"), "- hi", "u-1 hi"),
+        (JsonFormatter(), '"user_id":null', '"user_id":"u-1"'),
+        (LogfmtFormatter(), "user_id=null", "user_id=u-1"),
+        (ConsoleFormatter(colors=False), "user_id=None", "user_id=u-1"),
+    ],
+    ids=["classic", "json", "logfmt", "console"],
+)
+def test_a_log_attribute_shows_its_value_or_the_renderers_no_value(
+    formatter: logging.Formatter, unset: str, set_: str
+) -> None:
+    structflow.configure(stream="none", log_attributes=["user_id"])
+    without = one_record(lambda lg: lg.info("hi"))
+    with context(user_id="u-1"):
+        with_value = one_record(lambda lg: lg.info("hi"))
+    shown = (unset in formatter.format(without), set_ in formatter.format(with_value))
+    assert shown == (True, True)
 
 
 # --- extra= fields from loggers that are not structflow's --------------------

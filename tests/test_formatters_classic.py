@@ -177,3 +177,19 @@ def test_classic_chained_exceptions_keep_stdlib_layout() -> None:
     assert theirs[:-2] == ours[:-2]
     assert ours[-2:] == ["RuntimeError: outer", "  forged"]
     assert "The above exception was the direct cause of the following exception:" in ours
+
+
+def test_a_context_field_without_a_value_renders_as_the_placeholder() -> None:
+    """map_index outside a map, or a log attribute the context lacks, is None on the record."""
+    text = ClassicFormatter("%(map_index)s %(message)s").format(golden_record())
+    assert text == "- loaded 3 rows"
+
+
+def test_a_field_without_a_value_takes_its_default() -> None:
+    formatter = ClassicFormatter("%(map_index)s %(message)s", defaults={"map_index": "n/a"})
+    assert formatter.format(golden_record()) == "n/a loaded 3 rows"
+
+
+def test_a_record_attribute_that_is_none_renders_as_stdlib_does() -> None:
+    record = golden_record()
+    assert ClassicFormatter("%(exc_text)s").format(record) == "None"

@@ -9,6 +9,7 @@ prints and what error messages name.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import tomllib
@@ -19,13 +20,15 @@ from typing import Any
 
 from structflow.processors import DEFAULT_REDACT_KEYS
 
-__all__ = ["Config", "ConfigError", "load_config"]
+__all__ = ["Config", "ConfigError", "level_number", "load_config"]
 
 ENV_PREFIX = "STRUCTFLOW__"
 PATH_VAR = "STRUCTFLOW__USER_CONFIG_PATH"
 DEFAULT_PATH = "~/.structflow/config.toml"
 
 LEVELS = ("NOTSET", "DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+# stdlib's names, its aliases (WARN, FATAL) included: not listed as custom levels.
+_ALL_LEVEL_NAMES = frozenset(LEVELS) | {"WARN", "FATAL"}
 RENDERERS = ("classic", "json", "console", "logfmt")
 SCHEMAS = ("default", "ecs", "gcp", "datadog", "otel")
 STREAMS = ("stdout", "stderr", "none")
@@ -78,15 +81,58 @@ class Source:
 # --- validators -----------------------------------------------------------------
 
 
-def _choice(allowed: tuple[str, ...], what: str, *, upper: bool = False) -> Callable[[Any], Any]:
+def _choice(allowed: tuple[str, ...], what: str) -> Callable[[Any], Any]:
     def check(value: Any) -> Any:
         if isinstance(value, str):
-            norm = value.upper() if upper else value.lower()
+            norm = value.lower()
             if norm in allowed:
                 return norm
         raise ValueError(f"is not {what}; expected one of {', '.join(allowed)}")
 
     return check
+
+
+def _level(value: Any) -> str | int:
+    """
+    Check a log level: a name (any case) or a number (``10``, ``"10"``).
+
+    Names are stdlib's and those registered with :func:`logging.addLevelName`
+    before the configuration is read. A number is kept as a number and a name
+    as its registered spelling, so the effective configuration shows what was
+    given.
+    """
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value >= 0:
+            return value
+    elif isinstance(value, str):
+        text = value.strip()
+        if text.isdigit() and text.isascii():
+            return int(text)
+        names = logging.getLevelNamesMapping()
+        if text in names:
+            return text
+        if text.upper() in names:
+            return text.upper()
+    custom = [name for name in logging.getLevelNamesMapping() if name not in _ALL_LEVEL_NAMES]
+    allowed = ", ".join([*LEVELS, *sorted(custom)])
+    raise ValueError(
+        f"is not a log level; expected one of {allowed} (any case), a name registered "
+        "with logging.addLevelName before structflow is configured, or a level number "
+        "(0 or more, such as 10)"
+    )
+
+
+def level_number(value: str | int) -> int:
+    """
+    The number of a checked ``level`` value (a name or a number).
+
+    A name that is no longer registered (it cannot be, once checked, unless
+    the application changed logging's tables since) counts as NOTSET.
+    """
+    if isinstance(value, int):
+        return value
+    number = logging.getLevelNamesMapping().get(value)
+    return number if number is not None else logging.NOTSET
 
 
 def _str(value: Any) -> str:
@@ -130,6 +176,15 @@ def _str_list(value: Any) -> list[str]:
     return list(value)
 
 
+def _key_list(value: Any) -> list[str]:
+    items = _str_list(value)
+    for item in items:
+        if not item.strip():
+            raise ValueError("has an empty key; list the context keys by name")
+    # A key listed twice is stamped once.
+    return list(dict.fromkeys(items))
+
+
 def _processor_list(value: Any) -> list[str]:
     items = _str_list(value)
     for item in items:
@@ -168,9 +223,9 @@ class Key:
 LOGGING_KEYS: dict[str, Key] = {
     "level": Key(
         "INFO",
-        _choice(LEVELS, "a log level", upper=True),
+        _level,
         str,
-        "level of structflow's loggers and the extra loggers",
+        "level of structflow's loggers and the extra loggers (a name or a number)",
     ),
     "format": Key(DEFAULT_FORMAT, _format, str, "classic renderer's %-style format"),
     "datefmt": Key(
@@ -184,6 +239,12 @@ LOGGING_KEYS: dict[str, Key] = {
     ),
     "extra_loggers": Key(
         [], _str_list, list, "other libraries' loggers that get structflow's handlers"
+    ),
+    "log_attributes": Key(
+        [],
+        _key_list,
+        list,
+        "context keys stamped on every record (None where the context lacks them)",
     ),
     "redact_keys": Key(list(DEFAULT_REDACT_KEYS), _str_list, list, "keys rendered as [REDACTED]"),
     "max_message_bytes": Key(

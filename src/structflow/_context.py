@@ -6,21 +6,25 @@ Two kinds of keys live here:
 * every key set with ``structflow.context(**kw)`` is readable through the
   ``structflow.context`` mapping (``logger``, ``parameters``, user keys ...);
 * a subset, the *record fields*, is stamped on every log record made while it
-  is set: the run-context keys in :data:`RUN_KEYS` and every key bound with
-  :func:`structflow.bound`.
+  is set: the run-context keys in :data:`RUN_KEYS`, the keys listed in
+  ``[logging] log_attributes`` (``None`` where the context lacks them), and
+  every key bound with :func:`structflow.bound`.
 
 Both are kept in one immutable :class:`_Frame` per context so that the hot
 path of a log call reads one ``ContextVar`` and finds the fields and their
-names already computed.
+names already computed. The fields depend on ``log_attributes`` too: a frame
+remembers which list it was computed for, and one made before the list
+changed (before structflow read its configuration, say) is computed again
+the first time it is used after.
 """
 
 from __future__ import annotations
 
 import contextvars
 import functools
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeAlias, TypeVar
 
 __all__ = ["RUN_KEYS", "Context", "bound", "context"]
 
@@ -34,24 +38,59 @@ RUN_KEYS: tuple[str, ...] = (
     "map_index",
     "task_run_count",
 )
-_RUN_KEY_SET = frozenset(RUN_KEYS)
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+# The keys of `[logging] log_attributes`, in a one-item list so that the hot
+# path of a log call (in structflow._loggers) reads the current tuple without
+# a module attribute lookup. A new tuple object is stored only when the keys
+# change: frames compare it by identity.
+log_attributes: list[tuple[str, ...]] = [()]
+
+#: The record fields of one context, for one list of log attributes:
+#: (that list, the fields, their names).
+Stamp: TypeAlias = tuple[tuple[str, ...], dict[str, Any], tuple[str, ...]]
+
+
+def set_log_attributes(keys: Iterable[str]) -> None:
+    """
+    Stamp *keys* on every record from now on (``[logging] log_attributes``).
+
+    Frames in use pick the new keys up the next time a record is made.
+    """
+    wanted = tuple(dict.fromkeys(keys))
+    if wanted != log_attributes[0]:
+        log_attributes[0] = wanted
+
+
+def _stamp(values: Mapping[str, Any], bound: Mapping[str, Any]) -> Stamp:
+    """Compute the record fields of a context: run keys, log attributes, then bound keys."""
+    keys = log_attributes[0]
+    fields = {k: values[k] for k in RUN_KEYS if k in values}
+    for key in keys:
+        if key not in fields:
+            # Stamped even when unset, as Prefect 1 did: handlers and format
+            # strings that read the attribute find None rather than fail.
+            fields[key] = values.get(key)
+    fields.update(bound)
+    return (keys, fields, tuple(fields))
+
 
 class _Frame:
-    """One immutable state of the context: its values and the record fields."""
+    """One immutable state of the context: its values and its record fields."""
 
-    __slots__ = ("bound", "fields", "names", "values")
+    __slots__ = ("bound", "stamp", "values")
 
     def __init__(self, values: dict[str, Any], bound: dict[str, Any]) -> None:
         self.values = values
         self.bound = bound
-        fields = {k: values[k] for k in RUN_KEYS if k in values}
-        fields.update(bound)
-        self.fields = fields
-        self.names: tuple[str, ...] = tuple(fields)
+        self.stamp: Stamp = _stamp(values, bound)
+
+    def restamp(self) -> Stamp:
+        """Compute the fields again for the current log attributes (they changed)."""
+        stamp = self.stamp = _stamp(self.values, self.bound)
+        return stamp
 
 
 _EMPTY = _Frame({}, {})
@@ -60,9 +99,26 @@ _frame: contextvars.ContextVar[_Frame] = contextvars.ContextVar(
 )
 
 
+def current_stamp() -> Stamp:
+    """Return the current context's (log attributes, fields, names); shared, do not mutate."""
+    frame = _frame.get()
+    stamp = frame.stamp
+    if stamp[0] is not log_attributes[0]:
+        stamp = frame.restamp()
+    return stamp
+
+
 def current_fields() -> dict[str, Any]:
     """Return the record fields of the current context (shared; do not mutate)."""
-    return _frame.get().fields
+    return current_stamp()[1]
+
+
+def _root_logger() -> Any:
+    """structflow's root logger: ``context.get("logger")`` outside any run."""
+    # Imported here: the logger layer imports this module.
+    from structflow._setup import get_logger
+
+    return get_logger()
 
 
 class _Push:
@@ -116,26 +172,56 @@ class Context(Mapping[str, Any]):
     Read-only view of the run context.
 
     ``context.get(key, default=None)``, ``context[key]`` and ``context.key``
-    read it; ``with context(**kw):`` adds keys for the duration of the block.
-    During a task run it holds ``logger``, ``flow_name``, ``flow_run_id``,
-    ``task_name``, ``task_run_id``, ``map_index``, ``task_run_count`` and
-    ``parameters``.
+    read it; ``with context(**kw):`` (or ``with context({...}):``) adds keys
+    for the duration of the block. During a task run it holds ``logger``,
+    ``flow_name``, ``flow_run_id``, ``task_name``, ``task_run_id``,
+    ``map_index``, ``task_run_count`` and ``parameters``.
+
+    ``logger`` is always there: outside any run it is structflow's root
+    logger (``structflow.get_logger()``), as in Prefect 1, so helper code
+    that logs both inside and outside tasks works in both places.
 
     .. versionadded:: 0.1.0
     """
 
     __slots__ = ()
 
-    def __call__(self, **kw: Any) -> _Push:
-        """Return a ``with`` block that adds *kw* to the context for its duration."""
-        return _Push(kw, {})
+    def __call__(self, values: Mapping[str, Any] | None = None, /, **kw: Any) -> _Push:
+        """
+        Return a ``with`` block that adds keys to the context for its duration.
+
+        The keys come from the mapping *values* (``context({"key": 1})``, as
+        Prefect 1 took them), then from the keyword arguments, which win.
+
+        Raises:
+            TypeError: *values* is not a mapping, or has a key that is not a string.
+        """
+        if values is None:
+            return _Push(kw, {})
+        if not isinstance(values, Mapping):
+            raise TypeError(
+                f"structflow.context() takes a mapping of keys, or keywords; "
+                f"got {type(values).__name__}"
+            )
+        bad = [k for k in values if not isinstance(k, str)]
+        if bad:
+            raise TypeError(
+                f"structflow.context() keys must be strings; got {bad[0]!r} "
+                f"({type(bad[0]).__name__})"
+            )
+        return _Push({**values, **kw}, {})
 
     def __getitem__(self, key: str) -> Any:
-        return _frame.get().values[key]
+        try:
+            return _frame.get().values[key]
+        except KeyError:
+            if key == "logger":
+                return _root_logger()
+            raise
 
     def __getattr__(self, key: str) -> Any:
         try:
-            return _frame.get().values[key]
+            return self[key]
         except KeyError:
             raise AttributeError(f"structflow.context has no key {key!r}") from None
 
@@ -146,17 +232,28 @@ class Context(Mapping[str, Any]):
         )
 
     def __iter__(self) -> Iterator[str]:
-        return iter(_frame.get().values)
+        values = _frame.get().values
+        yield from values
+        if "logger" not in values:
+            yield "logger"
 
     def __len__(self) -> int:
-        return len(_frame.get().values)
+        values = _frame.get().values
+        return len(values) + ("logger" not in values)
 
     def __contains__(self, key: object) -> bool:
-        return key in _frame.get().values
+        return key == "logger" or key in _frame.get().values
 
     def get(self, key: str, default: Any = None) -> Any:
-        """Return the value of *key* in the current context, or *default*."""
-        return _frame.get().values.get(key, default)
+        """
+        Return the value of *key* in the current context, or *default*.
+
+        ``get("logger")`` is never None: outside a run it is the root logger.
+        """
+        values = _frame.get().values
+        if key in values:
+            return values[key]
+        return _root_logger() if key == "logger" else default
 
     def snapshot(self) -> dict[str, Any]:
         """
@@ -176,9 +273,10 @@ class Context(Mapping[str, Any]):
 
     def as_dict(self) -> Mapping[str, Any]:
         """Return a read-only copy of the current context."""
-        return MappingProxyType(dict(_frame.get().values))
+        return MappingProxyType(dict(self))
 
     def __repr__(self) -> str:
+        # The explicitly set keys: a repr does not read the configuration.
         return f"<structflow.context {dict(_frame.get().values)!r}>"
 
 

@@ -26,6 +26,7 @@ from types import CodeType
 from typing import Any, Protocol
 
 from structflow._context import _frame
+from structflow._context import log_attributes as _log_attributes
 from structflow._records import (
     RECORD_ATTRS,
     RESERVED,
@@ -34,10 +35,26 @@ from structflow._records import (
     normalize_exc_info,
 )
 
-__all__ = ["ROOT_NAME", "BoundLogger", "Logger", "install_record_factory"]
+__all__ = [
+    "ROOT_NAME",
+    "BoundLogger",
+    "Logger",
+    "install_record_factory",
+    "set_configured_level",
+]
 
 #: The name of the root of structflow's logger tree.
 ROOT_NAME = "structflow"
+
+# The configured level, while structflow is configured: what NOTSET on the
+# structflow logger stands for (see Logger.getEffectiveLevel).
+_configured_level: int | None = None
+
+
+def set_configured_level(level: int | None) -> None:
+    """Record the configured level (``None``: structflow is not configured)."""
+    global _configured_level
+    _configured_level = level
 
 
 # --- record factory for loggers that are not structflow's ---------------------
@@ -53,25 +70,30 @@ def _factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
     else:
         record = prev(*args, **kwargs)
     frame = _frame.get()
-    if frame.names:
+    stamp = frame.stamp
+    if stamp[0] is not _log_attributes[0]:
+        stamp = frame.restamp()
+    fields = stamp[1]
+    names = stamp[2]
+    if names:
         d = record.__dict__
-        stored = _stored_names(frame.names)
+        stored = _stored_names(names)
         extra = _pending_extra()
         if extra:
             # stdlib's makeRecord refuses an `extra` key already on the record;
             # the caller's own value is the more specific one, so it wins.
             keep = [i for i, name in enumerate(stored) if name not in extra]
-            values = list(frame.fields.values())
+            values = list(fields.values())
             for i in keep:
                 d[stored[i]] = values[i]
             d["structflow_fields"] = tuple(stored[i] for i in keep) + tuple(
                 k for k in extra if k not in RESERVED
             )
             return record
-        if stored is frame.names or stored == frame.names:
-            d.update(frame.fields)
+        if stored is names or stored == names:
+            d.update(fields)
         else:
-            for name, value in zip(stored, frame.fields.values(), strict=True):
+            for name, value in zip(stored, fields.values(), strict=True):
                 d[name] = value
         d["structflow_fields"] = stored
     elif "structflow_fields" not in record.__dict__:
@@ -344,6 +366,26 @@ class Logger(logging.Logger):
         if self.isEnabledFor(level):
             self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
 
+    def getEffectiveLevel(self) -> int:  # noqa: N802 - stdlib's name
+        """
+        The level this logger logs at, found as stdlib finds it, with one difference.
+
+        While structflow is configured, NOTSET on the ``structflow`` logger
+        stands for the configured level rather than for the root logger's.
+        A test tool that restores the ``structflow`` logger's level to NOTSET
+        (pytest's ``caplog.set_level`` does, when the test set it before
+        structflow configured itself) leaves structflow at its configured
+        level, not at the root logger's ``WARNING``.
+        """
+        logger: logging.Logger | None = self
+        while logger is not None:
+            if logger.level:
+                return logger.level
+            if _configured_level is not None and logger.name == ROOT_NAME:
+                return _configured_level
+            logger = logger.parent
+        return logging.NOTSET
+
     def callHandlers(self, record: logging.LogRecord) -> None:  # noqa: N802 - stdlib's name
         """
         Pass *record* to every handler, as stdlib does, but never raise.
@@ -437,8 +479,12 @@ def build_record(
         if type(first) not in _SCALARS and isinstance(first, Mapping) and first:
             args = first  # type: ignore[assignment]
     frame = _frame.get()
+    stamp = frame.stamp
+    if stamp[0] is not _log_attributes[0]:
+        # [logging] log_attributes changed since this context was entered.
+        stamp = frame.restamp()
     if bound or kw or extra:
-        fields = dict(frame.fields)
+        fields = dict(stamp[1])
         if bound:
             fields.update(bound)
         if kw:
@@ -447,8 +493,8 @@ def build_record(
             fields.update(extra)
         given = tuple(fields)
     else:
-        fields = frame.fields
-        given = frame.names
+        fields = stamp[1]
+        given = stamp[2]
     names = _stored_names(given) if given else given
     if exc_info:
         exc_info = normalize_exc_info(exc_info)

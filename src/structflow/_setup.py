@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from structflow._config import Config, ConfigError, load_config, set_applied
+from structflow import _capture, _context, _loggers
+from structflow._config import Config, ConfigError, level_number, load_config, set_applied
 from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
 from structflow.handlers.stream import StreamHandler
 from structflow.integrations import _structlog_setup
@@ -129,18 +130,26 @@ def _detach_owned() -> None:
     _owned.clear()
 
 
-def _apply(cfg: Config) -> None:
+def _apply(cfg: Config, first_use: bool = False) -> None:
     global _root_saved_propagate
     options = _formatter_options(cfg)
     stream = _make_stream_handler(cfg, options)
     shipping = _shipping_handlers(cfg, options)
     handlers = [h for h in (stream, *shipping) if h is not None]
-    level = logging.getLevelName(cfg.logging.level)
+    level = level_number(cfg.logging.level)
 
     _detach_owned()
     install_record_factory()
+    _context.set_log_attributes(cfg.logging.log_attributes)
     root = _get(ROOT_NAME)
-    root.setLevel(level)
+    _loggers.set_configured_level(level)
+    if first_use and root.level != logging.NOTSET:
+        # A level set on the structflow logger before structflow's first use
+        # (pytest's caplog.set_level(..., logger="structflow"), or the
+        # application's own setLevel) is kept; configure() sets it.
+        root.setLevel(root.level)  # clears the loggers' level caches
+    else:
+        root.setLevel(level)
     if _root_saved_propagate is None:
         _root_saved_propagate = root.propagate
     # With a handler of our own, records stop here so they are not printed
@@ -165,12 +174,16 @@ def _apply(cfg: Config) -> None:
             lg.propagate = False
         targets.append(lg)
 
+    forward = bool(handlers) and _capture.under_pytest()
     for logger in targets:
-        for handler in handlers:
+        mine = list(handlers)
+        if forward:
+            # Records stop at this logger: pytest's log capture gets them all the same.
+            mine.append(_capture.CaptureForwarder(logger, console=stream is not None))
+        for handler in mine:
             logger.addHandler(handler)
+            setattr(handler, OWNED_ATTR, True)
             _owned.append((logger, handler))
-    for handler in handlers:
-        setattr(handler, OWNED_ATTR, True)
     _structlog_setup.apply(cfg)
 
 
@@ -191,10 +204,14 @@ def configure(**overrides: Any) -> Config:
 
     .. versionadded:: 0.1.0
     """
+    return _configure(overrides, first_use=False)
+
+
+def _configure(overrides: Mapping[str, Any], first_use: bool) -> Config:
     global _current
     with _lock:
         cfg = load_config({**overrides})
-        _apply(cfg)
+        _apply(cfg, first_use)
         _current = cfg
         set_applied(cfg)
         return cfg
@@ -208,7 +225,7 @@ def ensure_configured() -> Config:
     with _lock:
         if _current is not None:
             return _current
-        return configure()
+        return _configure({}, first_use=True)
 
 
 def reset() -> None:
@@ -233,7 +250,9 @@ def reset() -> None:
         if _root_saved_propagate is not None:
             root.propagate = _root_saved_propagate
         _root_saved_propagate = None
+        _loggers.set_configured_level(None)
         root.setLevel(logging.NOTSET)
+        _context.set_log_attributes(())
         _structlog_setup.reset()
         _current = None
         set_applied(None)

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
-from structflow._config import ConfigError, config_path, load_config
+from structflow._config import LEVELS, ConfigError, config_path, level_number, load_config
 
 __all__ = ["main"]
 
@@ -35,15 +36,48 @@ def _show(as_json: bool) -> int:
         return EXIT_BAD_CONFIG
     rows = list(cfg.items_with_sources())
     if as_json:
-        out = {dotted: {"value": value, "source": str(src)} for dotted, value, src in rows}
+        out: dict[str, dict[str, Any]] = {
+            dotted: {"value": value, "source": str(src)} for dotted, value, src in rows
+        }
+        out["logging.level"]["number"] = level_number(cfg.logging.level)
         print(json.dumps(out, indent=2, default=repr))
         return EXIT_OK
     print(f"# config file: {config_path(os.environ)}")
     width = max(len(d) for d, _, _ in rows)
     for dotted, value, src in rows:
         shown = json.dumps(value, default=repr)
-        print(f"{dotted:<{width}} = {shown}  # {src}")
+        note = _level_note(value) if dotted == "logging.level" else ""
+        print(f"{dotted:<{width}} = {shown}  # {src}{f' ({note})' if note else ''}")
     return EXIT_OK
+
+
+_STDLIB_LEVELS = (
+    (logging.DEBUG, "DEBUG"),
+    (logging.INFO, "INFO"),
+    (logging.WARNING, "WARNING"),
+    (logging.ERROR, "ERROR"),
+    (logging.CRITICAL, "CRITICAL"),
+)
+
+
+def _level_note(value: str | int) -> str:
+    """
+    What a level given as a number or a custom name means, for ``config show``.
+
+    ``10`` is DEBUG, ``15`` lies between DEBUG and INFO, ``NOTICE`` (a name
+    the application registered) is its number; stdlib's names need no note.
+    """
+    number = level_number(value)
+    if isinstance(value, str):
+        return "" if value in LEVELS else f"level {number}"
+    name = logging.getLevelName(number)
+    if not name.startswith("Level "):
+        return name
+    below = [n for lvl, n in _STDLIB_LEVELS if lvl < number]
+    above = [n for lvl, n in _STDLIB_LEVELS if lvl > number]
+    if below and above:
+        return f"between {below[-1]} and {above[0]}"
+    return f"above {below[-1]}" if below else f"below {above[0]}"
 
 
 def _validate() -> int:

@@ -114,6 +114,4 @@ def formatter_for(renderer: str, **options: Any) -> logging.Formatter:
         # Only the classic renderer uses a format string.
         kwargs.pop("fmt", None)
         kwargs.pop("style", None)
-    if name in ("json", "logfmt"):
-        kwargs.pop("datefmt", None)
     return cls(**kwargs)

@@ -10,7 +10,9 @@ redacting, truncating and running the user's processors on the way.
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Literal, TypeAlias
 
@@ -39,6 +41,11 @@ __all__ = ["MISSING", "EventFormatter", "spec_repr"]
 
 #: A value absent from a record or event (``None`` is a value).
 MISSING: Any = object()
+
+_floor = math.floor
+# stdlib's Formatter.default_msec_format, and what it makes of each millisecond.
+_STDLIB_MSEC_FORMAT = "%s,%03d"
+_MSEC_SUFFIXES: dict[float, str] = {float(ms): f",{ms:03d}" for ms in range(1000)}
 
 # Keys of structflow's own event layout; a field with one of these names is
 # shown as `<name>_`, as the logger does for record attribute names.
@@ -149,6 +156,51 @@ class EventFormatter(logging.Formatter):
         self._seen_once: set[tuple[str, ...]] = set()
         # RFC 3339, UTC, microseconds; the strftime is done once per second.
         self._rfc3339 = SecondCache(utc_second, "%s.%06dZ", 1e6).format
+        # record.asctime, as stdlib's formatTime writes it: the strftime once
+        # per second ([start, end) of that second, its text), milliseconds
+        # from a table when the format is stdlib's.
+        self._asctime_cache: tuple[float, float, str] = (math.nan, math.nan, "")
+        # The last asctime made: (its second's bounds, its msecs, the text).
+        self._last_asctime: tuple[float, float, float, str] = (math.nan, math.nan, math.nan, "")
+        self._msec_format = self.default_msec_format or ""
+        self._msec_suffixes: Mapping[float, str] | None = None
+        if not self.datefmt and self._msec_format:
+            standard = self._msec_format == _STDLIB_MSEC_FORMAT
+            # Another format finds nothing in an empty table: the slow path formats it.
+            self._msec_suffixes = _MSEC_SUFFIXES if standard else {}
+
+    # -- what stdlib's Formatter.format leaves on the record --
+
+    def _asctime(self, record: logging.LogRecord) -> str:
+        """
+        ``formatTime(record, self.datefmt)``, computed as cheaply as it can be.
+
+        Every formatter leaves ``record.asctime`` set, as stdlib's ``format``
+        does, so this is on the hot path of every renderer.
+        """
+        created = record.created
+        cache = self._asctime_cache
+        if not cache[0] <= created < cache[1]:
+            cache = self._asctime_second(created)
+        suffixes = self._msec_suffixes
+        msecs = record.msecs
+        if suffixes is None:
+            text = cache[2]
+        else:
+            try:
+                # record.msecs is a whole number of milliseconds as a float.
+                text = cache[2] + suffixes[msecs]
+            except (KeyError, TypeError):
+                text = self._msec_format % (cache[2], msecs)
+        self._last_asctime = (cache[0], cache[1], msecs, text)
+        return text
+
+    def _asctime_second(self, created: float) -> tuple[float, float, str]:
+        sec = _floor(created)
+        text = time.strftime(self.datefmt or self.default_time_format, self.converter(sec))
+        # Float bounds: comparing a float with an int is the slower comparison.
+        cache = self._asctime_cache = (float(sec), float(sec + 1), text)
+        return cache
 
     # -- the event dict --
 
@@ -191,7 +243,7 @@ class EventFormatter(logging.Formatter):
         ts = self._rfc3339(record.created)
         levelname = record.levelname
         level = LOWER_NAMES.get(levelname) or safe_str(levelname).lower()
-        msg = safe_message(record)
+        msg = full_msg = safe_message(record)
         if len(msg) > self._trunc_chars:
             msg = truncate(msg, self._max_bytes)
         names = d.get("structflow_fields")
@@ -239,6 +291,16 @@ class EventFormatter(logging.Formatter):
                 event["exception"] = exc
         if record.stack_info:
             event["stack"] = record.stack_info
+        # What stdlib's Formatter.format leaves on the record, for a handler
+        # or filter that runs later: the whole message (before truncation
+        # and escaping, which are matters of rendering) and the time.
+        d["message"] = full_msg
+        before = self._last_asctime
+        if before[0] <= record.created < before[1] and before[2] == record.msecs:
+            # The same millisecond as the record before: the usual case in a busy loop.
+            d["asctime"] = before[3]
+        else:
+            d["asctime"] = self._asctime(record)
         return event
 
     def _add_fields_slowly(
@@ -347,7 +409,9 @@ class EventFormatter(logging.Formatter):
         ]
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}({', '.join(self._repr_options())})"
+        options = [] if self.datefmt is None else [f"datefmt={self.datefmt!r}"]
+        options.extend(self._repr_options())
+        return f"{type(self).__name__}({', '.join(options)})"
 
 
 def spec_repr(spec: Any) -> str:

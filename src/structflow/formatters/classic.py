@@ -11,11 +11,10 @@ from __future__ import annotations
 import logging
 import re
 import string
-import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
-from structflow._records import SecondCache, exc_tuple, safe_message
+from structflow._records import exc_tuple, safe_message
 from structflow._values import PLAIN, REDACTED, safe_repr, safe_str, scrub, truncate
 from structflow.formatters._event import MISSING, EventFormatter
 from structflow.formatters._traceback import escape, format_exc_lines, safe_traceback
@@ -101,8 +100,6 @@ class ClassicFormatter(EventFormatter):
         self._style_char = style
         template = self._style._fmt
         self._slots, self._template, self._fallback = self._parse(template, style)
-        self._uses_message = any(s[3] == _FROM_MESSAGE for s in self._slots)
-        self._second_text = SecondCache(self._render_second).format
         self._dollar: string.Template | None = None
         if style == "$":
             self._dollar = string.Template(self._template)
@@ -167,19 +164,6 @@ class ClassicFormatter(EventFormatter):
             slots.setdefault(key, (key, key, _AS_STR, self._source(key)))
         return tuple(slots.values()), fmt, fmt
 
-    def _render_second(self, sec: int) -> str:
-        ct = self.converter(sec)
-        return time.strftime(self.datefmt or self.default_time_format, ct)
-
-    def _asctime(self, record: logging.LogRecord) -> str:
-        """``formatTime``, with the strftime done once per second."""
-        text = self._second_text(record.created)
-        if self.datefmt:
-            return text
-        if self.default_msec_format:
-            return self.default_msec_format % (text, record.msecs)
-        return text
-
     def format(self, record: logging.LogRecord) -> str:
         """
         Format *record*; never raises.
@@ -205,12 +189,17 @@ class ClassicFormatter(EventFormatter):
     def _format_line(self, record: logging.LogRecord) -> str:
         d: Mapping[str, Any] = record.__dict__
         event: Mapping[str, Any] | None = None
-        msg = ""
         if self._processors:
+            # _build leaves record.message and record.asctime set.
             event = self._event(record)[0]
             msg = safe_str(event.get("message", ""))
-        elif self._uses_message:
+            asctime = self._asctime(record)
+        else:
             msg = safe_message(record)
+            asctime = self._asctime(record)
+            # What stdlib's Formatter.format leaves on the record (see _build).
+            record.__dict__["message"] = msg
+            record.__dict__["asctime"] = asctime
             if len(msg) > self._trunc_chars:
                 msg = truncate(msg, self._max_bytes)
         values: dict[str, Any] = {}
@@ -221,13 +210,15 @@ class ClassicFormatter(EventFormatter):
                     value = event.get(key, MISSING)
                 if value is MISSING:
                     value = d.get(key, MISSING)
-                    if value is MISSING:
-                        values[slot] = self._defaults.get(key, self.missing)
-                        continue
+                if value is MISSING or (value is None and _is_field(d, key)):
+                    # Absent, or a context field that has no value here (a
+                    # log attribute the context lacks, map_index outside a map).
+                    values[slot] = self._defaults.get(key, self.missing)
+                    continue
             elif source == _FROM_MESSAGE:
                 value = msg
             elif source == _FROM_TIME:
-                values[slot] = self._asctime(record)
+                values[slot] = asctime
                 continue
             else:
                 values[slot] = REDACTED
@@ -280,3 +271,9 @@ class ClassicFormatter(EventFormatter):
             options.append(f"missing={self.missing!r}")
         options.extend(self._repr_options())
         return f"ClassicFormatter({', '.join(options)})"
+
+
+def _is_field(d: Mapping[str, Any], key: str) -> bool:
+    """Tell whether *key* is one of the record's structflow fields (run context, bound, ...)."""
+    names = d.get("structflow_fields")
+    return type(names) is tuple and key in names

@@ -59,8 +59,9 @@ class JsonFormatter(EventFormatter):
 
     Args:
         fmt: accepted for ``dictConfig``'s ``format`` key, and ignored.
-        datefmt: accepted for ``dictConfig``, and ignored (timestamps are
-            RFC 3339).
+        datefmt: the strftime format of ``record.asctime``, which every
+            formatter leaves set as stdlib's does; the ``timestamp`` key is
+            RFC 3339 whatever it is.
         style: accepted for ``dictConfig``.
         validate: accepted for ``dictConfig``.
         defaults: accepted for ``dictConfig``.
@@ -320,7 +321,10 @@ class JsonFormatter(EventFormatter):
         }
 
     def __repr__(self) -> str:
-        options = [f"json_schema={self.json_schema!r}", *self._repr_options()]
+        options = [f"json_schema={self.json_schema!r}"]
+        if self.datefmt is not None:
+            options.append(f"datefmt={self.datefmt!r}")
+        options.extend(self._repr_options())
         if self._service_given is not None:
             options.append(f"service_name={self._service_given!r}")
         return f"JsonFormatter({', '.join(options)})"
