@@ -247,6 +247,7 @@ class _HTTPSink(Sink):
         if self._session is not None:
             _inherited.append(self._session)
         self._session = None
+        self.encoder.after_fork_in_child()
 
     def describe(self) -> str:
         return f"{_public_url(self.url)} ({self.encoder.name})"

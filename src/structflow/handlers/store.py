@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import itertools
 import logging
 import math
-import secrets
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from structflow.handlers._record_ids import RecordIds
 from structflow.handlers._worker import (
     Diagnostics,
     Outcome,
@@ -40,13 +39,6 @@ __all__ = ["StoreHandler"]
 _OWNER = "StoreHandler"
 #: Seconds between prunes when ``retention_days`` is set.
 PRUNE_INTERVAL = 3600.0
-_STANDARD = {
-    "DEBUG": logging.DEBUG,
-    "INFO": logging.INFO,
-    "WARNING": logging.WARNING,
-    "ERROR": logging.ERROR,
-    "CRITICAL": logging.CRITICAL,
-}
 
 
 class _StoreSink(Sink):
@@ -64,13 +56,7 @@ class _StoreSink(Sink):
         self._default_formatter: Any = None
         self._next_prune = 0.0
         self._diagnostics = Diagnostics(f"StoreHandler({shown})")
-        self._new_ids()
-
-    def _new_ids(self) -> None:
-        # 64 random bits per process and handler, then a counter: unique
-        # without a uuid per record.
-        self._prefix = secrets.token_hex(8).encode("ascii")
-        self._counter = itertools.count()
+        self._ids = RecordIds()
 
     # --- rendering (writer thread) ------------------------------------------
 
@@ -87,20 +73,12 @@ class _StoreSink(Sink):
     def render_all(self, records: Iterable[logging.LogRecord]) -> list[bytes]:
         formatter = self._formatter()
         format_bytes = formatter.format_bytes
-        prefix = self._prefix
-        counter = self._counter
-        standard = _STANDARD
+        stamp = self._ids.stamp
         out = []
         for record in records:
             if record.exc_info:
                 fit_exception(formatter, record)
-            line = format_bytes(record)
-            stamp = b'%s,"_record_id":"%s-%x"' % (line[:-1], prefix, next(counter))
-            levelno = record.levelno
-            if standard.get(record.levelname) != levelno and isinstance(levelno, int):
-                # A level this name does not stand for everywhere: keep its number.
-                stamp += b',"_levelno":%d' % levelno
-            out.append(stamp + b"}")
+            out.append(stamp(format_bytes(record), record))
         return out
 
     def render(self, record: logging.LogRecord) -> bytes:
@@ -160,7 +138,7 @@ class _StoreSink(Sink):
         store, self._store = self._store, None
         if store is not None:
             store.after_fork_in_child()
-        self._new_ids()
+        self._ids.renew()
         self._diagnostics.reset_after_fork()
 
     def describe(self) -> str:
