@@ -335,7 +335,9 @@ def normalised(records: list[dict[str, Any]]) -> Counter[tuple[Any, ...]]:
     """The records as comparable tuples, with per-run uuid4 ids replaced by a marker."""
     out: Counter[tuple[Any, ...]] = Counter()
     for r in records:
-        fields = {k: v for k, v in r.items() if k not in ("timestamp", "pid")}
+        fields = {
+            k: v for k, v in r.items() if k not in ("timestamp", "pid", "_record_id", "duration_s")
+        }
         for key in ("flow_run_id", "task_run_id"):
             if key in fields:
                 assert is_uuid(fields[key]), r

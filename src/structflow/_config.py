@@ -143,6 +143,21 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError(
+            "is not a TCP port; expected an integer from 0 to 65535 (0: any free port)"
+        )
+    return value
+
+
+def _host(value: Any) -> str:
+    host = _str(value).strip()
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise ValueError("is not a host; expected an address such as 127.0.0.1, ::1 or 0.0.0.0")
+    return host
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of the [logging] section: its default and its rule."""
@@ -180,6 +195,16 @@ LOGGING_KEYS: dict[str, Key] = {
     "processors": Key([], _processor_list, list, "extra processors, 'package.module:callable'"),
     "stream": Key("stdout", _choice(STREAMS, "a stream"), str, "where the stream handler writes"),
 }
+
+#: The [server] section: what ``structflow serve`` uses when its options are not given.
+SERVER_KEYS: dict[str, Key] = {
+    "store": Key("", _str, str, "the store served (empty: [logging.store] url, else the default)"),
+    "host": Key("127.0.0.1", _host, str, "address to listen on; other than loopback needs a token"),
+    "port": Key(4200, _port, int, "TCP port to listen on"),
+    "token": Key("", _str, str, "bearer token every request must carry (empty: none)"),
+}
+#: Top-level sections with a table of keys.
+SECTION_KEYS: dict[str, dict[str, Key]] = {"logging": LOGGING_KEYS, "server": SERVER_KEYS}
 
 
 # --- the effective configuration --------------------------------------------------
@@ -243,7 +268,7 @@ class Config(Mapping[str, Any]):
 
 
 def _is_section(dotted: str) -> bool:
-    return dotted in ("logging",) or dotted in {f"logging.{s}" for s in HANDLER_SECTIONS}
+    return dotted in SECTION_KEYS or dotted in {f"logging.{s}" for s in HANDLER_SECTIONS}
 
 
 # --- reading the sources ---------------------------------------------------------------
@@ -352,8 +377,9 @@ def load_config(
     env = os.environ if environ is None else environ
     # (dotted key -> (value, source)), later sources win
     layers: dict[str, tuple[Any, Source]] = {}
-    for key, spec in LOGGING_KEYS.items():
-        layers[f"logging.{key}"] = (spec.default, Source("default"))
+    for section_name, keys in SECTION_KEYS.items():
+        for key, spec in keys.items():
+            layers[f"{section_name}.{key}"] = (spec.default, Source("default"))
 
     path = config_path(env)
     file_data, text = _read_file(path)
@@ -369,7 +395,7 @@ def load_config(
         if not parts:
             continue
         dotted = ".".join(parts)
-        env_spec = LOGGING_KEYS.get(parts[1]) if len(parts) == 2 and parts[0] == "logging" else None
+        env_spec = SECTION_KEYS.get(parts[0], {}).get(parts[1]) if len(parts) == 2 else None
         try:
             value = _cast_env(raw, env_spec.kind if env_spec else None)
         except ValueError as exc:
@@ -402,14 +428,17 @@ def load_config(
         else:
             layers[f"logging.{key}"] = (value, Source("configure"))
 
-    data: dict[str, Any] = {"logging": {}}
+    data: dict[str, Any] = {"logging": {}, "server": {}}
     sources: dict[str, Source] = {}
     for dotted, (value, source) in layers.items():
         parts = dotted.split(".")
+        if parts[0] == "server":
+            _check_server_key(parts, value, source, data, sources, errors)
+            continue
         if parts[0] != "logging":
             errors.append(
                 f"{source.subject(dotted, value)}: unknown section {parts[0]!r}; "
-                "structflow reads only [logging] and its subsections."
+                "structflow reads only [logging] (and its subsections) and [server]."
             )
             continue
         if len(parts) == 2 and parts[1] in HANDLER_SECTIONS:
@@ -448,4 +477,30 @@ def load_config(
     for section in HANDLER_SECTIONS:
         if section in data["logging"]:
             ordered[section] = data["logging"][section]
-    return Config({"logging": ordered}, sources)
+    server = {k: data["server"][k] for k in SERVER_KEYS}
+    return Config({"logging": ordered, "server": server}, sources)
+
+
+def _check_server_key(
+    parts: list[str],
+    value: Any,
+    source: Source,
+    data: dict[str, Any],
+    sources: dict[str, Source],
+    errors: list[str],
+) -> None:
+    """Check one value of the [server] section into *data*, or add its error."""
+    dotted = ".".join(parts)
+    spec = SERVER_KEYS.get(parts[1]) if len(parts) == 2 else None
+    if spec is None:
+        errors.append(
+            f"{source.subject(dotted, value)}: unknown key {'.'.join(parts[1:])!r} in [server]; "
+            f"expected one of {', '.join(SERVER_KEYS)}."
+        )
+        return
+    try:
+        data["server"][parts[1]] = spec.check(value)
+    except ValueError as exc:
+        errors.append(f"{source.subject(dotted, value)} {exc}.")
+        return
+    sources[dotted] = source

@@ -2,8 +2,9 @@
 The ``structflow`` command.
 
 ``structflow --version``, ``structflow config show`` (every effective value
-and where it came from) and ``structflow config validate`` (exit 0, or 2 with
-the errors).
+and where it came from), ``structflow config validate`` (exit 0, or 2 with
+the errors) and ``structflow serve`` (the log server, see
+:mod:`structflow.server`).
 """
 
 from __future__ import annotations
@@ -85,10 +86,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     show = cfg_sub.add_parser("show", help="print every effective value and its source")
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     cfg_sub.add_parser("validate", help="exit 0 if the configuration is valid, 2 if not")
+    from structflow.server import _cli as serve_cli
+
+    serve_cli.add_parser(sub)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return EXIT_OK
+    if args.command == "serve":
+        return serve_cli.run(args)
     if args.action == "show":
         return _show(args.json)
     return _validate()
