@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import IO, Any
 
-from benchmarks import rendering, scaling, shipping
+from benchmarks import rendering, scaling, serving, shipping
 from benchmarks._common import RESULT_MARKER
 
 # Statements timed by the import cases: (case, label, peer, statement).
@@ -144,6 +144,9 @@ def build_plan(
                 2.0 if quick else 5.0,
             )
         )
+    for name in serving.CASES:
+        cost = 3.0 if quick else 12.0
+        plan.append(Case("ingest", name, serving.LABELS[name], "structflow", r, 600, cost))
     for name, label, peer, _stmt in IMPORTS:
         plan.append(Case("import", name, label, peer, r, 60, 0.1 if quick else 0.6))
     if only:

@@ -23,6 +23,7 @@ GROUPS = {
     "ship": ("benchmarks.shipping", "run_ship"),
     "outage": ("benchmarks.shipping", "run_outage"),
     "syslog": ("benchmarks.shipping", "run_syslog"),
+    "ingest": ("benchmarks.serving", "run"),
 }
 
 

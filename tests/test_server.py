@@ -436,3 +436,18 @@ def test_no_page_asset_loads_from_elsewhere() -> None:
     for path in static.iterdir():
         text = path.read_text()
         assert "http://" not in text and "https://" not in text, path.name
+
+
+def test_graphql_refuses_the_logs_of_too_many_runs_at_once(
+    served: Served, etl_run: dict[str, Any]
+) -> None:
+    from structflow.server._graphql import MAX_LOG_LISTS
+
+    run = etl_run["flow_run_id"]
+    fields = [
+        f'r{n}: flowRun(id: "{run}") {{ logs(first: 1) {{ nodes {{ id }} }} }}'
+        for n in range(MAX_LOG_LISTS + 1)
+    ]
+    query = "{ " + " ".join(fields) + " }"
+    body = served.graphql(query)
+    assert any("more than 200 runs and task runs" in e["message"] for e in body["errors"])
