@@ -451,3 +451,36 @@ def test_graphql_refuses_the_logs_of_too_many_runs_at_once(
     query = "{ " + " ".join(fields) + " }"
     body = served.graphql(query)
     assert any("more than 200 runs and task runs" in e["message"] for e in body["errors"])
+
+
+def test_http_handler_counts_the_lines_the_server_refuses(served: Served) -> None:
+    """A line the server cannot store is counted as rejected in the handler's stats."""
+    import structflow
+    from structflow.formatters import JsonFormatter
+    from structflow.handlers import HTTPHandler
+
+    class NoTimeForSome(JsonFormatter):
+        def format_bytes(self, record: Any) -> bytes:
+            if record.getMessage() == "no time":
+                return b'{"message": "no time"}'
+            return super().format_bytes(record)
+
+    run = unique("refused")
+    structflow.configure(stream="none")
+    handler = HTTPHandler(served.ingest_url, flush_interval=0.05)
+    handler.setFormatter(NoTimeForSome())
+    logger = structflow.get_logger("refusals")
+    logger.addHandler(handler)
+    try:
+        with structflow.context(flow_run_id=run):
+            logger.info("stored")
+            logger.info("no time")
+        assert handler.flush(20)
+        stats = handler.stats()
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    assert (stats["delivered"], stats["dropped"]["rejected"]) == (1, 1)
+    assert [
+        e["message"] for e in served.get("api/logs", {"flow_run_id": run}).json()["entries"]
+    ] == ["stored"]

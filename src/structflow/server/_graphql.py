@@ -50,6 +50,23 @@ MAX_LOG_LISTS = 200
 LOGS_FIRST = (100, 1, 1000)
 RUNS_FIRST = (50, 1, 500)
 
+#: The arguments of every ``logs`` field, besides the run it belongs to.
+ENTRY_ARGS = """
+    "The minimum level: a name (warning) or a number (30)."
+    level: String
+    "At or after this moment: 15m, 1h, 2d (that long ago) or an ISO 8601 time."
+    since: String
+    "Before this moment (same forms as since)."
+    until: String
+    "Words that must all be in the message."
+    search: String
+    "Field equality, each key:value (rows:3, user.id:u1)."
+    where: [String!]
+    first: Int = 100
+    after: String
+    order: Order = ASC""".strip("\n")
+
+#: The schema the server runs.
 SCHEMA = """
 "An RFC 3339 time in UTC, such as 2024-06-01T12:00:00.123456Z."
 scalar DateTime
@@ -84,19 +101,7 @@ type Query {
     taskRunId: String
     flowName: String
     taskName: String
-    "The minimum level: a name (warning) or a number (30)."
-    level: String
-    "At or after this moment: 15m, 1h, 2d (that long ago) or an ISO 8601 time."
-    since: String
-    "Before this moment (same forms as since)."
-    until: String
-    "Words that must all be in the message."
-    search: String
-    "Field equality, each key:value (rows:3, user.id:u1)."
-    where: [String!]
-    first: Int = 100
-    after: String
-    order: Order = ASC
+{ENTRY_ARGS}
   ): LogPage!
 }
 
@@ -135,14 +140,7 @@ type FlowRun {
   logs(
     taskRunId: String
     taskName: String
-    level: String
-    since: String
-    until: String
-    search: String
-    where: [String!]
-    first: Int = 100
-    after: String
-    order: Order = ASC
+{ENTRY_ARGS}
   ): LogPage!
 }
 
@@ -156,14 +154,7 @@ type TaskRun {
   durationS: Float
   tries: Int!
   logs(
-    level: String
-    since: String
-    until: String
-    search: String
-    where: [String!]
-    first: Int = 100
-    after: String
-    order: Order = ASC
+{ENTRY_ARGS}
   ): LogPage!
 }
 
@@ -186,7 +177,7 @@ type LogEntry {
   "The traceback, when the record had one."
   exception: String
 }
-"""
+""".replace("{ENTRY_ARGS}", ENTRY_ARGS)
 
 #: How the schema spells the store's parameters, for error messages.
 LABELS = {

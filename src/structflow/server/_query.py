@@ -61,40 +61,43 @@ def page(items: list[Any], limit: int) -> tuple[list[Any], str | None]:
     return items, None
 
 
-async def get_logs(request: Request) -> Response:
-    """Entries that match every filter given, oldest first (``order=desc``: newest first)."""
+async def _list(
+    request: Request,
+    allowed: tuple[str, ...],
+    bounds: tuple[int, int, int],
+    fetch: Callable[[Store, dict[str, Any], int], list[Any]],
+    key: str,
+    to_dict: Callable[[Any], dict[str, Any]],
+) -> Response:
+    """A page of a list route: parameters checked, one more item fetched to know of a next page."""
     try:
-        kwargs = params_of(request, LOGS_PARAMS, limit=LOGS_LIMIT)
+        kwargs = params_of(request, allowed, limit=bounds)
     except BadParameter as exc:
         return bad_parameter(exc)
     limit = kwargs.pop("limit")
-
-    def logs(store: Store) -> list[LogEntry]:
-        return store.logs(**kwargs, limit=limit + 1)
-
-    got = await _read(request, logs)
+    got = await _read(request, lambda store: fetch(store, kwargs, limit + 1))
     if isinstance(got, Response):
         return got
-    entries, after = page(got, limit)
-    return json_response({"entries": [e.to_dict() for e in entries], "next": after})
+    items, after = page(got, limit)
+    return json_response({key: [to_dict(item) for item in items], "next": after})
+
+
+async def get_logs(request: Request) -> Response:
+    """Entries that match every filter given, oldest first (``order=desc``: newest first)."""
+
+    def logs(store: Store, kwargs: dict[str, Any], limit: int) -> list[LogEntry]:
+        return store.logs(**kwargs, limit=limit)
+
+    return await _list(request, LOGS_PARAMS, LOGS_LIMIT, logs, "entries", LogEntry.to_dict)
 
 
 async def get_runs(request: Request) -> Response:
     """Flow runs, newest first."""
-    try:
-        kwargs = params_of(request, RUNS_PARAMS, limit=RUNS_LIMIT)
-    except BadParameter as exc:
-        return bad_parameter(exc)
-    limit = kwargs.pop("limit")
 
-    def runs(store: Store) -> list[RunSummary]:
-        return store.runs(**kwargs, limit=limit + 1)
+    def runs(store: Store, kwargs: dict[str, Any], limit: int) -> list[RunSummary]:
+        return store.runs(**kwargs, limit=limit)
 
-    got = await _read(request, runs)
-    if isinstance(got, Response):
-        return got
-    summaries, after = page(got, limit)
-    return json_response({"runs": [run_dict(r) for r in summaries], "next": after})
+    return await _list(request, RUNS_PARAMS, RUNS_LIMIT, runs, "runs", run_dict)
 
 
 def run_dict(run: RunSummary) -> dict[str, Any]:
