@@ -48,6 +48,10 @@ CRASH_AFTER_STORING = """
     stored = store_handler._StoreSink.send
 
     def send_then_die(self, entries, timeout):
+        # Every record is spooled before the first batch is stored (on a busy
+        # machine the sender could otherwise run ahead of the logging loop).
+        while handler.stats()["spooled"] < 1000:
+            time.sleep(0.01)
         outcome = stored(self, entries, timeout)
         if outcome.kind == "ok":
             # The batch is in the store; the spool still holds it as undelivered.
