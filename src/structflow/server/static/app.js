@@ -600,7 +600,7 @@ function runPage(flowRunId, query) {
         const body = await response.json().catch(() => ({}));
         throw new Error(body.error || response.statusText);
       }
-      liveStatus.textContent = "Live: new entries appear below as they arrive";
+      liveStatus.textContent = "Live: following new entries";
       const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
       let buffer = "";
       for (;;) {
