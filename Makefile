@@ -22,7 +22,7 @@ $(VENV)/.installed-base: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev,dask,bench,docs,postgres]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,dask,bench,docs,postgres,server]'
 	touch $@ $(VENV)/.installed-base
 
 demo: $(VENV)/.installed-base

@@ -74,6 +74,8 @@ def targets(results: Results) -> list[Target]:
     ship_sf = values(results, "ship/structflow", "delivered_per_s")
     ship_seed = values(results, "ship/seed", "delivered_per_s")
     emit_sf = values(results, "ship/structflow", "emit_ns_per_call")
+    served = values(results, "ingest/serve", "stored_per_s")
+    local = values(results, "ingest/store-handler", "stored_per_s")
     return [
         Target(
             "JSON via a task logger vs python-json-logger OrjsonFormatter",
@@ -141,6 +143,12 @@ def targets(results: Results) -> list[Target]:
             80_000.0,
             True,
             unit="records/s",
+        ),
+        Target(
+            "structflow serve ingest vs StoreHandler into the same kind of store",
+            speedup_rate(served, local),
+            0.5,
+            True,
         ),
         Target(
             "HTTPHandler emit cost / JSON to /dev/null (cost ratio)",
@@ -386,6 +394,15 @@ def absolute_tables(results: Results) -> str:
                 ship_rows,
             )
         )
+
+    ingest_rows = [
+        [case["label"], fmt_stat(Stat.of(values(results, key, "stored_per_s")), fmt_count)]
+        for key, case in results["cases"].items()
+        if case["group"] == "ingest"
+    ]
+    if ingest_rows:
+        parts.append("\n**Into a fresh SQLite log store** (burst of records, then flush)\n")
+        parts.append(table(["path", "records stored/s"], ingest_rows))
 
     out_rows = []
     for case in results["cases"].values():

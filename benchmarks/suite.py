@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from typing import IO, Any
 
-from benchmarks import rendering, scaling, shipping, store
+from benchmarks import rendering, scaling, serving, shipping, store
 from benchmarks._common import RESULT_MARKER
 
 # Statements timed by the import cases: (case, label, peer, statement).
@@ -166,6 +166,9 @@ def build_plan(
         cost = 4.0 if quick else (600.0 if big else 60.0)
         label = f"queries on a {name.split('-')[0]} store of {name.split('-')[1]} entries"
         plan.append(Case("store-query", name, label, "structflow", 1, 3600 if big else 600, cost))
+    for name in serving.CASES:
+        cost = 3.0 if quick else 12.0
+        plan.append(Case("ingest", name, serving.LABELS[name], "structflow", r, 600, cost))
     for name, label, peer, _stmt in IMPORTS:
         plan.append(Case("import", name, label, peer, r, 60, 0.1 if quick else 0.6))
     if only:

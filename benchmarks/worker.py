@@ -25,6 +25,7 @@ GROUPS = {
     "syslog": ("benchmarks.shipping", "run_syslog"),
     "store-ingest": ("benchmarks.store", "run_ingest"),
     "store-query": ("benchmarks.store", "run_query"),
+    "ingest": ("benchmarks.serving", "run"),
 }
 
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs the components the integration tests talk to: syslog-ng (the
-# syslog tests' receiver), openssl (certificates for the TLS tests) and
-# PostgreSQL (the log store tests start a throwaway cluster of their own),
-# from Debian's packages. Runs apt-get only as root and only for what is missing;
+# syslog tests' receiver), openssl (certificates for the TLS tests),
+# PostgreSQL (the log store tests start a throwaway cluster of their own) and
+# Chromium with its driver (the web view's tests), from Debian's packages. Runs apt-get only as root and only for what is missing;
 # otherwise says what those tests will do (fail under CI=true, skip elsewhere).
 set -euo pipefail
 missing=()
@@ -10,6 +10,8 @@ command -v syslog-ng >/dev/null 2>&1 || [ -x /usr/sbin/syslog-ng ] || missing+=(
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v initdb >/dev/null 2>&1 || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null \
   || missing+=(postgresql)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/bin/chromedriver ] || missing+=(chromium-driver)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi

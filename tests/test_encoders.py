@@ -88,7 +88,28 @@ DOC_B = (
 
 
 def test_ndjson_body_is_one_object_per_line_ending_with_a_newline() -> None:
-    assert body("ndjson", two_records()) == f"{DOC_A}}}\n{DOC_B}}}\n".encode()
+    """Each line is the JSON renderer's object plus the record id a receiver deduplicates by."""
+    got = body("ndjson", two_records())
+    first, _second, end = got.split(b"\n")
+    prefix = json.loads(first)["_record_id"].split("-")[0]
+    assert got == (
+        f'{DOC_A},"_record_id":"{prefix}-0"}}\n{DOC_B},"_record_id":"{prefix}-1"}}\n'.encode()
+    )
+    assert end == b""
+
+
+def test_ndjson_marks_a_custom_level_with_its_number() -> None:
+    (line,) = body("ndjson", [record("fine detail", (), 5, 1714564801.5)]).splitlines()
+    assert (json.loads(line)["level"], json.loads(line)["_levelno"]) == ("level 5", 5)
+
+
+def test_ndjson_ids_differ_between_encoders() -> None:
+    """Two handlers (or a forked child, which renews its ids) never repeat each other's ids."""
+    lines = [
+        *body("ndjson", two_records()).splitlines(),
+        *body("ndjson", two_records()).splitlines(),
+    ]
+    assert len({json.loads(line)["_record_id"] for line in lines}) == 4
 
 
 def test_json_body_is_an_array() -> None:

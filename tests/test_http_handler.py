@@ -310,6 +310,7 @@ def test_run_context_and_fields_reach_the_payload(
     assert handler.flush(timeout=20) is True
     (line,) = receiver.lines()
     line.pop("timestamp")
+    assert isinstance(line.pop("_record_id"), str)
     assert line == {
         "level": "info",
         "logger": "structflow.Task B",

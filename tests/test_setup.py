@@ -36,6 +36,7 @@ def test_http_section_from_environment_ships_json_with_context(
     assert handler.flush(timeout=10)
     (line,) = receiver.lines()
     del line["timestamp"]
+    assert isinstance(line.pop("_record_id"), str)
     assert line == {
         "level": "warning",
         "logger": "structflow.Task B",

@@ -40,7 +40,7 @@ def _python(code: str, *args: str) -> subprocess.Popen[str]:
 
 
 CRASH_AFTER_STORING = """
-    import os, signal, sys, time
+    import os, signal, sys, threading, time
     import structflow
     from structflow.handlers import StoreHandler, store as store_handler
 
@@ -48,12 +48,16 @@ CRASH_AFTER_STORING = """
     stored = store_handler._StoreSink.send
 
     def send_then_die(self, entries, timeout):
+        # The first batch is stored only once every record is spooled and said
+        # so (on a busy machine the sender could otherwise run ahead).
+        reported.wait(60)
         outcome = stored(self, entries, timeout)
         if outcome.kind == "ok":
             # The batch is in the store; the spool still holds it as undelivered.
             os.kill(os.getpid(), signal.SIGKILL)
         return outcome
 
+    reported = threading.Event()
     store_handler._StoreSink.send = send_then_die
     handler = StoreHandler(
         url, spool_dir=spool, fsync="always", batch_max_records=100, flush_interval=3600
@@ -67,6 +71,7 @@ CRASH_AFTER_STORING = """
     while handler.stats()["spooled"] < 1000 and time.monotonic() < deadline:
         time.sleep(0.01)
     print("spooled", handler.stats()["spooled"], flush=True)
+    reported.set()
     handler.flush()
     print("not killed", flush=True)
 """

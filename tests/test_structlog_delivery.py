@@ -53,6 +53,7 @@ def test_http_receiver_gets_each_event_once_with_context(
     flush_shipping()
     (line,) = receiver.lines()
     del line["timestamp"]
+    assert isinstance(line.pop("_record_id"), str)
     assert line == {
         "level": "info",
         "logger": "mylib",

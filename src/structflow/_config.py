@@ -208,6 +208,21 @@ def _positive_int(value: Any) -> int:
     return value
 
 
+def _port(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+        raise ValueError(
+            "is not a TCP port; expected an integer from 0 to 65535 (0: any free port)"
+        )
+    return value
+
+
+def _host(value: Any) -> str:
+    host = _str(value).strip()
+    if not host or any(c.isspace() or c in "/@?#" for c in host):
+        raise ValueError("is not a host; expected an address such as 127.0.0.1, ::1 or 0.0.0.0")
+    return host
+
+
 @dataclass(frozen=True)
 class Key:
     """One key of a section: its default and its rule."""
@@ -257,6 +272,14 @@ LOGGING_KEYS: dict[str, Key] = {
     ),
 }
 
+#: The [server] section: what ``structflow serve`` uses when its options are not given.
+SERVER_KEYS: dict[str, Key] = {
+    "store": Key("", _str, str, "the store served (empty: [logging.store] url, else the default)"),
+    "host": Key("127.0.0.1", _host, str, "address to listen on; other than loopback needs a token"),
+    "port": Key(4200, _port, int, "TCP port to listen on"),
+    "token": Key("", _str, str, "bearer token every request must carry (empty: none)"),
+}
+
 
 @dataclass(frozen=True)
 class Section:
@@ -276,6 +299,7 @@ class Section:
 # its section's key table.
 SECTIONS: dict[str, Section] = {
     "logging": Section(LOGGING_KEYS, HANDLER_SECTIONS),
+    "server": Section(SERVER_KEYS),
 }
 # The section whose keys (and tables) structflow.configure() takes by name.
 CONFIGURE_SECTION = "logging"
@@ -592,7 +616,8 @@ def _place(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
         spec = section.keys.get(parts[1])
         if spec is None:
             allowed = ", ".join([*section.keys, *section.tables])
-            return f": unknown key {parts[1]!r}; expected one of {allowed}."
+            where = "" if parts[0] == CONFIGURE_SECTION else f" in [{parts[0]}]"
+            return f": unknown key {parts[1]!r}{where}; expected one of {allowed}."
         try:
             node[parts[1]] = spec.check(value)
         except ValueError as exc:

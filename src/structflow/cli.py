@@ -4,7 +4,8 @@ The ``structflow`` command.
 ``structflow --version``, ``structflow config show`` (every effective value
 and where it came from) and ``structflow config validate`` (exit 0, or 2 with
 the errors); ``structflow logs``, ``structflow runs`` and ``structflow store
-prune`` read the log store (see :mod:`structflow.store`).
+prune`` read the log store (see :mod:`structflow.store`); ``structflow serve``
+runs the log server (see :mod:`structflow.server`).
 """
 
 from __future__ import annotations
@@ -122,8 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     show.add_argument("--json", action="store_true", help="print JSON instead of text")
     cfg_sub.add_parser("validate", help="exit 0 if the configuration is valid, 2 if not")
     from structflow import _cli_store as store_cli
+    from structflow.server import _cli as serve_cli
 
     store_cli.add_commands(sub)
+    serve_cli.add_parser(sub)
     store_cli.one_line_errors(parser)
     args = parser.parse_args(argv)
     if args.command is None:
@@ -131,6 +134,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     if args.command in store_cli.COMMANDS:
         return store_cli.run_command(args)
+    if args.command == "serve":
+        return serve_cli.run(args)
     if args.action == "show":
         return _show(args.json)
     return _validate()

@@ -34,6 +34,7 @@ from structflow._levels import otel_severity_number, otel_severity_text
 from structflow._records import SecondCache, epoch_ns, utc_second
 from structflow._values import safe_str, unrepresentable
 from structflow.formatters import to_json_bytes
+from structflow.handlers._record_ids import RecordIds
 from structflow.handlers.shipping.settings import default_service
 from structflow.handlers.shipping.sink import EntryTooLarge, Outcome, Sink
 from structflow.handlers.shipping.snapshot import fit_exceptions
@@ -131,12 +132,50 @@ class Encoder:
         """Inspect a 2xx response body; return an outcome when not every entry was taken."""
         return None
 
+    def after_fork_in_child(self) -> None:
+        """Forget per-process state in a forked child (nothing, unless an encoding has some)."""
+
 
 class NdjsonEncoder(Encoder):
-    """One JSON object per line; the body ends with a newline."""
+    """
+    One JSON object per line; the body ends with a newline.
+
+    Each line carries ``_record_id``, a unique id made when the record is
+    rendered (and ``_levelno`` for a custom level), so a receiver such as
+    ``structflow serve`` stores a batch that was sent again only once.
+    """
 
     name = "ndjson"
     content_type = "application/x-ndjson"
+
+    def __init__(self, options: EncoderOptions) -> None:
+        super().__init__(options)
+        self._ids = RecordIds()
+
+    def entry(self, record: logging.LogRecord, formatter: RecordFormatter) -> bytes:
+        return self._ids.stamp(formatter.format_bytes(record), record)
+
+    def after_fork_in_child(self) -> None:
+        self._ids.renew()
+
+    def check(self, body: bytes, count: int) -> Outcome | None:
+        # structflow serve answers {"stored": .., "rejected": n, "errors": [..]};
+        # other receivers' bodies are not looked at.
+        if not body.startswith(b'{"stored":'):
+            return None
+        try:
+            answer = orjson.loads(body)
+            rejected = int(answer.get("rejected", 0))
+            errors = answer.get("errors") or []
+        except (orjson.JSONDecodeError, TypeError, ValueError, AttributeError):
+            return None
+        if not 0 < rejected <= count:
+            return None
+        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        detail = f"{rejected} line(s) were refused"
+        if first:
+            detail += f" (line {first.get('line')}: {first.get('reason')})"
+        return Outcome("partial", detail, rejected=rejected)
 
     def body(self, entries: Sequence[bytes]) -> bytes:
         # One join: concatenating afterwards would hold two copies of the body.

@@ -194,6 +194,7 @@ class _HTTPSink(EncodingSink):
     def after_fork_in_child(self) -> None:
         keep_for_parent(self._session)
         self._session = None
+        self.encoder.after_fork_in_child()
 
     def describe(self) -> str:
         return f"{_public_url(self.url)} ({self.encoder.name})"

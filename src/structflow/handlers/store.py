@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.util
-import itertools
 import logging
 import math
-import secrets
 import time
 from collections.abc import Sequence
 from typing import Any, Unpack
 
+from structflow.handlers._record_ids import RecordIds
 from structflow.handlers.shipping.diagnostics import Diagnostics
 from structflow.handlers.shipping.handler import ShippingHandler
 from structflow.handlers.shipping.settings import (
@@ -54,13 +53,7 @@ class _StoreSink(Sink):
         self._store: Any = None
         self._next_prune = 0.0
         self._diagnostics = Diagnostics(f"StoreHandler({shown})")
-        self._new_ids()
-
-    def _new_ids(self) -> None:
-        # 64 random bits per process and handler, then a counter: unique
-        # without a uuid per record.
-        self._prefix = secrets.token_hex(8)
-        self._counter = itertools.count()
+        self._ids = RecordIds()
 
     # --- rendering (writer thread) ------------------------------------------
 
@@ -84,12 +77,10 @@ class _StoreSink(Sink):
         formatter: Any = self.record_formatter()
         fit_exceptions(formatter, records)
         event_dict = formatter.event_dict
-        prefix = self._prefix
-        counter = self._counter
+        new_id = self._ids.new_id
         out = []
         for record in records:
-            uid = f"{prefix}-{next(counter):x}"
-            out.append(event_entry(event_dict(record), uid, record.levelno, to_json_bytes))
+            out.append(event_entry(event_dict(record), new_id(), record.levelno, to_json_bytes))
         return out
 
     def render(self, record: logging.LogRecord) -> bytes:
@@ -142,7 +133,7 @@ class _StoreSink(Sink):
         store, self._store = self._store, None
         if store is not None:
             store.after_fork_in_child()
-        self._new_ids()
+        self._ids.renew()
         self._diagnostics.reset_after_fork()
 
     def describe(self) -> str:

@@ -145,6 +145,9 @@ class RunSummary:
             ``ended - started`` when both are known.
         counts: entries per level name, e.g. ``{"info": 12, "error": 1}``.
         task_runs: the run's task runs, in the order they started.
+        cursor: for a summary listed by :meth:`Store.runs`, where a page that
+            ends with it stops: pass it as ``after=`` to get the next page
+            (``""`` for a summary from :meth:`Store.run`).
 
     .. versionadded:: 0.1.0
     """
@@ -157,9 +160,10 @@ class RunSummary:
     duration_s: float | None
     counts: dict[str, int]
     task_runs: list[TaskRunSummary]
+    cursor: str = field(default="", compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Return the summary as a JSON-ready dict, task runs included."""
+        """Return the summary as a JSON-ready dict, task runs included (without the cursor)."""
         return {
             "flow_run_id": self.flow_run_id,
             "flow_name": self.flow_name,

@@ -11,15 +11,18 @@ level, whatever the number of entries.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import struct
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from structflow.store._dialects import Dialect
 from structflow.store._entries import RunSummary, TaskRunSummary
 from structflow.store._filters import from_micros
 
-__all__ = ["list_runs", "summarise_run"]
+__all__ = ["decode_run_cursor", "list_runs", "summarise_run"]
 
 _FLOW_STARTED = "flow_run_started"
 _FLOW_FINISHED = "flow_run_finished"
@@ -157,18 +160,51 @@ def summarise_run(dialect: Dialect, flow_run_id: str) -> RunSummary | None:
     )
 
 
+_RUN_CURSOR = struct.Struct(">q")
+
+
+def _run_cursor(key: tuple[int, str]) -> str:
+    """The opaque cursor of a run at sort position *key* (moment, flow run id)."""
+    raw = _RUN_CURSOR.pack(key[0]) + key[1].encode("utf-8", "surrogatepass")
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode("ascii")
+
+
+def decode_run_cursor(value: object, name: str = "after") -> tuple[int, str]:
+    """
+    Return the sort position (moment, flow run id) of a :attr:`RunSummary.cursor`.
+
+    Raises:
+        ValueError: *value* is not a run cursor.
+    """
+    if isinstance(value, str) and 11 <= len(value) <= 1024 and value.isascii():
+        try:
+            raw = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+            key = (_RUN_CURSOR.unpack(raw[:8])[0], raw[8:].decode("utf-8", "surrogatepass"))
+        except (binascii.Error, ValueError, struct.error):
+            pass
+        else:
+            if _run_cursor(key) == value:
+                return key
+    raise ValueError(
+        f"{name}={value!r} is not a run cursor; pass the cursor of the last run of a page "
+        "(RunSummary.cursor)"
+    )
+
+
 def list_runs(
     dialect: Dialect,
     flow_name: str | None,
     state: str | None,
     since: int | None,
     limit: int | None,
+    after: tuple[int, str] | None = None,
 ) -> list[RunSummary]:
     """
     Return the flow runs with lifecycle records, newest first.
 
     *since* keeps the runs that were active at or after that moment (started
-    or finished since, or still running); *state* compares case-insensitively.
+    or finished since, or still running); *state* compares case-insensitively;
+    *after* (a decoded run cursor) keeps the runs that come after that one.
     """
     sql = (
         "SELECT flow_run_id, lifecycle, ts, state, duration_s, flow_name FROM structflow_entries "
@@ -194,12 +230,18 @@ def list_runs(
         if since is not None and run.ended is not None and run.ended < since:
             continue
         chosen.append(run)
-    chosen.sort(key=lambda r: (r.started or r.ended or 0, r.flow_run_id), reverse=True)
+
+    def key(run: _FlowRun) -> tuple[int, str]:
+        return (run.started or run.ended or 0, run.flow_run_id)
+
+    chosen.sort(key=key, reverse=True)
+    if after is not None:
+        chosen = [r for r in chosen if key(r) < after]
     if limit is not None:
         chosen = chosen[:limit]
     out = []
     for run in chosen:
         summary = summarise_run(dialect, run.flow_run_id)
         if summary is not None:
-            out.append(summary)
+            out.append(replace(summary, cursor=_run_cursor(key(run))))
     return out

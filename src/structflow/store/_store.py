@@ -36,7 +36,7 @@ from structflow.store._filters import (
     parse_time,
 )
 from structflow.store._ingest import InvalidLine, parse_line
-from structflow.store._runs import list_runs, summarise_run
+from structflow.store._runs import decode_run_cursor, list_runs, summarise_run
 from structflow.store._schema import migrate
 
 __all__ = ["Store", "configured_url", "connect"]
@@ -508,6 +508,7 @@ class Store:
         state: str | None = None,
         since: object = None,
         limit: int | None = 50,
+        after: str | None = None,
     ) -> list[RunSummary]:
         """
         Return flow runs, newest first.
@@ -523,6 +524,8 @@ class Store:
             since: only runs active at or after this moment (same forms as
                 :meth:`logs`' ``since``).
             limit: most runs returned (None: all).
+            after: the :attr:`RunSummary.cursor` of the last run of the
+                previous page: returns the runs that come after it.
 
         Raises:
             ValueError: a filter is invalid.
@@ -532,7 +535,10 @@ class Store:
         wanted = parse_text(state, "state")
         moment = None if since is None else parse_time(since, "since")
         most = parse_limit(limit)
-        return self._do("listing runs", lambda d: list_runs(d, name, wanted, moment, most))
+        position = None if after is None else decode_run_cursor(after)
+        return self._do(
+            "listing runs", lambda d: list_runs(d, name, wanted, moment, most, position)
+        )
 
 
 def _with(q: Query, **changes: Any) -> Query:
