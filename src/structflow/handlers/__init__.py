@@ -21,17 +21,25 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from structflow.handlers.http import HTTPHandler
+    from structflow.handlers.http import HTTPHandler, InsecureCredentialsWarning
     from structflow.handlers.shipping.handler import ShippingHandler
     from structflow.handlers.shipping.sink import Outcome, Sink
     from structflow.handlers.syslog import SyslogHandler
 
-__all__ = ["HTTPHandler", "Outcome", "ShippingHandler", "Sink", "SyslogHandler"]
+__all__ = [
+    "HTTPHandler",
+    "InsecureCredentialsWarning",
+    "Outcome",
+    "ShippingHandler",
+    "Sink",
+    "SyslogHandler",
+]
 
 # Each name is imported when first asked for: `import structflow` loads the
 # stream handler (structflow.handlers.stream) and must not pay for requests.
 _HOMES = {
     "HTTPHandler": "structflow.handlers.http",
+    "InsecureCredentialsWarning": "structflow.handlers.http",
     "Outcome": "structflow.handlers.shipping.sink",
     "ShippingHandler": "structflow.handlers.shipping.handler",
     "Sink": "structflow.handlers.shipping.sink",
