@@ -167,6 +167,15 @@ def test_truncation_limit_is_configurable_and_utf8_safe() -> None:
     assert JsonFormatter(max_message_bytes=None).event_dict(record)["message"] == "é" * 100
 
 
+@pytest.mark.parametrize("formatter", [ClassicFormatter, ConsoleFormatter])
+@pytest.mark.parametrize("datefmt", ["%Y-%m-%d %Q", "%H:%M:%S.%f", "%H:%M:%S %"])
+def test_a_datefmt_with_a_directive_strftime_lacks_is_refused(
+    formatter: type[logging.Formatter], datefmt: str
+) -> None:
+    with pytest.raises(ValueError, match=f"datefmt={re.escape(repr(datefmt))} is not allowed"):
+        formatter(datefmt=datefmt)
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "10", True])
 def test_bad_max_message_bytes_is_a_clear_error(bad: Any) -> None:
     with pytest.raises(

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from structflow._config import ConfigError, config_path, load_config
+from structflow._config import Config, ConfigError, config_path, load_config
 
 __all__ = ["main"]
 
@@ -32,7 +32,7 @@ def _show(as_json: bool) -> int:
     except ConfigError as exc:
         print(f"structflow: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    rows = list(cfg.items_with_sources())
+    rows = [(dotted, _shown(dotted, value), src) for dotted, value, src in cfg.items_with_sources()]
     if as_json:
         out = {dotted: {"value": value, "source": str(src)} for dotted, value, src in rows}
         print(json.dumps(out, indent=2, default=repr))
@@ -45,17 +45,27 @@ def _show(as_json: bool) -> int:
     return EXIT_OK
 
 
+def _shown(dotted: str, value: Any) -> Any:
+    """A value as ``show`` prints it: a handler's secrets masked as its ``repr`` masks them."""
+    section, _, key = dotted.rpartition(".")
+    if section.startswith("logging.") and section[len("logging.") :] in HANDLER_CLASSES:
+        from structflow.handlers._secrets import masked_setting
+
+        return masked_setting(key, value)
+    return value
+
+
 def _validate() -> int:
     try:
         cfg = load_config()
-        # Handler sections and processors are checked by building them, as
-        # configure() would, without attaching anything.
-        from structflow._setup import _formatter_options
+        # Processors, formatters and handler sections are checked by building
+        # them, as configure() would, without attaching anything.
+        from structflow._setup import check_formatters
 
-        _formatter_options(cfg)
+        check_formatters(cfg)
         for name in HANDLER_CLASSES:
             if name in cfg.logging:
-                _check_handler(name, dict(cfg.logging[name]))
+                _check_handler(cfg, name)
     except ConfigError as exc:
         print(f"structflow: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -63,15 +73,12 @@ def _validate() -> int:
     return EXIT_OK
 
 
-def _check_handler(name: str, settings: dict[str, Any]) -> None:
+def _check_handler(cfg: Config, name: str) -> None:
     from structflow import handlers
+    from structflow._setup import build_handler
 
     cls = getattr(handlers, HANDLER_CLASSES[name])
-    try:
-        handler = cls(**settings)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[logging.{name}] {exc}") from None
-    handler.close()
+    build_handler(cfg, name, cls, dict(cfg.logging[name])).close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -19,6 +19,7 @@ from structflow._records import (
     N_RECORD_ATTRS,
     RESERVED,
     SecondCache,
+    check_datefmt,
     exc_tuple,
     safe_message,
     traceback_text,
@@ -120,6 +121,8 @@ class EventFormatter(logging.Formatter):
     """
 
     _renderer = "event"
+    #: Whether the renderer shows ``datefmt`` (its directives are then checked).
+    _uses_datefmt = False
 
     def __init__(
         self,
@@ -133,6 +136,11 @@ class EventFormatter(logging.Formatter):
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         processors: Iterable[str | Processor] | None = None,
     ) -> None:
+        if datefmt is not None and self._uses_datefmt:
+            try:
+                check_datefmt(datefmt)
+            except ValueError as exc:
+                raise ValueError(f"datefmt={datefmt!r} is not allowed: {exc}") from None
         super().__init__(fmt, datefmt, style, validate, defaults=defaults)
         self._redact = normalize_redact_keys(redact_keys)
         self._redact_given = list(redact_keys) if redact_keys is not None else []

@@ -70,6 +70,7 @@ class ClassicFormatter(EventFormatter):
     """
 
     _renderer = "classic"
+    _uses_datefmt = True
 
     def __init__(
         self,
