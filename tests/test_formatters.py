@@ -207,6 +207,49 @@ def test_foreign_extra_fields_reach_every_renderer() -> None:
         assert "Bearer xyz" not in JsonFormatter(json_schema=schema).format(record)
 
 
+class _Key:
+    """A key that is not a string, with a text of its own."""
+
+    def __str__(self) -> str:
+        return "custom-key"
+
+
+NON_STRING_EXTRA: dict[Any, Any] = {7: "seven", (1, 2): "pair", _Key(): "custom", "s": "str"}
+NON_STRING_SHOWN = {"7": "seven", "(1, 2)": "pair", "custom-key": "custom", "s": "str"}
+
+
+def test_non_string_extra_keys_render_by_str_in_every_renderer() -> None:
+    record = one_record(lambda lg: lg.info("mixed keys", extra=NON_STRING_EXTRA))
+
+    event = JsonFormatter().event_dict(record)
+    assert {k: event[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    line = json.loads(JsonFormatter().format(record))
+    assert {k: line[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    for text in (LogfmtFormatter().format(record), ConsoleFormatter(colors=False).format(record)):
+        assert "7=seven" in text and "custom-key=custom" in text
+
+
+def test_non_string_extra_keys_of_a_foreign_logger_render_by_str() -> None:
+    with foreign_recording("thirdparty-keys") as (logger, records):
+        logger.warning("mixed keys", extra=NON_STRING_EXTRA)
+
+    event = JsonFormatter().event_dict(records[0])
+    assert {k: event[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    assert "7=seven" in LogfmtFormatter().format(records[0])
+
+
+def test_a_non_string_key_shown_like_a_layout_key_gets_an_underscore() -> None:
+    class Message:
+        def __str__(self) -> str:
+            return "message"
+
+    extra: dict[Any, Any] = {Message(): "a field"}
+    record = one_record(lambda lg: lg.info("the message", extra=extra))
+
+    event = JsonFormatter().event_dict(record)
+    assert (event["message"], event["message_"]) == ("the message", "a field")
+
+
 def test_extra_fields_after_another_formatter_ran() -> None:
     """A stdlib formatter adding message/asctime does not turn them into fields."""
     with foreign_recording("thirdparty2") as (logger, records):
