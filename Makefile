@@ -1,6 +1,6 @@
 # The two commands README.md starts with. Each creates .venv itself.
 #   make demo   installs structflow and runs the example flow against a local receiver
-#   make test   installs the dev dependencies and syslog-ng, then runs every check
+#   make test   installs the dev dependencies, syslog-ng and rsyslog, then runs every check
 
 SHELL := /bin/bash
 VENV := .venv
@@ -58,4 +58,4 @@ test: lint typecheck unit record-contract
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --site-dir $$(mktemp -d)
 
 clean:
-	rm -rf $(VENV) $(VENV)-3.* site .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(VENV)-3.* .cache site .mypy_cache .ruff_cache .pytest_cache
