@@ -200,7 +200,7 @@ def worker_env(tmp: str) -> dict[str, str]:
     """The environment of worker processes: no user config file, unbuffered."""
     env = dict(os.environ)
     # A user's own config file could add handlers or change levels.
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.path.join(tmp, "no-such-config.toml")
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull
     env["PYTHONUNBUFFERED"] = "1"
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (root, env.get("PYTHONPATH")) if p)

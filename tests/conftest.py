@@ -32,15 +32,15 @@ def clean_structflow(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterato
     """
     Reset structflow's configuration, environment and handlers around each test.
 
-    The user config path points into the test's temp dir so a developer's own
-    ~/.structflow/config.toml never leaks into a test.
+    The user config path names the null device (no file to read) so a
+    developer's own ~/.structflow/config.toml never leaks into a test.
     """
     import os
 
     for name in list(os.environ):
         if name.upper().startswith("STRUCTFLOW__"):
             monkeypatch.delenv(name)
-    monkeypatch.setenv("STRUCTFLOW__USER_CONFIG_PATH", str(tmp_path / "no-such-config.toml"))
+    monkeypatch.setenv("STRUCTFLOW__USER_CONFIG_PATH", os.devnull)
     setup.reset()
     before = {id(lg): (list(lg.handlers), lg.level, lg.propagate) for lg in _structflow_loggers()}
     root = logging.getLogger()

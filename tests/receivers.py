@@ -7,7 +7,9 @@ Real receivers on 127.0.0.1 for the shipping tests.
   answered, and 413 for bodies over a size.
 * :class:`SyslogReceiver` — a TCP (octet-counting) or UDP syslog listener.
 * :class:`SyslogNg` — a real syslog-ng process with the configuration from
-  the project's reference notes, and the ``syslog_ng`` fixture.
+  the project's reference notes, and the ``syslog_ng`` fixture;
+* :class:`Rsyslog` — a real rsyslogd (imtcp, mmjsonparse), and the
+  ``rsyslog`` fixture.
 
 Everything binds to 127.0.0.1 on a free port and stops by itself.
 """
@@ -32,7 +34,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -265,9 +267,10 @@ class SyslogReceiver:
                     with outer.lock:
                         outer.messages.append(self.request[0])
 
-            self.server: socketserver.TCPServer = socketserver.ThreadingUDPServer(
-                ("127.0.0.1", port), UDPHandler
-            )
+            class UDPServer(socketserver.ThreadingUDPServer):
+                max_packet_size = 65_535  # socketserver's default reads 8,192 bytes
+
+            self.server: socketserver.TCPServer = UDPServer(("127.0.0.1", port), UDPHandler)
         else:
 
             class TCPHandler(socketserver.BaseRequestHandler):
@@ -363,45 +366,31 @@ def syslog_ng_binary() -> str | None:
     )
 
 
-class SyslogNg:
+class SyslogServer:
     """
-    A real syslog-ng listening for RFC 5424 over TCP on 127.0.0.1.
+    A real syslog server process listening for RFC 5424 over TCP on 127.0.0.1.
 
-    The configuration is the reference one (octet-counted ``syslog()``
-    source, ``json-parser`` with the ``.json.`` prefix, ``format-json`` to a
-    file) with APP-NAME, MSGID and HOSTNAME added to each output line.
+    It writes each message it parsed as one JSON line to ``out``, with the
+    payload's fields (under ``_json`` for syslog-ng, ``json`` for rsyslog)
+    and APP-NAME, MSGID and HOSTNAME.
     """
 
-    def __init__(self, binary: str, directory: Path) -> None:
-        self.port = free_port()
+    name = "syslog server"
+
+    def __init__(self, command: list[str], directory: Path, env: dict[str, str] | None = None):
         self.directory = directory
-        self.out = directory / "out.jsonl"
-        conf = directory / "syslog-ng.conf"
-        conf.write_text(
-            SYSLOG_NG_CONFIG.format(port=self.port, out=self.out, template=SYSLOG_NG_TEMPLATE)
-        )
-        self.log = open(directory / "syslog-ng.stderr", "wb")  # noqa: SIM115 - closed in stop()
+        self.log = open(directory / "stderr.log", "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [
-                binary,
-                "-F",
-                "-f",
-                str(conf),
-                "-R",
-                str(directory / "syslog-ng.persist"),
-                "-p",
-                str(directory / "syslog-ng.pid"),
-                "-c",
-                str(directory / "syslog-ng.ctl"),
-            ],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
+            command, stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=directory
         )
         if not wait_until(self._listening, timeout=15):
             self.stop()
             raise RuntimeError(
-                f"syslog-ng did not start: {(directory / 'syslog-ng.stderr').read_text()}"
+                f"{self.name} did not start: {(directory / 'stderr.log').read_text()}"
             )
+
+    port: int
+    out: Path
 
     @property
     def address(self) -> str:
@@ -438,6 +427,42 @@ class SyslogNg:
         self.log.close()
 
 
+class SyslogNg(SyslogServer):
+    """
+    syslog-ng with the configuration from the project's reference notes.
+
+    An octet-counted ``syslog()`` source, ``json-parser`` with the ``.json.``
+    prefix, ``format-json`` to a file, with APP-NAME, MSGID and HOSTNAME
+    added to each output line; every limit at its stock value.
+    """
+
+    name = "syslog-ng"
+
+    def __init__(self, binary: str, directory: Path) -> None:
+        self.port = free_port()
+        self.out = directory / "out.jsonl"
+        conf = directory / "syslog-ng.conf"
+        conf.write_text(
+            SYSLOG_NG_CONFIG.format(port=self.port, out=self.out, template=SYSLOG_NG_TEMPLATE)
+        )
+        command = [binary, "-F", "-f", str(conf), "-R", str(directory / "syslog-ng.persist")]
+        command += ["-p", str(directory / "syslog-ng.pid"), "-c", str(directory / "syslog-ng.ctl")]
+        super().__init__(command, directory)
+
+
+_Server = TypeVar("_Server", bound=SyslogServer)
+
+
+def running(make: Callable[[Path], _Server], directory: Path) -> Iterator[_Server]:
+    """Start a syslog server in *directory* (made here), and stop it when the test is done."""
+    directory.mkdir()
+    server = make(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(name="syslog_ng")
 def syslog_ng_fixture(tmp_path: Path) -> Iterator[SyslogNg]:
     """
@@ -449,13 +474,103 @@ def syslog_ng_fixture(tmp_path: Path) -> Iterator[SyslogNg]:
     binary = syslog_ng_binary()
     require(binary is not None, "syslog-ng (Debian package syslog-ng-core)")
     assert binary is not None
-    directory = tmp_path / "syslog-ng"
-    directory.mkdir()
-    server = SyslogNg(binary, directory)
-    try:
-        yield server
-    finally:
-        server.stop()
+    yield from running(lambda d: SyslogNg(binary, d), tmp_path / "syslog-ng")
+
+
+# --- rsyslog ------------------------------------------------------------------
+
+#: Where scripts/install-test-deps.sh unpacks Debian's rsyslog when the system
+#: has none (rsyslog and syslog-ng cannot both be installed as packages).
+RSYSLOG_CACHE = Path(__file__).resolve().parents[1] / ".cache" / "rsyslog"
+
+# imtcp on a loopback port; mmjsonparse parses the JSON payload (no cookie);
+# what parsed goes to `out` with APP-NAME, MSGID and HOSTNAME, what did not to
+# `failed` as received. Every limit is at its stock value.
+RSYSLOG_CONFIG = """\
+global(workDirectory="@DIR@")
+module(load="imtcp")
+module(load="mmjsonparse")
+template(name="parsed" type="string" string="@TEMPLATE@\\n")
+template(name="raw" type="string" string="%rawmsg%\\n")
+ruleset(name="structflow") {
+  action(type="mmjsonparse" cookie="")
+  if $parsesuccess == "OK" then {
+    action(type="omfile" file="@OUT@" template="parsed")
+  } else {
+    action(type="omfile" file="@FAILED@" template="raw")
+  }
+}
+input(type="imtcp" address="127.0.0.1" port="@PORT@" ruleset="structflow")
+"""
+# Each parsed message: APP-NAME, MSGID, HOSTNAME and the payload's fields ($!).
+RSYSLOG_TEMPLATE = '{"app":"%app-name%","msgid":"%msgid%","host":"%hostname%","json":%$!%}'
+
+
+@dataclass(frozen=True)
+class RsyslogInstall:
+    """An rsyslogd, its module folder, and the folder of libraries it needs ("" for none)."""
+
+    binary: str
+    modules: str
+    libraries: str = ""
+
+
+def rsyslog_install() -> RsyslogInstall | None:
+    """The system's rsyslog, else the one install-test-deps.sh unpacked; None if neither."""
+    for root in (Path("/"), RSYSLOG_CACHE):
+        binary = root / "usr" / "sbin" / "rsyslogd"
+        modules = sorted(root.glob("usr/lib/*/rsyslog/imtcp.so"))
+        if os.access(binary, os.X_OK) and modules:
+            libraries = "" if root == Path("/") else str(modules[0].parent.parent)
+            return RsyslogInstall(str(binary), str(modules[0].parent), libraries)
+    return None
+
+
+class Rsyslog(SyslogServer):
+    """rsyslog (Debian's package) with imtcp and mmjsonparse at their stock settings."""
+
+    name = "rsyslogd"
+
+    def __init__(self, install: RsyslogInstall, directory: Path) -> None:
+        self.port = free_port()
+        self.out = directory / "out.jsonl"
+        self.failed = directory / "failed.log"
+        conf = directory / "rsyslog.conf"
+        text = RSYSLOG_CONFIG
+        for key, value in {
+            "@DIR@": str(directory),
+            "@OUT@": str(self.out),
+            "@FAILED@": str(self.failed),
+            "@PORT@": str(self.port),
+            "@TEMPLATE@": RSYSLOG_TEMPLATE.replace('"', '\\"'),
+        }.items():
+            text = text.replace(key, value)
+        conf.write_text(text)
+        env = dict(os.environ)
+        if install.libraries:
+            env["LD_LIBRARY_PATH"] = install.libraries
+        command = [install.binary, "-n", "-f", str(conf), "-i", str(directory / "rsyslogd.pid")]
+        super().__init__([*command, "-M", install.modules], directory, env)
+
+    def failures(self) -> list[str]:
+        """What rsyslog received and could not parse as a JSON payload."""
+        if not self.failed.exists():
+            return []
+        return self.failed.read_text(errors="replace").splitlines()
+
+
+@pytest.fixture(name="rsyslog")
+def rsyslog_fixture(tmp_path: Path) -> Iterator[Rsyslog]:
+    """
+    A running rsyslogd: the system's, or Debian's package unpacked by ``make test-deps``.
+
+    Skipped when neither is there, except under ``CI=true``, where its
+    absence fails the test.
+    """
+    install = rsyslog_install()
+    require(install is not None, "rsyslog (run scripts/install-test-deps.sh)")
+    assert install is not None
+    yield from running(lambda d: Rsyslog(install, d), tmp_path / "rsyslog")
 
 
 # --- handler plumbing ---------------------------------------------------------

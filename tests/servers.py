@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -95,7 +94,7 @@ handler.close()
 def server_env(**extra: str) -> dict[str, str]:
     """This environment without STRUCTFLOW__ variables and with no user config file."""
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("STRUCTFLOW__")}
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.path.join(tempfile.gettempdir(), "absent-sf.toml")
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
     env.update(extra)
     return env

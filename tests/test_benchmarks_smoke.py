@@ -38,7 +38,7 @@ def _require_bench_extra() -> None:
 def test_quick_suite_runs_every_case_and_prints_the_ratio_table(tmp_path: Path) -> None:
     _require_bench_extra()
     env = dict(os.environ)
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = str(tmp_path / "absent.toml")
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--output", str(tmp_path)],
         cwd=ROOT,

@@ -193,7 +193,7 @@ def inner(
     # No plugin is needed for this, so none is loaded (the session's plugins
     # are built for its own pytest).
     env["PYTEST_DISABLE_PLUGIN_AUTOLOAD"] = "1"
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = str(tmp_path / "no-config.toml")
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull
     env["NO_COLOR"] = "1"
     if pytest_version == "8":
         env["PYTHONPATH"] = str(request.getfixturevalue("pytest8_dir"))

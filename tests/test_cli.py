@@ -13,9 +13,10 @@ import structflow
 
 
 def run(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "config.toml"
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "config.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": str(config) if config.exists() else os.devnull,
         **env,
     }
     return subprocess.run(
@@ -67,3 +68,56 @@ def test_show_says_what_a_level_number_means(tmp_path: Path, level: str, shown: 
     assert proc.returncode == 0, proc.stderr
     [line] = [line for line in proc.stdout.splitlines() if line.startswith("logging.level ")]
     assert line.endswith(f"= {shown}")
+
+
+SHOW_SECRETS = """\
+[logging.http]
+url = "https://ann:pw-Zq9x@logs.example/push?api_key=q-Zq9x&tenant=t1"
+token = "tok-Zq9x"
+headers = {X-Api-Key = "hdr-Zq9x", X-From-Env = "env:STRUCTFLOW_TEST_KEY"}
+"""
+
+
+def test_show_masks_secrets_as_the_handlers_repr_does(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(SHOW_SECRETS, encoding="utf-8")
+    text = run(["config", "show"], tmp_path, STRUCTFLOW__LOGGING__HTTP__HEADERS__X_ENV="e-Zq9x")
+    as_json = run(["config", "show", "--json"], tmp_path)
+
+    assert (text.returncode, as_json.returncode) == (0, 0), text.stderr + as_json.stderr
+    assert "Zq9x" not in text.stdout + as_json.stdout
+    lines = {line.split("=")[0].strip(): line for line in text.stdout.splitlines()}
+    assert '"https://ann:***@logs.example/push?api_key=***&tenant=***"' in lines["logging.http.url"]
+    assert '"***"' in lines["logging.http.token"]
+    assert '"X-From-Env": "env:STRUCTFLOW_TEST_KEY"' in lines["logging.http.headers"]
+    assert '"X-Api-Key": "***"' in lines["logging.http.headers"]
+
+
+def test_validate_builds_the_formatters_it_will_use(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text('[logging]\nformat = "log-format"\n', encoding="utf-8")
+    proc = run(["config", "validate"], tmp_path)
+
+    assert proc.returncode == 2
+    assert "logging.format = 'log-format' is not a valid %-style format string" in proc.stderr
+
+
+def test_validate_names_the_source_of_a_handler_key(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    (tmp_path / "config.toml").write_text(
+        f'[logging.syslog]\naddress = "tcp://127.0.0.1:9"\nspool_dir = "{tmp_path / "a-file"}"\n',
+        encoding="utf-8",
+    )
+    proc = run(["config", "validate"], tmp_path)
+
+    assert proc.returncode == 2
+    assert f"{tmp_path / 'config.toml'}, line 3: [logging.syslog] SyslogHandler: spool_dir=" in (
+        proc.stderr
+    )
+
+
+def test_a_missing_config_file_named_by_the_variable_fails_validate(tmp_path: Path) -> None:
+    proc = run(
+        ["config", "validate"], tmp_path, STRUCTFLOW__USER_CONFIG_PATH=str(tmp_path / "typo.toml")
+    )
+
+    assert proc.returncode == 2
+    assert "does not exist" in proc.stderr

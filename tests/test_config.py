@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_defaults_are_prefect_1s() -> None:
-    cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": "/nonexistent/x.toml"})
+    cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": os.devnull})
     assert cfg.logging.level == "INFO"
     assert cfg.logging.format == "[%(asctime)s] %(levelname)s - %(name)s | %(message)s"
     assert cfg.logging.datefmt == "%Y-%m-%d %H:%M:%S%z"
@@ -40,11 +41,11 @@ def test_file_is_read_and_level_is_case_insensitive(tmp_path: Path) -> None:
 
 def test_env_casting_rules(tmp_path: Path) -> None:
     env = {
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": os.devnull,
         "STRUCTFLOW__LOGGING__EXTRA_LOGGERS": "urllib3, botocore",
         "STRUCTFLOW__LOGGING__REDACT_KEYS": '["a", "b"]',
         "STRUCTFLOW__LOGGING__MAX_MESSAGE_BYTES": "500",
-        "STRUCTFLOW__LOGGING__FORMAT": "123",
+        "STRUCTFLOW__LOGGING__DATEFMT": "123",
         "STRUCTFLOW__LOGGING__HTTP__URL": "http://127.0.0.1:9/",
         "STRUCTFLOW__LOGGING__HTTP__GZIP": "true",
         "STRUCTFLOW__LOGGING__HTTP__TIMEOUT": "2.5",
@@ -54,7 +55,7 @@ def test_env_casting_rules(tmp_path: Path) -> None:
     assert cfg.logging.extra_loggers == ["urllib3", "botocore"]
     assert cfg.logging.redact_keys == ["a", "b"]
     assert cfg.logging.max_message_bytes == 500
-    assert cfg.logging.format == "123"
+    assert cfg.logging.datefmt == "123"
     assert cfg.logging.http.to_dict() == {
         "url": "http://127.0.0.1:9/",
         "gzip": True,
@@ -107,6 +108,18 @@ def test_precedence_defaults_file_env_configure(
             '[logging]\nformat = "%(foo"\n',
             "logging.format = '%(foo' is not a valid %-style format string",
         ),
+        (
+            '[logging]\nformat = "log-format"\n',
+            "logging.format = 'log-format' is not a valid %-style format string "
+            "(it has no field); expected at least one field such as %(message)s",
+        ),
+        (
+            '[logging]\ndatefmt = "%Y-%m-%d %Q"\n',
+            "logging.datefmt = '%Y-%m-%d %Q' is not a valid strftime format: %Q is not a "
+            "strftime directive",
+        ),
+        ('[logging]\ndatefmt = "%H:%M:%S.%f"\n', "%f is not a strftime directive"),
+        ('[logging]\ndatefmt = "%H:%M %"\n', "ends with a lone %"),
         ("[logging\nlevel = 1\n", "invalid TOML"),
         ('[logging]\nmax_message_bytes = "big"\n', "must be a positive integer"),
         ("[logging]\nextra_loggers = 3\n", "must be a list of strings"),
@@ -125,9 +138,68 @@ def test_bad_file_values_name_the_source(tmp_path: Path, text: str, needle: str)
     assert isinstance(info.value, ValueError)
 
 
+@pytest.mark.parametrize(
+    "datefmt", ["%Y-%m-%dT%H:%M:%S%z", "%d/%m/%y %I:%M %p %Z", "%-d %e %s %T %F %%", "%Ec %Oy"]
+)
+def test_datefmt_takes_the_directives_strftime_knows(tmp_path: Path, datefmt: str) -> None:
+    cfg = load_config({"datefmt": datefmt}, environ={"STRUCTFLOW__USER_CONFIG_PATH": os.devnull})
+    assert cfg.logging.datefmt == datefmt
+
+
+def test_a_config_path_variable_naming_a_missing_file_is_an_error(tmp_path: Path) -> None:
+    missing = tmp_path / "typo.toml"
+    with pytest.raises(ConfigError) as info:
+        load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(missing)})
+    message = str(info.value)
+    assert message.startswith(f"STRUCTFLOW__USER_CONFIG_PATH={str(missing)!r}: ")
+    assert "does not exist" in message and os.devnull in message
+
+
+def test_the_default_config_file_may_be_missing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert load_config(environ={"HOME": str(tmp_path)}).logging.level == "INFO"
+    assert load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": ""}).logging.level == "INFO"
+
+
+def test_a_spool_dir_that_cannot_be_a_directory_names_the_key_and_source(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    regular = write(tmp_path / "a-file", "")
+    path = write(
+        tmp_path / "c.toml",
+        f'[logging.http]\nurl = "http://127.0.0.1:9/"\nspool_dir = "{regular}"\n',
+    )
+    monkeypatch.setenv("STRUCTFLOW__USER_CONFIG_PATH", str(path))
+    with pytest.raises(ConfigError) as info:
+        structflow.configure()
+    message = str(info.value)
+    assert message.startswith(f"{path}, line 3: [logging.http] HTTPHandler: spool_dir=")
+    assert "is a file, not a directory" in message
+
+
+@pytest.mark.parametrize(
+    ("where", "reason"),
+    [("a-file", "is a file, not a directory"), ("a-file/spool", "cannot be created")],
+)
+def test_a_spool_dir_given_to_configure_names_the_key(
+    tmp_path: Path, where: str, reason: str
+) -> None:
+    write(tmp_path / "a-file", "")
+    spool = str(tmp_path / where)
+    with pytest.raises(ConfigError) as info:
+        structflow.configure(syslog={"address": "tcp://127.0.0.1:9", "spool_dir": spool})
+    message = str(info.value)
+    assert message.startswith(
+        f"structflow.configure(): [logging.syslog] SyslogHandler: spool_dir={spool!r} "
+    )
+    assert reason in message
+
+
 def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
     env = {
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": os.devnull,
         "STRUCTFLOW__LOGGING__LEVEL": "verbose",
     }
     with pytest.raises(ConfigError) as info:

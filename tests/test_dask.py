@@ -56,7 +56,7 @@ def receiver() -> Iterator[HTTPReceiver]:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+def cluster() -> Iterator[Any]:
     """A two-process LocalCluster shared by the module's tests."""
     require(distributed is not None, "dask.distributed (pip install 'structflow[dask]')")
     with pytest.MonkeyPatch.context() as mp:
@@ -64,8 +64,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         for name in list(os.environ):
             if name.upper().startswith("STRUCTFLOW__"):
                 mp.delenv(name)
-        config = tmp_path_factory.mktemp("dask-workers") / "no-such-config.toml"
-        mp.setenv("STRUCTFLOW__USER_CONFIG_PATH", str(config))
+        mp.setenv("STRUCTFLOW__USER_CONFIG_PATH", os.devnull)
         lc = distributed.LocalCluster(
             n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )

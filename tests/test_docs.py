@@ -160,7 +160,11 @@ def block_env(tmp: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.upper().startswith("STRUCTFLOW")}
     env.pop("PYTHONSTARTUP", None)
     env["HOME"] = str(home)
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = str(tmp / "config.toml")
+    # An empty config file: a block may write its own.
+    config = tmp / "config.toml"
+    if not config.exists():
+        config.touch()
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = str(config)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(EXAMPLES), env.get("PYTHONPATH", "")) if p)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env["NO_COLOR"] = "1"

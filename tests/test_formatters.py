@@ -170,6 +170,15 @@ def test_truncation_limit_is_configurable_and_utf8_safe() -> None:
     assert JsonFormatter(max_message_bytes=None).event_dict(record)["message"] == "é" * 100
 
 
+@pytest.mark.parametrize("formatter", [ClassicFormatter, ConsoleFormatter])
+@pytest.mark.parametrize("datefmt", ["%Y-%m-%d %Q", "%H:%M:%S.%f", "%H:%M:%S %"])
+def test_a_datefmt_with_a_directive_strftime_lacks_is_refused(
+    formatter: type[logging.Formatter], datefmt: str
+) -> None:
+    with pytest.raises(ValueError, match=f"datefmt={re.escape(repr(datefmt))} is not allowed"):
+        formatter(datefmt=datefmt)
+
+
 @pytest.mark.parametrize("bad", [0, -1, 1.5, "10", True])
 def test_bad_max_message_bytes_is_a_clear_error(bad: Any) -> None:
     with pytest.raises(
@@ -305,6 +314,49 @@ def test_foreign_extra_fields_reach_every_renderer() -> None:
     )
     for schema in SCHEMAS:
         assert "Bearer xyz" not in JsonFormatter(json_schema=schema).format(record)
+
+
+class _Key:
+    """A key that is not a string, with a text of its own."""
+
+    def __str__(self) -> str:
+        return "custom-key"
+
+
+NON_STRING_EXTRA: dict[Any, Any] = {7: "seven", (1, 2): "pair", _Key(): "custom", "s": "str"}
+NON_STRING_SHOWN = {"7": "seven", "(1, 2)": "pair", "custom-key": "custom", "s": "str"}
+
+
+def test_non_string_extra_keys_render_by_str_in_every_renderer() -> None:
+    record = one_record(lambda lg: lg.info("mixed keys", extra=NON_STRING_EXTRA))
+
+    event = JsonFormatter().event_dict(record)
+    assert {k: event[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    line = json.loads(JsonFormatter().format(record))
+    assert {k: line[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    for text in (LogfmtFormatter().format(record), ConsoleFormatter(colors=False).format(record)):
+        assert "7=seven" in text and "custom-key=custom" in text
+
+
+def test_non_string_extra_keys_of_a_foreign_logger_render_by_str() -> None:
+    with foreign_recording("thirdparty-keys") as (logger, records):
+        logger.warning("mixed keys", extra=NON_STRING_EXTRA)
+
+    event = JsonFormatter().event_dict(records[0])
+    assert {k: event[k] for k in NON_STRING_SHOWN} == NON_STRING_SHOWN
+    assert "7=seven" in LogfmtFormatter().format(records[0])
+
+
+def test_a_non_string_key_shown_like_a_layout_key_gets_an_underscore() -> None:
+    class Message:
+        def __str__(self) -> str:
+            return "message"
+
+    extra: dict[Any, Any] = {Message(): "a field"}
+    record = one_record(lambda lg: lg.info("the message", extra=extra))
+
+    event = JsonFormatter().event_dict(record)
+    assert (event["message"], event["message_"]) == ("the message", "a field")
 
 
 def test_extra_fields_after_another_formatter_ran() -> None:

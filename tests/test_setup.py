@@ -96,7 +96,7 @@ def test_json_renderer_turns_the_seed_example_into_json_lines(
     example = Path(__file__).resolve().parents[1] / "examples" / "logging_example.py"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW")},
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "none.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": os.devnull,
         "STRUCTFLOW__LOGGING__LEVEL": "DEBUG",
         "STRUCTFLOW__LOGGING__RENDERER": "json",
         "STRUCTFLOW_EXAMPLE_URL": receiver.url,

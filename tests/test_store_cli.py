@@ -19,10 +19,16 @@ from structflow._cli_store import ProgressBar
 pytestmark = pytest.mark.timeout(120)
 
 
+def config_path(tmp_path: Path) -> str:
+    """The test's config file when it wrote one, else none (the null device)."""
+    config = tmp_path / "config.toml"
+    return str(config) if config.exists() else os.devnull
+
+
 def cli(args: list[str], tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "config.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": config_path(tmp_path),
         "NO_COLOR": "1",
         **env,
     }
@@ -208,7 +214,7 @@ def test_a_store_that_cannot_be_used_exits_2_with_one_line(
 def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path: Path) -> None:
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
-        "STRUCTFLOW__USER_CONFIG_PATH": str(tmp_path / "config.toml"),
+        "STRUCTFLOW__USER_CONFIG_PATH": config_path(tmp_path),
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "structflow.cli", "logs", "--store", filled, "--follow", "--json",

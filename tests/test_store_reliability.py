@@ -29,7 +29,7 @@ pytestmark = pytest.mark.timeout(120)
 
 def _python(code: str, *args: str) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")}
-    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull + "-absent.toml"
+    env["STRUCTFLOW__USER_CONFIG_PATH"] = os.devnull
     return subprocess.Popen(
         [sys.executable, "-c", textwrap.dedent(code), *args],
         env=env,

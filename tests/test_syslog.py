@@ -1,6 +1,6 @@
 """
 SyslogHandler: RFC 5424 messages, RFC 6587 octet counting, UDP, TLS, reconnects,
-and a real syslog-ng.
+size limits, and a real syslog-ng and rsyslog.
 """
 
 from __future__ import annotations
@@ -15,21 +15,25 @@ from typing import Any
 
 import pytest
 
+import structflow
 from receivers import (
+    Rsyslog,
     SyslogNg,
     SyslogReceiver,
     attach,
     certificate_fixture,  # noqa: F401 - pytest finds it as 'certificate'
     closing_fixture,  # noqa: F401 - pytest finds it as 'closing'
     free_port,
+    rsyslog_fixture,  # noqa: F401 - pytest finds it as 'rsyslog'
     server_context,
     syslog_ng_fixture,  # noqa: F401 - pytest finds it as 'syslog_ng'
     wait_until,
 )
+from structflow._context import context
 from structflow.formatters import JsonFormatter
 from structflow.handlers import SyslogHandler
 from structflow.handlers.shipping.worker import DROP_REASONS
-from structflow.handlers.syslog import UDP_MAX_BYTES
+from structflow.handlers.syslog import DEFAULT_MAX_RECORD_BYTES, UDP_MAX_BYTES
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -39,6 +43,8 @@ HEADER = re.compile(
     rb"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) - "
 )
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{1,6})?Z")
+#: How max_message_bytes marks a shortened text (the count of bytes cut varies).
+MARKER = re.compile(r"…\[truncated \d+ bytes\]$")
 
 
 def parse(message: bytes) -> tuple[dict[str, str], dict[str, Any]]:
@@ -56,6 +62,15 @@ def received(server: SyslogReceiver, n: int) -> list[bytes]:
     assert wait_until(lambda: server.count() >= n, timeout=10), server.count()
     with server.lock:
         return list(server.messages)
+
+
+def one_oversized_then(handler: SyslogHandler, size: int, after: int) -> None:
+    """Log a record of *size* "y"s (seq -1), then *after* short ones (seq 0, 1 ...); flush."""
+    logger = attach(handler)
+    logger.info("y" * size, extra={"seq": -1})
+    for i in range(after):
+        logger.info("after %d", i, extra={"seq": i})
+    assert handler.flush(timeout=30) is True
 
 
 @pytest.fixture
@@ -105,22 +120,25 @@ def test_defaults_are_user_facility_this_host_and_no_msgid(
     assert re.fullmatch(r"[!-~]{1,48}", header["app"])
 
 
-def test_udp_sends_one_datagram_per_message_and_drops_oversized_ones(
+def test_udp_sends_one_datagram_per_message_shortened_to_fit(
     closing: list[logging.Handler],
 ) -> None:
     server = SyslogReceiver("udp")
     try:
-        handler = SyslogHandler(server.address, app_name="udp-app")
+        handler = SyslogHandler(server.address, app_name="udp-app", max_record_bytes=UDP_MAX_BYTES)
         closing.append(handler)
         logger = attach(handler)
         for i in range(20):
             logger.info("datagram %d", i, extra={"seq": i})
-        logger.info("x" * (UDP_MAX_BYTES + 10))
+        logger.info("x" * (UDP_MAX_BYTES + 10), extra={"seq": 20})
 
         assert handler.flush(timeout=20) is True
-        assert wait_until(lambda: server.count() == 20, timeout=10)
-        assert list(range(20)) == sorted(parse(m)[1]["seq"] for m in server.messages)
-        assert handler.stats()["dropped"] == {**NO_DROPS, "too_large": 1}
+        assert wait_until(lambda: server.count() == 21, timeout=10)
+        assert list(range(21)) == sorted(parse(m)[1]["seq"] for m in server.messages)
+        longest = max(server.messages, key=len)
+        assert UDP_MAX_BYTES - 100 < len(longest) <= UDP_MAX_BYTES
+        assert MARKER.search(parse(longest)[1]["message"])
+        assert handler.stats()["dropped"] == NO_DROPS
     finally:
         for opened in closing:  # before the receiver: no connection to a closing server
             opened.close()
@@ -273,6 +291,115 @@ def test_real_syslog_ng_receives_2000_records_with_fields_and_app_name(
     ]
 
 
+# --- size limits -------------------------------------------------------------------
+
+
+def test_a_record_over_max_record_bytes_arrives_with_its_text_shortened_and_marked(
+    tcp: SyslogReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = SyslogHandler(tcp.address, max_record_bytes=1000)
+    closing.append(handler)
+    logger = attach(handler)
+    logger.info("é\n\x00" * 3000, extra={"seq": 1})
+    logger.info("short", extra={"seq": 2})
+
+    assert handler.flush(timeout=20) is True
+    first, second = received(tcp, 2)
+    assert 900 < len(first) <= 1000
+    payload = parse(first)[1]
+    assert (payload["seq"], payload["message"][:6]) == (1, "é\n\x00é\n\x00")
+    assert MARKER.search(payload["message"])
+    assert parse(second)[1]["message"] == "short"
+    assert handler.stats()["dropped"] == NO_DROPS
+
+
+def test_a_record_too_large_without_its_text_is_dropped_as_too_large(
+    tcp: SyslogReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = SyslogHandler(tcp.address, max_record_bytes=1000)
+    closing.append(handler)
+    logger = attach(handler)
+    logger.info("big field", extra={"seq": 1, "blob": "b" * 2000})
+    logger.info("next", extra={"seq": 2})
+
+    assert handler.flush(timeout=20) is True
+    assert [parse(m)[1]["seq"] for m in received(tcp, 1)] == [2]
+    assert handler.stats()["dropped"] == {**NO_DROPS, "too_large": 1}
+
+
+def test_the_default_limit_is_one_every_stock_server_takes() -> None:
+    handler = SyslogHandler("tcp://127.0.0.1:9", shutdown_timeout=0)
+    try:
+        assert handler._sink.max_record_bytes == DEFAULT_MAX_RECORD_BYTES <= 8096  # type: ignore[attr-defined]
+    finally:
+        handler.close()
+
+
+def test_real_rsyslog_receives_2000_records_with_run_context_and_exact_text(
+    rsyslog: Rsyslog, closing: list[logging.Handler]
+) -> None:
+    handler = SyslogHandler(rsyslog.address, app_name="structflow-test", msgid="RUN")
+    closing.append(handler)
+    structflow.configure(stream="none")  # its record factory adds the run context
+    logger = attach(handler)
+    with context(flow_name="etl", flow_run_id="fr-1"):
+        for i in range(2000):
+            logger.info('record %d: "quoted" ü', i, extra={"seq": i, "rows": {"in": i}})
+
+    assert handler.flush(timeout=30) is True
+    assert wait_until(lambda: rsyslog.count() >= 2000, timeout=20)
+    records = rsyslog.records()
+    assert rsyslog.failures() == []
+    # rsyslog's mmjsonparse keeps JSON types.
+    assert [
+        ("structflow-test", "RUN", f'record {i}: "quoted" ü', i, "etl", "fr-1", {"in": i})
+        for i in range(2000)
+    ] == [
+        (
+            r["app"],
+            r["msgid"],
+            r["json"]["message"],
+            r["json"]["seq"],
+            r["json"]["flow_name"],
+            r["json"]["flow_run_id"],
+            r["json"]["rows"],
+        )
+        for r in records
+    ]
+
+
+@pytest.mark.parametrize("size", [20_000, 200_000])
+def test_real_rsyslog_parses_an_oversized_record_shortened_and_every_record_after_it(
+    rsyslog: Rsyslog, closing: list[logging.Handler], size: int
+) -> None:
+    """Stock limits: 8,096-byte messages, and 200,000-byte frames before imtcp loses the framing."""
+    handler = SyslogHandler(rsyslog.address)
+    closing.append(handler)
+    one_oversized_then(handler, size, 2000)
+
+    assert wait_until(lambda: rsyslog.count() >= 2001, timeout=20)
+    records = rsyslog.records()
+    assert rsyslog.failures() == []
+    assert [r["json"]["seq"] for r in records] == list(range(-1, 2000))
+    assert MARKER.search(records[0]["json"]["message"])
+    assert records[0]["json"]["message"].startswith("y" * 7000)
+    assert handler.stats()["dropped"] == NO_DROPS
+
+
+def test_real_syslog_ng_parses_a_record_over_its_message_size_shortened(
+    syslog_ng: SyslogNg, closing: list[logging.Handler]
+) -> None:
+    """syslog-ng's log-msg-size (65,536) closes the connection on a longer frame."""
+    handler = SyslogHandler(syslog_ng.address)
+    closing.append(handler)
+    one_oversized_then(handler, 100_000, 100)
+
+    assert wait_until(lambda: syslog_ng.count() >= 101, timeout=20)
+    records = syslog_ng.records()
+    assert [int(r["_json"]["seq"]) for r in records] == list(range(-1, 100))
+    assert MARKER.search(records[0]["_json"]["message"])
+
+
 # --- configuration ----------------------------------------------------------------
 
 KEYS = {
@@ -282,6 +409,7 @@ KEYS = {
     "msgid": "",
     "timeout": 10.0,
     "verify": True,
+    "max_record_bytes": 8000,
     "level": "NOTSET",
     "batch_max_records": 5000,
     "batch_max_bytes": 1_048_576,
@@ -319,6 +447,8 @@ def test_keyword_arguments_are_the_config_keys_with_their_defaults() -> None:
         ("facility", 24, "or a number from 0 to 23"),
         ("timeout", -1, "expected a number of seconds > 0"),
         ("verify", "/no/such/ca.pem", "path of an existing CA bundle"),
+        ("max_record_bytes", 479, "expected an integer >= 480"),
+        ("max_record_bytes", "8k", "expected an integer >= 480"),
         ("when_full", "never", "expected one of 'drop_oldest', 'drop_newest', 'block'"),
     ],
 )
@@ -330,6 +460,15 @@ def test_invalid_values_name_the_key_the_value_and_what_is_allowed(
         SyslogHandler(**arguments)
     assert str(info.value).startswith(f"SyslogHandler: {key}={value!r} is ")
     assert allowed in str(info.value)
+
+
+def test_udp_refuses_a_record_limit_no_datagram_can_carry() -> None:
+    with pytest.raises(ValueError) as info:
+        SyslogHandler("udp://127.0.0.1:514", max_record_bytes=70_000)
+    assert str(info.value) == (
+        "SyslogHandler: max_record_bytes=70000 is invalid for udp://; expected at most 65507 "
+        "(the largest UDP datagram)"
+    )
 
 
 def test_default_ports_per_transport() -> None:

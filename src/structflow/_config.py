@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from structflow._records import check_datefmt
 from structflow.processors import DEFAULT_REDACT_KEYS
 
 __all__ = ["Config", "ConfigError", "level_number", "load_config"]
@@ -152,6 +153,12 @@ def _format(value: Any) -> str:
         fmt % _Any()
     except (ValueError, TypeError) as exc:
         raise ValueError(f"is not a valid %-style format string ({exc})") from None
+    # logging.Formatter refuses a format without a %(name)s field.
+    if not logging.PercentStyle.validation_pattern.search(fmt):
+        raise ValueError(
+            "is not a valid %-style format string (it has no field); expected at least one "
+            "field such as %(message)s"
+        )
     return fmt
 
 
@@ -160,9 +167,10 @@ def _datefmt(value: Any) -> str:
     import time
 
     try:
+        check_datefmt(fmt)
         time.strftime(fmt, time.localtime(0))
     except ValueError as exc:
-        raise ValueError(f"is not a valid strftime format ({exc})") from None
+        raise ValueError(f"is not a valid strftime format: {exc}") from None
     return fmt
 
 
@@ -412,10 +420,22 @@ def _line_of(text: str, section: str, key: str) -> int | None:
     return None
 
 
-def _read_file(path: Path) -> tuple[dict[str, Any], str]:
+def _read_file(path: Path, named_by: str = "") -> tuple[dict[str, Any], str]:
+    """
+    Read the config file at *path*; a missing file is no configuration.
+
+    Unless *named_by* (the value of :data:`PATH_VAR`) chose it: then a
+    missing file is a mistake (a typo in the path), not a wish for defaults.
+    """
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
+        if named_by:
+            raise ConfigError(
+                f"{PATH_VAR}={named_by!r}: the config file {path} does not exist; expected the "
+                f"path of a TOML file, or {os.devnull!r} to read none (unset the variable "
+                f"to read {DEFAULT_PATH} if it exists)"
+            ) from None
         return {}, ""
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the config file ({exc.strerror})") from None
@@ -511,7 +531,7 @@ def load_config(
     env = os.environ if environ is None else environ
     errors: list[str] = []
     layers = _defaults()
-    _add_file(layers, config_path(env))
+    _add_file(layers, config_path(env), env.get(PATH_VAR, ""))
     _add_environment(layers, env, errors)
     _add_overrides(layers, overrides or {}, errors)
     data, sources = _check(layers, errors)
@@ -528,8 +548,8 @@ def _defaults() -> _Layers:
     }
 
 
-def _add_file(layers: _Layers, path: Path) -> None:
-    file_data, text = _read_file(path)
+def _add_file(layers: _Layers, path: Path, named_by: str) -> None:
+    file_data, text = _read_file(path, named_by)
     for dotted, value in _flatten("", file_data):
         section, _, key = dotted.rpartition(".")
         layers[dotted] = (value, Source("file", str(path), _line_of(text, section, key)))

@@ -196,6 +196,11 @@ _UNKNOWN_CALLER = ("(unknown file)", "(unknown file)", "Unknown module", "(unkno
 _new = object.__new__
 _getframe = sys._getframe
 _time = time.time
+_time_ns = time.time_ns
+# Python 3.13 keeps logging's clock in nanoseconds (logging._startTime is an
+# int) and derives created, msecs and relativeCreated from one time_ns();
+# records follow whichever arithmetic this Python's stdlib uses.
+_NS_CLOCK = isinstance(logging._startTime, int)  # type: ignore[attr-defined]
 _get_ident = threading.get_ident
 _current_thread = threading.current_thread
 _level_names = logging._levelToName  # stdlib's table, so addLevelName is honoured
@@ -499,7 +504,6 @@ def build_record(
     if exc_info:
         exc_info = normalize_exc_info(exc_info)
     if _fast_records and logging._logRecordFactory is _factory:  # type: ignore[attr-defined]
-        ct = _time()
         record: logging.LogRecord = _new(LogRecord)
         d = _TEMPLATE.copy()
         d["name"] = name
@@ -510,9 +514,21 @@ def build_record(
         d["pathname"], d["filename"], d["module"], d["funcName"] = code_info
         d["exc_info"] = exc_info or None
         d["lineno"] = lineno
-        d["created"] = ct
-        d["msecs"] = int((ct - int(ct)) * 1000) + 0.0
-        d["relativeCreated"] = (ct - logging._startTime) * 1000  # type: ignore[attr-defined]
+        if _NS_CLOCK:
+            # stdlib's LogRecord.__init__ on 3.13+, msecs' rounding guard included.
+            ns = _time_ns()
+            ct = ns / 1e9
+            msecs = (ns % 1_000_000_000) // 1_000_000 + 0.0
+            if msecs == 999.0 and int(ct) != ns // 1_000_000_000:
+                msecs = 0.0
+            d["created"] = ct
+            d["msecs"] = msecs
+            d["relativeCreated"] = (ns - logging._startTime) / 1e6  # type: ignore[attr-defined]
+        else:
+            ct = _time()
+            d["created"] = ct
+            d["msecs"] = int((ct - int(ct)) * 1000) + 0.0
+            d["relativeCreated"] = (ct - logging._startTime) * 1000  # type: ignore[attr-defined]
         if logging.logThreads:
             d["thread"] = _get_ident()
             d["threadName"] = _current_thread().name

@@ -6,7 +6,8 @@ The record rules every part of structflow shares.
 * the message of a record, which never raises (:func:`safe_message`);
 * ``exc_info`` as a logging call takes it and as a record holds it, and the
   text of a traceback;
-* the time of a record as nanoseconds and as text cached per second.
+* the time of a record as nanoseconds and as text cached per second, and
+  the ``strftime`` directives a ``datefmt`` may use (:func:`check_datefmt`).
 
 A leaf module: it imports only the standard library and
 :mod:`structflow._values`.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import sys
 import time
 import traceback
@@ -33,6 +35,7 @@ __all__ = [
     "LogRecord",
     "SecondCache",
     "SysExcInfo",
+    "check_datefmt",
     "epoch_ns",
     "exc_tuple",
     "normalize_exc_info",
@@ -167,6 +170,38 @@ def epoch_ns(created: float) -> int:
     """
     sec = _floor(created)
     return sec * 1_000_000_000 + round((created - sec) * 1e9)
+
+
+# What time.strftime understands everywhere structflow runs: C99 and POSIX
+# conversions plus glibc's %k %l %P %s, after glibc's optional flags, width
+# and E/O modifier. Anything else is copied to the output as typed.
+_STRFTIME_CONVERSIONS = frozenset("aAbBcCdDeFgGhHIjklmMnpPrRsStTuUVwWxXyYzZ%")
+_DIRECTIVE = re.compile(r"%([-_0^#]*\d*[EO]?)(.?)", re.DOTALL)
+
+
+def check_datefmt(datefmt: str) -> str:
+    """
+    Return *datefmt* if every ``%`` directive in it is one ``strftime`` knows.
+
+    Raises:
+        ValueError: the first unknown directive (``%Q``, ``%f``, ``%:z``) or a
+            lone ``%`` at the end, named in the message.
+    """
+    for match in _DIRECTIVE.finditer(datefmt):
+        conversion = match.group(2)
+        if not conversion:
+            raise ValueError("it ends with a lone %; write %% for a percent sign")
+        if conversion not in _STRFTIME_CONVERSIONS:
+            hint = (
+                " (time.strftime has no fraction of a second: put %(msecs)03d in the format)"
+                if conversion == "f"
+                else ""
+            )
+            raise ValueError(
+                f"{match.group(0)} is not a strftime directive{hint}; expected directives "
+                "such as %Y %m %d %H %M %S %z"
+            )
+    return datefmt
 
 
 def utc_second(sec: int) -> str:

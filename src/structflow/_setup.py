@@ -10,12 +10,20 @@ the handlers it added itself. Configuration is read at first use and
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from structflow import _capture, _context, _loggers
-from structflow._config import Config, ConfigError, level_number, load_config, set_applied
+from structflow._config import (
+    HANDLER_SECTIONS,
+    Config,
+    ConfigError,
+    level_number,
+    load_config,
+    set_applied,
+)
 from structflow._loggers import ROOT_NAME, Logger, _get, install_record_factory
 from structflow.handlers.stream import StreamHandler
 from structflow.integrations import _structlog_setup
@@ -57,12 +65,8 @@ def _formatter_options(cfg: Config) -> dict[str, Any]:
     }
 
 
-def _make_stream_handler(cfg: Config, options: dict[str, Any]) -> logging.Handler | None:
-    from structflow.formatters import formatter_for
-
-    if cfg.logging.stream == "none":
-        return None
-    handler = StreamHandler(cfg.logging.stream)
+def _stream_formatter(cfg: Config, options: dict[str, Any]) -> logging.Formatter:
+    """The formatter of the stream handler: the configured renderer."""
     renderer = cfg.logging.renderer
     stream_options = dict(options)
     if renderer == "console":
@@ -71,14 +75,67 @@ def _make_stream_handler(cfg: Config, options: dict[str, Any]) -> logging.Handle
         stream_options["stream"] = cfg.logging.stream
         if cfg.logging.source("datefmt").kind == "default":
             stream_options.pop("datefmt")
-    handler.setFormatter(formatter_for(renderer, **stream_options))
+    return _formatter(cfg, renderer, stream_options)
+
+
+def _shipping_formatter(
+    cfg: Config, options: dict[str, Any], *, store: bool = False
+) -> logging.Formatter:
+    """
+    The formatter of a shipping handler: JSON, without format and datefmt.
+
+    A store's is always the default JSON layout, which its entries are made of.
+    """
+    json_options = {k: v for k, v in options.items() if k not in ("fmt", "datefmt")}
+    if store:
+        json_options["json_schema"] = "default"
+    return _formatter(cfg, "json", json_options)
+
+
+def _formatter(cfg: Config, renderer: str, options: dict[str, Any]) -> logging.Formatter:
+    """
+    Make a formatter of *renderer* from the configuration's *options*.
+
+    Raises:
+        ConfigError: the formatter refused them, naming where ``format`` and
+            ``datefmt`` came from.
+    """
+    from structflow.formatters import formatter_for
+
+    try:
+        return formatter_for(renderer, **options)
+    except (TypeError, ValueError) as exc:
+        lg = cfg.logging
+        subjects = [lg.source(k).subject(f"logging.{k}", lg[k]) for k in ("format", "datefmt")]
+        raise ConfigError(
+            f"{'; '.join(subjects)}: the {renderer} formatter cannot be made ({exc})."
+        ) from None
+
+
+def check_formatters(cfg: Config) -> None:
+    """
+    Make every formatter :func:`configure` would use with *cfg*, attaching nothing.
+
+    Raises:
+        ConfigError: one of them cannot be made.
+    """
+    options = _formatter_options(cfg)
+    if cfg.logging.stream != "none":
+        _stream_formatter(cfg, options)
+    if any(name in cfg.logging for name in HANDLER_SECTIONS):
+        _shipping_formatter(cfg, options)
+
+
+def _make_stream_handler(cfg: Config, options: dict[str, Any]) -> logging.Handler | None:
+    if cfg.logging.stream == "none":
+        return None
+    handler = StreamHandler(cfg.logging.stream)
+    handler.setFormatter(_stream_formatter(cfg, options))
     return handler
 
 
 def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Handler]:
     """Build (or reuse, when their settings did not change) the shipping handlers."""
-    from structflow.formatters import formatter_for
-
     wanted: dict[str, tuple[Any, Callable[..., logging.Handler]]] = {}
     section: Mapping[str, Any]
     if "http" in cfg.logging:
@@ -96,7 +153,6 @@ def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Han
 
         section = cfg.logging.store
         wanted["store"] = (dict(section), StoreHandler)
-    json_options = {k: v for k, v in options.items() if k not in ("fmt", "datefmt")}
     result = []
     for name in list(_shipping):
         settings, handler = _shipping[name]
@@ -104,22 +160,39 @@ def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Han
             del _shipping[name]
             handler.close()
     for name, (settings, cls) in wanted.items():
+        # A store reads structflow's own JSON layout, whatever json_schema says.
+        formatter = _shipping_formatter(cfg, options, store=name == "store")
         if name in _shipping:
             handler = _shipping[name][1]
         else:
-            try:
-                handler = cls(**settings)
-            except (TypeError, ValueError) as exc:
-                sources = {str(cfg.logging[name].source(k)) for k in settings}
-                where = "; ".join(sorted(sources))
-                raise ConfigError(f"{where}: [logging.{name}] {exc}") from None
+            handler = build_handler(cfg, name, cls, settings)
             setattr(handler, OWNED_ATTR, True)
             _shipping[name] = (settings, handler)
-        # A store reads structflow's own JSON layout, whatever json_schema says.
-        schema = {"json_schema": "default"} if name == "store" else {}
-        handler.setFormatter(formatter_for("json", **{**json_options, **schema}))
+        handler.setFormatter(formatter)
         result.append(handler)
     return result
+
+
+def build_handler(
+    cfg: Config, name: str, cls: Callable[..., logging.Handler], settings: Mapping[str, Any]
+) -> logging.Handler:
+    """
+    Make the handler of the ``[logging.<name>]`` table from its *settings*.
+
+    Raises:
+        ConfigError: the handler refused a value; the message names the
+            source of that key (of every key of the table when the handler's
+            message names none of them) and the handler's own words.
+    """
+    try:
+        return cls(**settings)
+    except (TypeError, ValueError) as exc:
+        table = cfg.logging[name]
+        # A handler's message starts "<Handler>: <key>=<value> ...".
+        named = re.match(r"\w+: (\w+)[=\[ ]", str(exc))
+        keys = [named.group(1)] if named and named.group(1) in settings else list(settings)
+        where = "; ".join(sorted({str(table.source(k)) for k in keys}))
+        raise ConfigError(f"{where}: [logging.{name}] {exc}") from None
 
 
 def _detach_owned() -> None:

@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from structflow._config import LEVELS, ConfigError, config_path, level_number, load_config
+from structflow._config import LEVELS, Config, ConfigError, config_path, level_number, load_config
 
 __all__ = ["main"]
 
@@ -35,7 +35,7 @@ def _show(as_json: bool) -> int:
     except ConfigError as exc:
         print(f"structflow: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
-    rows = list(cfg.items_with_sources())
+    rows = [(dotted, _shown(dotted, value), src) for dotted, value, src in cfg.items_with_sources()]
     if as_json:
         out: dict[str, dict[str, Any]] = {
             dotted: {"value": value, "source": str(src)} for dotted, value, src in rows
@@ -81,17 +81,29 @@ def _level_note(value: str | int) -> str:
     return f"above {below[-1]}" if below else f"below {above[0]}"
 
 
+def _shown(dotted: str, value: Any) -> Any:
+    """A value as ``show`` prints it: a handler's secrets masked as its ``repr`` masks them."""
+    section, _, key = dotted.rpartition(".")
+    if section.startswith("logging.") and section[len("logging.") :] in HANDLER_CLASSES:
+        from structflow.handlers._secrets import masked_setting
+
+        return masked_setting(key, value)
+    if dotted == "server.token" and value:
+        return "***"
+    return value
+
+
 def _validate() -> int:
     try:
         cfg = load_config()
-        # Handler sections and processors are checked by building them, as
-        # configure() would, without attaching anything.
-        from structflow._setup import _formatter_options
+        # Processors, formatters and handler sections are checked by building
+        # them, as configure() would, without attaching anything.
+        from structflow._setup import check_formatters
 
-        _formatter_options(cfg)
+        check_formatters(cfg)
         for name in HANDLER_CLASSES:
             if name in cfg.logging:
-                _check_handler(name, dict(cfg.logging[name]))
+                _check_handler(cfg, name)
     except ConfigError as exc:
         print(f"structflow: {exc}", file=sys.stderr)
         return EXIT_BAD_CONFIG
@@ -99,15 +111,12 @@ def _validate() -> int:
     return EXIT_OK
 
 
-def _check_handler(name: str, settings: dict[str, Any]) -> None:
+def _check_handler(cfg: Config, name: str) -> None:
     from structflow import handlers
+    from structflow._setup import build_handler
 
     cls = getattr(handlers, HANDLER_CLASSES[name])
-    try:
-        handler = cls(**settings)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"[logging.{name}] {exc}") from None
-    handler.close()
+    build_handler(cfg, name, cls, dict(cfg.logging[name])).close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,6 +21,7 @@ from structflow._records import (
     N_RECORD_ATTRS,
     RESERVED,
     SecondCache,
+    check_datefmt,
     exc_tuple,
     safe_message,
     traceback_text,
@@ -112,6 +113,11 @@ def _generic_fill(
     return fill
 
 
+def _key_text(name: Any) -> str:
+    """The key a field is shown under: its name, or the name's ``str()`` when not a string."""
+    return name if type(name) is str else safe_str(name)
+
+
 def _processor_name(proc: Any) -> str:
     name = getattr(proc, "__qualname__", None) or type(proc).__qualname__
     return str(name)
@@ -127,6 +133,8 @@ class EventFormatter(logging.Formatter):
     """
 
     _renderer = "event"
+    #: Whether the renderer shows ``datefmt`` (its directives are then checked).
+    _uses_datefmt = False
 
     def __init__(
         self,
@@ -140,6 +148,11 @@ class EventFormatter(logging.Formatter):
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         processors: Iterable[str | Processor] | None = None,
     ) -> None:
+        if datefmt is not None and self._uses_datefmt:
+            try:
+                check_datefmt(datefmt)
+            except ValueError as exc:
+                raise ValueError(f"datefmt={datefmt!r} is not allowed: {exc}") from None
         super().__init__(fmt, datefmt, style, validate, defaults=defaults)
         self._redact = normalize_redact_keys(redact_keys)
         self._redact_given = list(redact_keys) if redact_keys is not None else []
@@ -206,13 +219,16 @@ class EventFormatter(logging.Formatter):
 
     def _plan(self, names: tuple[str, ...]) -> Plan:
         """Return (and cache) the event builder for records with these field names."""
-        attrs = tuple(str(n) for n in names)
-        keys = tuple(n + "_" if n in _EVENT_KEYS else n for n in attrs)
+        # A field is read from the record by its own name (an `extra=` key
+        # may be any hashable) and shown under that name's str().
+        attrs = names
+        texts = tuple(_key_text(n) for n in names)
+        keys = tuple(t + "_" if t in _EVENT_KEYS else t for t in texts)
         redact = self._redact
         redacted = tuple(
-            attr.lower() in redact
-            or (attr.endswith("_") and attr[:-1] in RESERVED and attr[:-1].lower() in redact)
-            for attr in attrs
+            text.lower() in redact
+            or (text.endswith("_") and text[:-1] in RESERVED and text[:-1].lower() in redact)
+            for text in texts
         )
         checked = tuple(k for k, r in zip(keys, redacted, strict=True) if not r)
         if len(attrs) <= _MAX_COMPILED_FIELDS and names not in self._seen_once:
@@ -311,18 +327,24 @@ class EventFormatter(logging.Formatter):
         except Exception:
             return
         for name in names:
-            if not isinstance(name, str) or name not in d:
+            try:
+                if name not in d:
+                    continue
+            except TypeError:  # an unhashable name
                 continue
-            self._add_one(event, name, d[name])
+            self._add_one(event, _key_text(name), d[name])
 
     def _add_extras(self, event: dict[str, Any], d: Mapping[str, Any], names: Any) -> None:
         keys = [k for k in list(d) if k not in RESERVED]
         for key in keys:
-            if not isinstance(key, str) or key[:1] == "_" or key in names or key in event:
+            if key in names:
+                continue
+            text = key if type(key) is str else _key_text(key)
+            if text[:1] == "_" or text in event:
                 continue
             value = d.get(key, MISSING)
             if value is not MISSING:
-                self._add_one(event, key, value)
+                self._add_one(event, text, value)
 
     def _add_one(self, event: dict[str, Any], name: str, value: Any) -> None:
         key = name + "_" if name in _EVENT_KEYS else name

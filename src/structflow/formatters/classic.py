@@ -69,6 +69,7 @@ class ClassicFormatter(EventFormatter):
     """
 
     _renderer = "classic"
+    _uses_datefmt = True
 
     def __init__(
         self,

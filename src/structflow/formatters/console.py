@@ -72,6 +72,7 @@ class ConsoleFormatter(EventFormatter):
     """
 
     _renderer = "console"
+    _uses_datefmt = True
 
     def __init__(
         self,

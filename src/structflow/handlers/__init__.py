@@ -23,7 +23,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from structflow.handlers.http import HTTPHandler
+    from structflow.handlers.http import HTTPHandler, InsecureCredentialsWarning
     from structflow.handlers.shipping.handler import ShippingHandler
     from structflow.handlers.shipping.sink import Outcome, Sink
     from structflow.handlers.store import StoreHandler
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HTTPHandler",
+    "InsecureCredentialsWarning",
     "Outcome",
     "ShippingHandler",
     "Sink",
@@ -42,6 +43,7 @@ __all__ = [
 # stream handler (structflow.handlers.stream) and must not pay for requests.
 _HOMES = {
     "HTTPHandler": "structflow.handlers.http",
+    "InsecureCredentialsWarning": "structflow.handlers.http",
     "Outcome": "structflow.handlers.shipping.sink",
     "ShippingHandler": "structflow.handlers.shipping.handler",
     "Sink": "structflow.handlers.shipping.sink",

@@ -9,6 +9,8 @@ batches the receiver refuses for good.
 
 from __future__ import annotations
 
+import re
+import warnings
 import zlib
 from collections.abc import Mapping, Sequence
 from typing import Unpack
@@ -16,8 +18,17 @@ from urllib.parse import SplitResult, urlsplit, urlunsplit
 
 import requests
 import requests.adapters
+from urllib3.exceptions import LocationValueError
 from urllib3.util import Retry
 
+from structflow.handlers._secrets import (
+    Scrubber,
+    check_header,
+    is_loopback,
+    mask_url,
+    masked_setting,
+    public_url,
+)
 from structflow.handlers._tls import check_verify
 from structflow.handlers.encoders import (
     ENCODINGS,
@@ -39,7 +50,7 @@ from structflow.handlers.shipping.settings import (
 )
 from structflow.handlers.shipping.sink import Outcome, keep_for_parent, release_exception
 
-__all__ = ["HTTPHandler"]
+__all__ = ["HTTPHandler", "InsecureCredentialsWarning"]
 
 #: gzip level: most of the size reduction of higher levels for a fraction of the CPU.
 GZIP_LEVEL = 1
@@ -58,29 +69,38 @@ def _version() -> str:
         return "0"
 
 
-def _mask_url(url: str) -> str:
-    """The url with its password and query values replaced by ``***``."""
-    parts = urlsplit(url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, host = netloc.rsplit("@", 1)
-        user = userinfo.split(":", 1)[0]
-        netloc = f"{user}:***@{host}" if ":" in userinfo else f"{user}@{host}"
-    query = "&".join(
-        p.split("=", 1)[0] + ("=***" if "=" in p else "") for p in parts.query.split("&") if p
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+#: Bytes of a response body searched for secrets before a snippet of it is quoted.
+_SNIPPET_WINDOW = 16_384
+# Header names whose values are credentials (besides the token's own header).
+_CREDENTIAL_HEADER = re.compile(r"auth|key|token|secret|password|cookie", re.IGNORECASE)
+# What requests raises for a request it cannot make at all (a header, the url or
+# a proxy setting it refuses, a host name IDNA refuses): no retry can succeed.
+_UNSENDABLE = (
+    requests.exceptions.InvalidHeader,
+    requests.exceptions.InvalidURL,
+    requests.exceptions.InvalidSchema,
+    requests.exceptions.MissingSchema,
+    LocationValueError,
+    UnicodeError,
+)
+# (host, port) pairs already warned about credentials over plain http://.
+_warned_plain_http: set[tuple[str, int | None]] = set()
 
 
-def _public_url(url: str) -> str:
-    """The url as diagnostics show it: no user info, no query."""
-    parts = urlsplit(url)
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit((parts.scheme, host, parts.path, "", ""))
+class InsecureCredentialsWarning(UserWarning):
+    """
+    An HTTPHandler sends credentials over plain ``http://`` to another machine.
+
+    The token, the password in the url or a credential header travel
+    unencrypted; use an ``https://`` url. Given once per host and port.
+
+    .. versionadded:: 0.1.0
+    """
 
 
-def _snippet(data: bytes) -> str:
-    text = data[: _SNIPPET * 4].decode("utf-8", "replace")
+def _snippet(data: bytes, scrub: Scrubber) -> str:
+    """The start of a response body, secrets replaced, on one line, for a diagnostic."""
+    text = scrub(data[:_SNIPPET_WINDOW].decode("utf-8", "replace"))[: _SNIPPET * 4]
     text = "".join(c if c.isprintable() else " " for c in text).strip()
     return text[:_SNIPPET] + ("…" if len(text) > _SNIPPET else "")
 
@@ -96,9 +116,12 @@ class _HTTPSink(EncodingSink):
         headers: dict[str, str],
         timeout: float,
         verify: bool | str,
+        scrub: Scrubber | None = None,
     ) -> None:
         super().__init__(encoder, "http")
         self.url = url
+        #: Replaces the header values, the url's password and query in diagnostics.
+        self.scrub = scrub or Scrubber.for_request(url, headers.values(), url)
         self.gzip = gzip
         self.timeout = timeout
         self.verify = verify
@@ -110,7 +133,6 @@ class _HTTPSink(EncodingSink):
         if gzip:
             self.headers["Content-Encoding"] = "gzip"
         self._session: requests.Session | None = None
-        self._query = urlsplit(url).query
 
     def _new_session(self) -> requests.Session:
         session = requests.Session()
@@ -140,6 +162,10 @@ class _HTTPSink(EncodingSink):
                 allow_redirects=False,
             )
             content = response.content
+        except _UNSENDABLE as exc:
+            outcome = Outcome("unsendable", self._describe(exc))
+            release_exception(exc)
+            return outcome
         except requests.RequestException as exc:
             outcome = Outcome("retry", self._describe(exc))
             release_exception(exc)
@@ -153,7 +179,7 @@ class _HTTPSink(EncodingSink):
             checked = self.encoder.check(content, count)
             return checked if checked is not None else Outcome("ok")
         detail = f"HTTP {status} {response.reason or ''}".rstrip()
-        snippet = _snippet(content)
+        snippet = _snippet(content, self.scrub)
         if snippet:
             detail = f"{detail}: {snippet}"
         if status == 413:
@@ -168,19 +194,17 @@ class _HTTPSink(EncodingSink):
                     retry_after = None
             return Outcome("retry", detail, retry_after=retry_after)
         if 300 <= status < 400:
-            location = _public_url(response.headers.get("Location", ""))
+            location = public_url(response.headers.get("Location", ""))
             detail = f"{detail} (redirected to {location!r}; set url to the final address)"
         return Outcome("reject", detail)
 
     def _describe(self, exc: BaseException) -> str:
         root = _root_cause(exc)
         if root is not None:
-            return f"{type(exc).__name__}: {root}"
-        # requests' messages quote the url, query string included, which may
-        # hold an API key: leave it out.
-        text = str(exc)
-        if self._query:
-            text = text.replace(self._query, "***")
+            return f"{type(exc).__name__}: {self.scrub(root)}"
+        # requests' messages quote the url as sent (re-encoded, query string
+        # included) and sometimes a header: leave the secrets out.
+        text = self.scrub(str(exc))
         if len(text) > 300:
             text = text[:300] + "…"
         return f"{type(exc).__name__}: {text}"
@@ -197,7 +221,7 @@ class _HTTPSink(EncodingSink):
         self.encoder.after_fork_in_child()
 
     def describe(self) -> str:
-        return f"{_public_url(self.url)} ({self.encoder.name})"
+        return f"{public_url(self.url)} ({self.encoder.name})"
 
 
 def _root_cause(exc: BaseException) -> str | None:
@@ -226,12 +250,12 @@ def _check_url(owner: str, url: object) -> SplitResult:
     parts = urlsplit(text)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError(
-            f"{owner}: url={_mask_url(text)!r} is invalid; expected an http:// or https:// URL"
+            f"{owner}: url={mask_url(text)!r} is invalid; expected an http:// or https:// URL"
         )
     try:
         parts.port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
-        raise ValueError(f"{owner}: url={_mask_url(text)!r} has an invalid port") from None
+        raise ValueError(f"{owner}: url={mask_url(text)!r} has an invalid port") from None
     return parts
 
 
@@ -240,6 +264,66 @@ def _target(url: str, parts: SplitResult, encoder: Encoder) -> str:
     if parts.path in ("", "/") and encoder.default_path:
         return urlunsplit((parts.scheme, parts.netloc, encoder.default_path, parts.query, ""))
     return url
+
+
+def _as_sent(owner: str, url: str) -> str:
+    """
+    The url as ``requests`` sends it (host IDNA-encoded, path and query re-quoted).
+
+    Raises:
+        ValueError: ``requests`` cannot send to it (an empty label, a host IDNA
+            refuses), which no retry would change.
+    """
+    prepared = requests.models.PreparedRequest()
+    try:
+        prepared.prepare_url(url, None)
+        # What urllib3 does to the host on every connection attempt.
+        (urlsplit(str(prepared.url)).hostname or "").encode("idna")
+    except Exception as exc:
+        reason = Scrubber.for_request(url, (), url)(str(exc))
+        raise ValueError(
+            f"{owner}: url={mask_url(url)!r} is invalid ({reason}); expected an http:// or "
+            "https:// URL"
+        ) from None
+    return str(prepared.url)
+
+
+def _header_value(owner: str, key: str, name: str, value: str) -> str:
+    """
+    Resolve ``"env:NAME"`` in the header *name*'s *value* and check it can be sent.
+
+    Raises:
+        ValueError: the variable is not set, or the value cannot be a header
+            value; the message names *key* and the variable, never the value.
+    """
+    resolved = resolve_env(owner, key, value)
+    if value.startswith("env:"):
+        origin = f"the environment variable {value[4:]}"
+        check_header(owner, f"{key}={value!r}", name, resolved, origin)
+    else:
+        check_header(owner, key, name, resolved)
+    return resolved
+
+
+def _warn_if_exposed(parts: SplitResult, headers: Mapping[str, str], token: str) -> None:
+    """Warn, once per host and port, when credentials go over plain http:// off this machine."""
+    host = parts.hostname or ""
+    if parts.scheme != "http" or is_loopback(host):
+        return
+    credentials = token or parts.username or parts.password
+    if not credentials and not any(map(_CREDENTIAL_HEADER.search, headers)):
+        return
+    where = (host, parts.port)
+    if where in _warned_plain_http:
+        return
+    _warned_plain_http.add(where)
+    port = f":{parts.port}" if parts.port else ""
+    warnings.warn(
+        f"HTTPHandler sends credentials to {host}{port} over plain http://, where anyone on "
+        "the network path can read them; use an https:// url",
+        InsecureCredentialsWarning,
+        stacklevel=3,
+    )
 
 
 class HTTPHandler(ShippingHandler):
@@ -336,27 +420,31 @@ class HTTPHandler(ShippingHandler):
         raw_labels = check_str_mapping(owner, "labels", labels or {})
         check_str(owner, "service", service)
         encoder = make_encoder(encoding, EncoderOptions.of_this_process(index, raw_labels, service))
-        resolved = {k: resolve_env(owner, f"headers[{k!r}]", v) for k, v in raw_headers.items()}
-        secret = resolve_env(owner, "token", token) if token else ""
+        resolved = {
+            k: _header_value(owner, f"headers[{k!r}]", k, v) for k, v in raw_headers.items()
+        }
+        secret = _header_value(owner, "token", "Authorization", token) if token else ""
         request_headers = {**(encoder.auth_headers(secret) if secret else {}), **resolved}
         target = _target(url, parts, encoder)
-        sink = _HTTPSink(target, encoder, gzip, request_headers, timeout, verify)
+        scrub = Scrubber.for_request(
+            target, [*request_headers.values(), secret], _as_sent(owner, target)
+        )
+        _warn_if_exposed(parts, request_headers, secret)
+        sink = _HTTPSink(target, encoder, gzip, request_headers, timeout, verify, scrub)
         super().__init__(sink, **options)
         self.url = url
         self.encoding = encoding
-        masked_headers = {k: (v if v.startswith("env:") else "***") for k, v in raw_headers.items()}
-        masked_token = token if token.startswith("env:") else ("***" if token else "")
+        settings = {
+            "encoding": encoding,
+            "gzip": gzip,
+            "timeout": timeout,
+            "headers": raw_headers,
+            "verify": verify,
+            "token": token,
+            "index": index,
+            "labels": raw_labels,
+            "service": service,
+        }
         self._show(
-            repr(_mask_url(url)),
-            {
-                "encoding": encoding,
-                "gzip": gzip,
-                "timeout": timeout,
-                "headers": masked_headers,
-                "verify": verify,
-                "token": masked_token,
-                "index": index,
-                "labels": raw_labels,
-                "service": service,
-            },
+            repr(mask_url(url)), {key: masked_setting(key, v) for key, v in settings.items()}
         )

@@ -10,11 +10,18 @@ microseconds, no structured data (``-``), and the record rendered as JSON
 (no byte-order mark) as ``MSG``. Over ``tcp://`` and ``tls://`` messages are
 framed by RFC 6587 octet counting (``<length> <message>``); over ``udp://``
 each message is one datagram.
+
+A message is at most ``max_record_bytes`` long (8,000 by default: stock
+rsyslog takes 8,096 and stock syslog-ng 65,536; a longer frame makes rsyslog
+lose the rest of the connection). A longer record has its text shortened,
+with the marker ``max_message_bytes`` uses, until the message fits; one whose
+other fields alone are too large is dropped as ``too_large``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import logging
 import os
 import select
@@ -25,12 +32,14 @@ from typing import Unpack
 from urllib.parse import urlsplit
 
 from structflow._levels import syslog_severity as severity
-from structflow._records import SecondCache, utc_second
+from structflow._records import SecondCache, safe_message, utc_second
+from structflow._values import truncate
 from structflow.handlers._tls import check_verify, ssl_context
 from structflow.handlers.shipping.handler import ShippingHandler
 from structflow.handlers.shipping.settings import (
     ShippingOptions,
     check_float,
+    check_int,
     check_str,
     default_service,
     takes_shipping_options,
@@ -69,6 +78,14 @@ FACILITIES: dict[str, int] = {
 _DEFAULT_PORTS = {"tcp": 601, "tls": 6514, "udp": 514}
 #: The largest UDP payload IPv4 can carry.
 UDP_MAX_BYTES = 65_507
+#: The default ``max_record_bytes``: under stock rsyslog's limit (``maxMessageSize``,
+#: 8,096 bytes) and syslog-ng's (``log-msg-size``, 65,536 bytes).
+DEFAULT_MAX_RECORD_BYTES = 8_000
+#: The smallest ``max_record_bytes``: what RFC 5424 requires every receiver to take.
+MIN_RECORD_BYTES = 480
+# Attempts at shortening a record's text before it is given up as too large
+# (each one cuts more when escaping made the last one render too long).
+_SHORTEN_ATTEMPTS = 8
 MAX_APP_NAME = 48
 MAX_MSGID = 32
 MAX_HOSTNAME = 255
@@ -106,6 +123,7 @@ class _SyslogSink(Sink):
         msgid: str,
         timeout: float,
         ssl_context: ssl.SSLContext | None,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
     ) -> None:
         self.transport = transport
         self.host = host
@@ -118,8 +136,9 @@ class _SyslogSink(Sink):
         self.ssl_context = ssl_context
         # "<length> " precedes every message in a stream.
         self.entry_overhead = 8
-        if transport == "udp":
-            self.max_entry_bytes = UDP_MAX_BYTES
+        #: The longest message (header and payload, without the octet count).
+        self.max_record_bytes = max_record_bytes
+        self.max_entry_bytes = max_record_bytes
         self._sock: socket.socket | None = None
         # RFC 3339, UTC, microseconds (RFC 5424 allows at most six digits).
         self._timestamp = SecondCache(utc_second, "%s.%06dZ", 1e6).format
@@ -140,9 +159,48 @@ class _SyslogSink(Sink):
         procid = record.process if record.process is not None else os.getpid()
         head = f"<{pri}>1 {self._timestamp(record.created)}{self._middle}{procid} {self.msgid} - "
         message = head.encode("ascii") + self._payload(record, fmt)
-        if self.transport == "udp" and len(message) > UDP_MAX_BYTES:
-            raise EntryTooLarge(f"a datagram of {len(message)} bytes exceeds UDP's {UDP_MAX_BYTES}")
+        if len(message) > self.max_record_bytes:
+            return self._shortened(record, fmt, message, len(head))
         return message
+
+    def _shortened(
+        self, record: logging.LogRecord, fmt: logging.Formatter, message: bytes, head: int
+    ) -> bytes:
+        """
+        *message* re-rendered with the record's text cut (and marked) so that it fits.
+
+        Escaping makes the rendered text longer than the text (a control
+        character becomes six bytes of JSON), so the cut is sized by how long
+        the text renders, and made again, shorter, while the message is over.
+
+        Raises:
+            EntryTooLarge: the rest of the record (fields, exception) leaves
+                no room for the text.
+        """
+        limit = self.max_record_bytes
+        size = len(message)
+        text = safe_message(record)
+
+        def with_text(new_text: str) -> bytes:
+            short = copy.copy(record)
+            short.msg = new_text
+            short.args = None
+            return message[:head] + self._payload(short, fmt)
+
+        fixed = len(with_text(""))
+        keep = len(text.encode("utf-8", "surrogatepass"))
+        for _ in range(_SHORTEN_ATTEMPTS):
+            # The text's share of the room left, as the text renders now.
+            keep = min(keep - 1, keep * (limit - fixed) // max(1, len(message) - fixed))
+            if keep <= 0:
+                break
+            message = with_text(truncate(text, keep))
+            if len(message) <= limit:
+                return message
+        raise EntryTooLarge(
+            f"a message of {size} bytes does not fit max_record_bytes={limit} even with its "
+            f"text shortened (the rest of the record takes {fixed} bytes)"
+        )
 
     def render(self, record: logging.LogRecord) -> bytes:
         return self._message(record, self.record_formatter())
@@ -263,8 +321,9 @@ class SyslogHandler(ShippingHandler):
     ``mmjsonparse``), after an RFC 5424 header, without a byte-order mark.
     Over TCP and TLS messages are octet-counted (RFC 6587), which syslog-ng's
     ``syslog()`` source and rsyslog's ``imtcp``/``imptcp`` read; over UDP
-    each message is one datagram (at most 65,507 bytes; larger ones are
-    dropped as ``too_large``). Lost connections are re-made with backoff.
+    each message is one datagram, sent and forgotten. Messages longer than
+    ``max_record_bytes`` have their text shortened to fit. Lost connections
+    are re-made with backoff.
 
     It shares the worker, its keys and guarantees with
     :class:`~structflow.handlers.HTTPHandler` (batching, ``when_full``,
@@ -283,6 +342,11 @@ class SyslogHandler(ShippingHandler):
         timeout: seconds to connect and to write a batch.
         verify: for ``tls://``: verify the server's certificate (default),
             or the path of a CA bundle.
+        max_record_bytes: the longest message sent (RFC 5424 header and
+            payload; default 8,000, which stock rsyslog and syslog-ng both
+            take; at least 480, and at most 65,507 over UDP). A longer
+            record has its text shortened, with a marker, to fit; one that
+            cannot fit is dropped as ``too_large``.
         options: ``level`` and the worker options, as for every shipping
             handler (see "Worker options" on the handlers page).
 
@@ -301,6 +365,7 @@ class SyslogHandler(ShippingHandler):
         "msgid": "",
         "timeout": 10.0,
         "verify": True,
+        "max_record_bytes": DEFAULT_MAX_RECORD_BYTES,
     }
 
     @takes_shipping_options
@@ -314,6 +379,7 @@ class SyslogHandler(ShippingHandler):
         msgid: str = "",
         timeout: float = 10.0,
         verify: bool | str = True,
+        max_record_bytes: int = DEFAULT_MAX_RECORD_BYTES,
         **options: Unpack[ShippingOptions],
     ) -> None:
         owner = type(self).__name__
@@ -333,9 +399,24 @@ class SyslogHandler(ShippingHandler):
         msgid_field = _header_field(owner, "msgid", check_str(owner, "msgid", msgid), MAX_MSGID)
         timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
         verify = check_verify(owner, verify)
+        check_int(owner, "max_record_bytes", max_record_bytes, MIN_RECORD_BYTES)
+        if transport == "udp" and max_record_bytes > UDP_MAX_BYTES:
+            raise ValueError(
+                f"{owner}: max_record_bytes={max_record_bytes!r} is invalid for udp://; "
+                f"expected at most {UDP_MAX_BYTES} (the largest UDP datagram)"
+            )
         context = ssl_context(verify) if transport == "tls" else None
         sink = _SyslogSink(
-            transport, host, port, facility_code, host_field, app, msgid_field, timeout, context
+            transport,
+            host,
+            port,
+            facility_code,
+            host_field,
+            app,
+            msgid_field,
+            timeout,
+            context,
+            max_record_bytes,
         )
         super().__init__(sink, **options)
         self.address = address
@@ -349,6 +430,7 @@ class SyslogHandler(ShippingHandler):
                 "msgid": msgid,
                 "timeout": timeout,
                 "verify": verify,
+                "max_record_bytes": max_record_bytes,
             },
         )
 

@@ -6,7 +6,7 @@ outcome     what the sender does
 ==========  ======================================================================
 ``ok``      counts the entries delivered
 ``split``   sends the two halves of the batch; a single entry is dropped (``too_large``)
-``reject``  drops the entries (``rejected``)
+``reject``  drops the entries (``rejected``); ``unsendable`` too, saying so
 ``partial`` counts the delivered, drops the rejected, retries the rest
 ``retry``   waits (exponential backoff with jitter, or ``Retry-After``) and tries
             again, until ``max_retries`` is spent (``retries_exhausted``)
@@ -110,7 +110,7 @@ class Deliverer:
                     self.tally.delivered(len(part), sum(map(len, part)))
                 case "split":
                     self._split(batch, part, outcome)
-                case "reject":
+                case "reject" | "unsendable":
                     batch.next_part()
                     self._reject(len(part), outcome)
                 case "partial":
@@ -155,12 +155,14 @@ class Deliverer:
         )
 
     def _reject(self, n: int, outcome: Outcome) -> None:
-        """Drop *n* entries the receiver refused for good."""
+        """Drop *n* entries the receiver refused for good, or that can never be sent."""
         self.tally.dropped("rejected", n)
         self.diagnostics.report(
             "rejected",
             "error",
-            "the receiver rejected %d record(s) (%s); dropped",
+            "could not send %d record(s) and never will (%s); dropped"
+            if outcome.kind == "unsendable"
+            else "the receiver rejected %d record(s) (%s); dropped",
             n,
             outcome.detail,
         )

@@ -40,6 +40,7 @@ __all__ = [
     "check_int",
     "check_keywords",
     "check_level",
+    "check_spool_dir",
     "check_str",
     "check_str_mapping",
     "default_service",
@@ -92,6 +93,30 @@ def check_str(owner: str, key: str, value: object, *, what: str = "a string") ->
     if not isinstance(value, str):
         raise ValueError(f"{owner}: {key}={value!r} is invalid; expected {what}")
     return value
+
+
+def check_spool_dir(owner: str, value: object) -> str:
+    """
+    Return *value* if it is '' (no spool) or a directory that exists or could be made now.
+
+    The directory is made here (the spool would make it a moment later), so
+    a path that cannot be one is an error naming the key, not an OSError.
+    """
+    path = check_str(owner, "spool_dir", value, what="a directory path, or '' for no spool")
+    if not path or os.path.isdir(path):
+        return path
+    if os.path.exists(path):
+        reason = "it is a file, not a directory"
+    else:
+        try:
+            os.makedirs(path, exist_ok=True)
+            return path
+        except OSError as exc:
+            reason = f"it cannot be created ({exc.strerror or exc})"
+    raise ValueError(
+        f"{owner}: spool_dir={path!r} is invalid; {reason}; expected a directory, or a path "
+        "where one can be created"
+    )
 
 
 def check_bool(owner: str, key: str, value: object) -> bool:
@@ -228,7 +253,7 @@ class WorkerSettings:
         check_int(owner, "max_retries", s.max_retries, -1)
         check_float(owner, "retry_backoff", s.retry_backoff, 0.0, strict=True)
         check_float(owner, "retry_max_backoff", s.retry_max_backoff, 0.0, strict=True)
-        check_str(owner, "spool_dir", s.spool_dir, what="a directory path, or '' for no spool")
+        check_spool_dir(owner, s.spool_dir)
         check_int(owner, "spool_max_bytes", s.spool_max_bytes, 1_048_576)
         check_choice(owner, "fsync", s.fsync, FSYNC_POLICIES)
         check_float(owner, "fsync_interval", s.fsync_interval, 0.0, strict=True)

@@ -39,13 +39,15 @@ class Outcome:
       when the receiver said so).
     * ``split``: the batch is too large for the receiver (HTTP 413).
     * ``reject``: the receiver refused the batch for good (other 4xx).
+    * ``unsendable``: the request cannot be made at all (a header, url or
+      proxy setting the transport refuses); dropped like ``reject``.
     * ``partial``: some entries delivered, ``retry`` lists the indexes to
       send again, ``rejected`` counts those refused for good.
 
     .. versionadded:: 0.1.0
     """
 
-    kind: Literal["ok", "retry", "split", "reject", "partial"]
+    kind: Literal["ok", "retry", "split", "reject", "unsendable", "partial"]
     detail: str = ""
     retry_after: float | None = None
     retry: tuple[int, ...] = ()
