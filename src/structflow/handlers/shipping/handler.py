@@ -18,6 +18,7 @@ from structflow._records import LogRecord as _LogRecord
 from structflow.handlers.shipping.diagnostics import DIAGNOSTICS_LOGGER
 from structflow.handlers.shipping.lifecycle import (
     called_by_logging_shutdown,
+    close_all,
     holding_logging_lock,
 )
 from structflow.handlers.shipping.lifecycle import worker_threads as _worker_threads
@@ -156,7 +157,10 @@ class ShippingHandler(logging.Handler):
             self._worker.request_flush()
             return False
         if timeout is None and called_by_logging_shutdown():
-            timeout = self._settings.shutdown_timeout
+            # close() follows at once: every shipping handler starts closing
+            # now, so that they all drain together within shutdown_timeout.
+            close_all()
+            return self._worker.finish_close()
         return self._worker.flush(timeout)
 
     def close(self) -> None:
@@ -173,6 +177,8 @@ class ShippingHandler(logging.Handler):
             self._worker.request_flush()
             return
         try:
+            if called_by_logging_shutdown():
+                close_all()
             self._worker.close()
         finally:
             super().close()
