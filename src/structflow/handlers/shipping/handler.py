@@ -73,6 +73,9 @@ class ShippingHandler(logging.Handler):
     #: The subclass's own keyword arguments with their defaults, in the
     #: order ``repr`` shows them (see :meth:`_show`).
     OWN_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: A shipping handler never ships diagnostics: when no other handler
+    #: shows them, they go to stderr (see :mod:`.diagnostics`).
+    skips_shipping_diagnostics: ClassVar[bool] = True
 
     @takes_shipping_options
     def __init__(self, sink: Sink, **options: Unpack[ShippingOptions]) -> None:
