@@ -470,4 +470,6 @@ def test_stats_count_every_reason_and_bytes(
         "dropped": NO_DROPS,
         "queued_bytes": 0,
         "delivered_bytes": len(body) - 1,  # the entry, without the line break
+        "spool_fallback": 0,
+        "spool_skipped": 0,
     } == stats

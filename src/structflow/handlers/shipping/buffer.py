@@ -98,6 +98,16 @@ class Buffer(Protocol):
         """Whether entries wait that go out at once, not when a batch fills (a dead process's)."""
         ...
 
+    @property
+    def fallback(self) -> int:
+        """Entries kept in memory because the disk would not take them, so far (a spool's)."""
+        ...
+
+    @property
+    def skipped(self) -> int:
+        """Files found in the buffer's directory that could not be adopted (a spool's)."""
+        ...
+
     def prepare(self, entries: list[bytes]) -> list[bytes]:
         """Return freshly rendered *entries* as this buffer keeps them (per rendered slice)."""
         ...
@@ -195,6 +205,8 @@ class MemoryBuffer:
     idle_tick: float | None = None
     max_entry_bytes: int | None = None
     urgent = False
+    fallback = 0
+    skipped = 0
 
     def __init__(self) -> None:
         self._reset()

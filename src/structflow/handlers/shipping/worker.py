@@ -880,6 +880,8 @@ class Worker:
                 "dropped": dropped,
                 "queued_bytes": self._queued_bytes,
                 "delivered_bytes": self._counts["delivered_bytes"],
+                "spool_fallback": self._buffer.fallback,
+                "spool_skipped": self._buffer.skipped,
             }
 
     def count_error(self, exc: BaseException) -> None:
