@@ -13,7 +13,8 @@ a :class:`~.worker.Worker`, which moves records through three stages:
    handler's :class:`~.sink.Sink`, and pushes the entries into its
    :class:`~.buffer.Buffer`: in memory (:class:`~.buffer.MemoryBuffer`), or
    on disk (:class:`~.spool.Spool`, with ``spool_dir``: records survive a
-   crash once spooled).
+   crash once spooled; :mod:`.segments` is its file format, :mod:`.adoption`
+   its lock files and the taking over of what ended processes left).
 3. **sender thread** — takes batches (by records, bytes and time, or at
    once when the queue is half full) from the buffer and delivers them
    through the sink (:mod:`.delivery`), one batch in flight at a time (so
@@ -25,9 +26,10 @@ sender has resolved every entry before that position.
 
 The worker's own code never takes ``logging``'s module lock: its
 :mod:`.diagnostics` are built and handed to the ``structflow.shipping``
-logger's handlers directly (or written to stderr when none would show them). (urllib3's logging calls on the sender thread may
-take it, but the sender holds nothing a log call or ``dictConfig`` waits for,
-and a handler closed inside ``dictConfig`` does not wait for the worker.) No
+logger's handlers directly (or written to stderr when none would show
+them). (urllib3's logging calls on the sender thread may take it, but the
+sender holds nothing a log call or ``dictConfig`` waits for, and a handler
+closed inside ``dictConfig`` does not wait for the worker.) No
 shipping handler ever ships a record made on a worker thread, which is also
 what stops urllib3's debug logs from recursing. Fork, interpreter exit and
 multiprocessing children are :mod:`.lifecycle`'s part; the options every

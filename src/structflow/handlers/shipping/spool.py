@@ -8,15 +8,9 @@ next worker with the same directory *adopts* them and delivers them first.
 The files and their format are described in
 :mod:`~structflow.handlers.shipping.segments`.
 
-A worker tells live owners from dead ones with ``fcntl.flock``: a live owner
-holds an exclusive lock on its ``.lock`` file, which the kernel releases when
-the process dies, however it dies. Lock files are created under a temporary
-name and renamed once locked, so no one ever sees an unlocked fresh one.
-What a lock file says (the identity of the records) is a hint: a lock file
-emptied by a power cut, or damaged, does not strand its owner's segments,
-whose own headers say what they hold. A file that cannot be adopted (an
-unknown header, a directory named like a segment) is skipped, reported once
-and counted (``stats()["spool_skipped"]``).
+Which owners are dead, and what of theirs can be adopted, is
+:mod:`~structflow.handlers.shipping.adoption`'s part; a file that cannot be
+adopted is skipped, reported once and counted (``stats()["spool_skipped"]``).
 
 When the disk refuses a write (full, or failing), the entries are kept in
 memory instead, in order, behind what is on disk (a *memory segment*,
@@ -30,22 +24,18 @@ back while the process keeps logging.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
-import json
 import os
 import secrets
-import stat
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
 
+from structflow.handlers.shipping.adoption import Adopted, Adopter
 from structflow.handlers.shipping.buffer import ENTRY_OVERHEAD, Batch
 from structflow.handlers.shipping.segments import (
     HEADER_SIZE,
     MAGIC,
-    MAGIC_V1,
     READ_CHUNK,
     REC,
     RECORD,
@@ -56,8 +46,6 @@ from structflow.handlers.shipping.segments import (
     frame_seal,
     fsync_dir,
     identity_digest,
-    parse_segment_name,
-    read_ack,
     sequence_gap,
     unlink,
     write_all,
@@ -154,12 +142,7 @@ class Spool:
         self._report = report
         self._count_drop = count_drop
         self._lock = threading.Lock()
-        #: Files in the directory that cannot be adopted, reported and counted once.
-        self._skipped: set[str] = set()
-        #: Segments written for another identity, behind an unreadable lock file.
-        self._foreign: set[str] = set()
-        #: How many files were skipped.
-        self.skipped = 0
+        self._adopter = Adopter(self.directory, identity, fsync, report)
         #: How many entries the disk would not take and that waited in memory.
         self.fallback = 0
         self._reset_state()
@@ -218,32 +201,11 @@ class Spool:
         if self._owner is not None:
             return self._owner
         owner = f"{os.getpid()}-{secrets.token_hex(4)}"
-        tmp = self._path(f".{owner}.lock.tmp")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._write_lock_content(fd)
-            # Visible under its final name only once locked.
-            os.rename(tmp, self._path(f"{owner}.lock"))
-        except BaseException:
-            os.close(fd)
-            unlink(tmp)
-            raise
-        if self.fsync != "never":
-            fsync_dir(self.directory)
+        self._owner_fd = self._adopter.create_lock(owner)
         self._owner = owner
-        self._owner_fd = fd
         self._owner_segments.setdefault(owner, 0)
         self._seq = 0
         return owner
-
-    def _write_lock_content(self, fd: int) -> None:
-        """Say in a held lock file what its segments hold; synced, so a power cut keeps it."""
-        content = json.dumps({"pid": os.getpid(), "identity": self.identity}).encode() + b"\n"
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, content, 0)
-        if self.fsync != "never":
-            os.fsync(fd)
 
     def adopt(self) -> int:
         """
@@ -256,114 +218,20 @@ class Spool:
         with self._lock:
             if self._closed:
                 return 0
+            own = set(self._adopted_fds)
+            if self._owner is not None:
+                own.add(self._owner)
             try:
-                names = os.listdir(self.directory)
+                found = self._adopter.find(own)
             except OSError as exc:
                 self._report(
                     "spool_io", "warning", "cannot list spool_dir %s: %s", self.directory, exc
                 )
                 return 0
-            locks = sorted(n[:-5] for n in names if n.endswith(".lock") and not n.startswith("."))
-            segs_by_owner: dict[str, list[tuple[int, str]]] = {}
-            for name in names:
-                parsed = parse_segment_name(name)
-                if parsed is not None and name not in self._skipped and name not in self._foreign:
-                    segs_by_owner.setdefault(parsed[0], []).append((parsed[1], name))
-            adopted = 0
-            for owner in locks:
-                if owner == self._owner or owner in self._adopted_fds:
-                    continue
-                fd = self._try_lock_dead(self._path(f"{owner}.lock"))
-                if fd is None:
-                    continue
-                adopted += self._take_over(owner, fd, segs_by_owner.get(owner, []))
-            # Segments whose lock file is gone (removed by hand): claim the
-            # owner name with a fresh lock, created atomically only if absent.
-            for owner, segs in segs_by_owner.items():
-                if owner in locks or owner == self._owner or owner in self._adopted_fds:
-                    continue
-                fd = self._claim_orphan(owner)
-                if fd is not None:
-                    adopted += self._take_over(owner, fd, segs)
-            return adopted
+            return sum(self._take_over(adopted) for adopted in found)
 
-    def _try_lock_dead(self, path: str) -> int | None:
-        """
-        Lock a dead owner's lock file; None when it lives, or wrote for another identity.
-
-        A lock file that says nothing readable (emptied by a power cut, or
-        damaged) is taken: the segments' own headers then decide.
-        """
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # a live owner holds it
-            return None
-        try:
-            # Another adopter may have finished with it and unlinked it
-            # between our open() and flock(): then the file is stale.
-            st_fd, st_path = os.fstat(fd), os.stat(path)
-            if (st_fd.st_ino, st_fd.st_dev) != (st_path.st_ino, st_path.st_dev):
-                raise FileNotFoundError(path)
-            content = os.pread(fd, 4096, 0)
-        except OSError:
-            os.close(fd)
-            return None
-        identity = _lock_identity(content)
-        if identity is not None and identity != self.identity:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-            self._report(
-                "spool_identity",
-                "warning",
-                "spool_dir %s holds records encoded for %r, not %r; they are left for a "
-                "handler of that kind (use one spool_dir per handler)",
-                self.directory,
-                identity,
-                self.identity,
-            )
-            return None
-        return fd
-
-    def _claim_orphan(self, owner: str) -> int | None:
-        tmp = self._path(f".{owner}.{secrets.token_hex(4)}.lock.tmp")
-        try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            self._write_lock_content(fd)
-            os.link(tmp, self._path(f"{owner}.lock"))  # fails if someone else claimed it
-        except OSError:
-            os.close(fd)
-            return None
-        finally:
-            unlink(tmp)
-        return fd
-
-    def _take_over(self, owner: str, fd: int, segs: list[tuple[int, str]]) -> int:
-        segments: list[Segment] = []
-        nbytes = 0
-        left_for_others = False
-        for _number, name in sorted(segs):
-            seg = self._open_adopted(owner, name)
-            if seg is not None:
-                segments.append(seg)
-                nbytes += seg.end - seg.ack_off
-            left_for_others = left_for_others or name in self._foreign
-        if not segments:
-            if not left_for_others:
-                unlink(self._path(f"{owner}.lock"))
-            os.close(fd)
-            return 0
-        with contextlib.suppress(OSError):
-            # Ours now: if this process dies too, the next one adopts them.
-            self._write_lock_content(fd)
+    def _take_over(self, adopted: Adopted) -> int:
+        segments = adopted.segments
         # Entries spooled later by this process go to a new segment, after
         # the adopted ones, so positions keep their order.
         self._roll()
@@ -372,8 +240,8 @@ class Spool:
             self._next_rank += 1
             self._segments.append(seg)
             self.total_bytes += seg.end
-        self._adopted_fds[owner] = fd
-        self._owner_segments[owner] = len(segments)
+        self._adopted_fds[adopted.owner] = adopted.fd
+        self._owner_segments[adopted.owner] = len(segments)
         self.adopted_pending = True
         if self.oldest is None:
             self.oldest = time.monotonic()
@@ -383,97 +251,15 @@ class Spool:
             "info",
             "adopted %d spool segment(s) (%d bytes) left by a process that ended (owner %s)",
             len(segments),
-            nbytes,
-            owner,
+            sum(seg.end - seg.ack_off for seg in segments),
+            adopted.owner,
         )
         return len(segments)
 
-    def _skip(self, name: str, why: str) -> None:
-        """Leave a file that cannot be adopted where it is: report it once and count it."""
-        self._skipped.add(name)
-        self.skipped += 1
-        self._report(
-            f"spool_skip {name}",
-            "error",
-            "spool file %s %s; it is left in place, not delivered",
-            self._path(name),
-            why,
-        )
-
-    def _open_adopted(self, owner: str, name: str) -> Segment | None:
-        path = self._path(name)
-        try:
-            rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK)
-        except OSError as exc:
-            if exc.errno != errno.ENOENT:
-                self._skip(name, f"cannot be opened ({exc.strerror})")
-            return None
-        try:
-            info = os.fstat(rfd)
-            if not stat.S_ISREG(info.st_mode):
-                os.close(rfd)
-                self._skip(name, "is not a regular file")
-                return None
-            header = os.pread(rfd, HEADER_SIZE, 0)
-        except OSError as exc:
-            os.close(rfd)
-            self._skip(name, f"cannot be read ({exc.strerror})")
-            return None
-        size = info.st_size
-        magic, digest = header[:8], header[8:]
-        if len(header) == HEADER_SIZE and magic in (MAGIC, MAGIC_V1) and digest != self._digest:
-            os.close(rfd)
-            # Behind an unreadable lock file: its own handler kind adopts it.
-            self._foreign.add(name)
-            self._report(
-                f"spool_foreign {name}",
-                "warning",
-                "spool segment %s holds records encoded for another handler kind, not %r; "
-                "it is left for a handler of that kind (use one spool_dir per handler)",
-                path,
-                self.identity,
-            )
-            return None
-        if len(header) < HEADER_SIZE or magic not in (MAGIC, MAGIC_V1):
-            os.close(rfd)
-            if len(header) < HEADER_SIZE and header == (MAGIC + self._digest)[: len(header)]:
-                # Died while creating it: nothing was ever written there.
-                unlink(path)
-                unlink(path + ".ack")
-                return None
-            self._skip(name, "has an unknown header")
-            return None
-        seg = Segment(
-            self.directory, name, owner, -1, adopted=True, version=1 if magic == MAGIC_V1 else 2
-        )
-        seg.rfd = rfd
-        seg.end = size
-        seg.size = size
-        seg.ack_off = seg.read_off = self._check_ack(seg, read_ack(path, size))
-        return seg
-
-    def _check_ack(self, seg: Segment, ack: int) -> int:
-        """
-        Return the delivered offset to resume *seg* from.
-
-        An offset that does not fall on a record boundary (a damaged
-        ``.ack`` file) is moved back to the start of the record it falls
-        in: that record may be delivered twice, none is lost.
-        """
-        if seg.version == 1 or ack in (HEADER_SIZE, seg.end) or seg.frame_at(ack, seg.end):
-            return ack
-        start = seg.boundary_at_or_before(ack)
-        if start != ack:
-            self._report(
-                "spool_corrupt",
-                "warning",
-                "spool segment %s: the delivery progress in its .ack file (offset %d) is not "
-                "at a record boundary; resuming from offset %d (a record may be sent twice)",
-                seg.path,
-                ack,
-                start,
-            )
-        return start
+    @property
+    def skipped(self) -> int:
+        """Files in the directory that could not be adopted."""
+        return self._adopter.skipped
 
     # --- writing ------------------------------------------------------------
 
@@ -1161,14 +947,4 @@ class Spool:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._reset_state()
-        self.fallback = self.skipped = 0  # counters are per process
-
-
-def _lock_identity(content: bytes) -> str | None:
-    """The identity a lock file names; None when it says nothing readable."""
-    try:
-        data = json.loads(content)
-    except ValueError:
-        return None
-    identity = data.get("identity") if isinstance(data, dict) else None
-    return identity if isinstance(identity, str) else None
+        self.fallback = self._adopter.skipped = 0  # counters are per process
