@@ -94,8 +94,18 @@ def test_drop_oldest_frees_waiting_entries_and_never_the_batch_in_flight() -> No
     assert batch is not None
     dropped, freed = buffer.drop_oldest(1 << 20)
     assert (dropped, freed, buffer.abandoned()) == (3, 21 + 3 * ENTRY_OVERHEAD, 2)
-    assert buffer.complete(batch) == 14 + 2 * ENTRY_OVERHEAD
+    buffer.complete(batch)
     assert (buffer.bytes, buffer.abandoned(), buffer.has_pending()) == (0, 0, False)
+
+
+def test_a_batch_taken_leaves_the_memory_count_with_its_cost() -> None:
+    """A batch in flight is bounded by the batch limits, no longer by the queue's."""
+    buffer = MemoryBuffer()
+    buffer.push(ENTRIES[:5], 35)
+    batch = buffer.take(2, 1 << 20, 1)
+    assert batch is not None
+    assert (batch.cost, buffer.bytes) == (14 + 2 * ENTRY_OVERHEAD, 21 + 3 * ENTRY_OVERHEAD)
+    assert buffer.complete(batch) == 0
 
 
 def test_what_is_spooled_is_never_dropped_for_memory_nor_at_close(tmp_path: Path) -> None:

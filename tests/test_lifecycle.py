@@ -86,6 +86,37 @@ def test_a_receiver_that_never_answers_blocks_no_log_call_and_exit_is_bounded(
     assert "not delivered within shutdown_timeout=1s" in proc.stderr
 
 
+SHUTDOWN_CHILD = """
+import logging, sys, time
+from structflow.handlers import HTTPHandler
+handlers = [HTTPHandler(sys.argv[1], shutdown_timeout=2.0, flush_interval=0.05) for _ in range(3)]
+for n, handler in enumerate(handlers):
+    logger = logging.getLogger(f"child.{n}")
+    logger.addHandler(handler)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.info("stuck")
+time.sleep(0.5)  # every handler waits for its answer (10 s timeout) by now
+start = time.monotonic()
+logging.shutdown()
+print(f"{time.monotonic() - start:.3f}", *(h.stats()["dropped"]["shutdown"] for h in handlers))
+"""
+
+
+def test_logging_shutdown_ends_within_shutdown_timeout_however_many_handlers(
+    receiver: HTTPReceiver,
+) -> None:
+    """Three handlers stuck on a receiver that never answers drain together, not in turn."""
+    receiver.default = Hang()
+
+    proc = run_python(SHUTDOWN_CHILD, receiver.url, timeout=60)
+
+    assert proc.returncode == 0, proc.stderr
+    took, *shutdown_drops = proc.stdout.split()
+    assert float(took) < 2.0 + 1.0
+    assert shutdown_drops == ["1", "1", "1"]
+
+
 DICTCONFIG_CHILD = """
 import logging, logging.config, sys, threading
 from structflow.formatters import JsonFormatter

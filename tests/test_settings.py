@@ -48,3 +48,19 @@ def test_an_unknown_keyword_is_refused_naming_it_and_every_keyword_allowed() -> 
 def test_an_unknown_key_in_a_handler_section_is_a_config_error() -> None:
     with pytest.raises(structflow.ConfigError, match=r"\[logging.syslog\] SyslogHandler: unknown "):
         structflow.configure(syslog={"address": "tcp://127.0.0.1:1", "facilty": "local0"})
+
+
+def test_a_queue_smaller_than_one_batch_is_refused_naming_both_keys() -> None:
+    with pytest.raises(ValueError) as info:
+        HTTPHandler("http://127.0.0.1:1/", max_queue_bytes=65_536, batch_max_bytes=1_048_576)
+    assert str(info.value) == (
+        "HTTPHandler: max_queue_bytes=65536 is smaller than batch_max_bytes=1048576: "
+        "the queue could never hold one batch; raise max_queue_bytes or lower batch_max_bytes"
+    )
+
+
+def test_a_small_queue_alone_is_accepted() -> None:
+    """The default batch_max_bytes gives way to a smaller max_queue_bytes given alone."""
+    handler = HTTPHandler("http://127.0.0.1:1/", max_queue_bytes=65_536)
+    handler.close()
+    assert "max_queue_bytes=65536" in repr(handler)

@@ -4,7 +4,10 @@ What ``emit`` keeps of a record: the message made once, mutable fields copied, t
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import threading
+from typing import Any
 
 import pytest
 
@@ -50,6 +53,112 @@ def test_emit_snapshots_the_record(receiver: HTTPReceiver, closing: list[logging
         line["items"],
         Counted.calls,
     ) == ("value counted", {"k": 1}, [1], 1)
+
+
+def test_nested_values_are_shipped_as_they_were_at_the_call(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+    config: dict[str, Any] = {"inner": {"v": 1, "tags": ["a"]}, "pairs": ({"k": 1},)}
+    logger.info("s", extra={"cfg": config})
+    config["inner"]["v"] = -1
+    config["inner"]["tags"].append("b")
+    config["pairs"][0]["k"] = -1
+
+    assert handler.flush(timeout=10) is True
+    (line,) = receiver.lines()
+    assert line["cfg"] == {"inner": {"v": 1, "tags": ["a"]}, "pairs": [{"k": 1}]}
+
+
+def test_an_object_changed_after_the_call_ships_as_its_repr_was_at_the_call(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    class Box:
+        def __init__(self) -> None:
+            self.items = [1]
+
+        def __repr__(self) -> str:
+            return f"Box({self.items})"
+
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    box = Box()
+    attach(handler).info("s", extra={"box": box})
+    box.items.append(2)
+
+    assert handler.flush(timeout=10) is True
+    assert [line["box"] for line in receiver.lines()] == ["Box([1])"]
+
+
+def test_a_dataclass_changed_after_the_call_ships_its_fields_as_they_were(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    @dataclasses.dataclass
+    class Settings:
+        name: str
+        tags: list[str]
+
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    settings = Settings("a", ["x"])
+    attach(handler).info("s", extra={"settings": settings})
+    settings.name = "b"
+    settings.tags.append("y")
+
+    assert handler.flush(timeout=10) is True
+    assert [line["settings"] for line in receiver.lines()] == [{"name": "a", "tags": ["x"]}]
+
+
+def test_values_changed_by_another_thread_while_records_wait_ship_whole(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    """A nested dict that keeps changing size never makes a record fail to render."""
+    handler = HTTPHandler(receiver.url, flush_interval=0.2)
+    closing.append(handler)
+    logger = attach(handler)
+    shared: dict[str, dict[str, int]] = {"i": {"v": 0}}
+    stop = threading.Event()
+
+    def mutate() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            shared["i"][f"k{n % 50}"] = n
+            if n % 50 == 0:
+                shared["i"].clear()
+
+    thread = threading.Thread(target=mutate)
+    thread.start()
+    try:
+        for i in range(3000):
+            logger.info("s", extra={"cfg": shared, "seq": i})
+    finally:
+        stop.set()
+        thread.join(10)
+
+    assert handler.flush(timeout=30) is True
+    lines = receiver.lines()
+    assert [line["seq"] for line in lines] == list(range(3000))
+    assert [line for line in lines if "structflow_error" in line] == []
+    assert handler.stats()["dropped"] == NO_DROPS
+
+
+def test_a_record_that_cannot_be_rendered_is_counted_not_shipped_broken(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    handler = HTTPHandler(receiver.url)
+    closing.append(handler)
+    logger = attach(handler)
+    broken = logging.LogRecord("app", logging.INFO, __file__, 1, "broken", (), None)
+    broken.created = "not a time"  # type: ignore[assignment]
+    logger.handle(broken)
+    logger.info("fine", extra={"seq": 1})
+
+    assert handler.flush(timeout=10) is True
+    assert [line["seq"] for line in receiver.lines()] == [1]
+    assert handler.stats()["dropped"] == {**NO_DROPS, "encode_error": 1}
 
 
 def test_exceptions_are_shipped_with_their_traceback(

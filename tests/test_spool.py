@@ -10,14 +10,20 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+import re
 import signal
+import struct
 import subprocess
 import sys
+import time
+import zlib
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
+from disks import small_disk_fixture, used_bytes  # noqa: F401 - pytest finds it as 'small_disk'
 from receivers import (
     Diagnostics,
     HTTPReceiver,
@@ -30,6 +36,8 @@ from receivers import (
     run_python,
 )
 from structflow.handlers import HTTPHandler
+from structflow.handlers.shipping import spool as spool_module
+from structflow.handlers.shipping.segments import REC, identity_digest
 from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(90)
@@ -306,3 +314,195 @@ def test_after_fork_parent_and_child_each_deliver_their_spooled_records_once(
     assert proc.stdout.split() == ["True", "0"]
     expected = Counter([("parent", i) for i in range(400)] + [("child", i) for i in range(300)])
     assert expected == Counter((line["who"], line["seq"]) for line in receiver.lines())
+
+
+# --- a full disk ---------------------------------------------------------------
+
+
+def fill_the_disk(receiver: HTTPReceiver, handler: HTTPHandler, n: int) -> logging.Logger:
+    """Log *n* records of about 600 bytes while the receiver answers 503: more than fits."""
+    receiver.default = Respond(503)
+    logger = attach(handler)
+    for i in range(n):
+        logger.info("x" * 500, extra={"seq": i})
+    assert handler.flush(timeout=1.0) is False
+    return logger
+
+
+def test_records_a_full_disk_cannot_take_wait_in_memory_and_are_delivered_in_order(
+    receiver: HTTPReceiver, closing: list[logging.Handler], small_disk: Path
+) -> None:
+    handler = HTTPHandler(receiver.url, spool_dir=str(small_disk), **FAST)  # type: ignore[arg-type]
+    closing.append(handler)
+    fill_the_disk(receiver, handler, 6000)
+
+    receiver.default = Respond(200)
+    assert handler.flush(timeout=30) is True
+    stats = handler.stats()
+    assert (stats["delivered"], stats["dropped"]) == (6000, NO_DROPS)
+    assert 0 < stats["spool_fallback"] < 6000
+    assert stats["spooled"] + stats["spool_fallback"] == 6000
+    assert list(range(6000)) == seqs(receiver)
+
+
+def test_once_a_full_disk_is_delivered_its_space_comes_back_and_later_records_are_spooled(
+    receiver: HTTPReceiver, closing: list[logging.Handler], small_disk: Path
+) -> None:
+    handler = HTTPHandler(receiver.url, spool_dir=str(small_disk), **FAST)  # type: ignore[arg-type]
+    closing.append(handler)
+    logger = fill_the_disk(receiver, handler, 6000)
+    receiver.default = Respond(200)
+    assert handler.flush(timeout=30) is True
+    assert used_bytes(small_disk) < 256 * 1024
+    spooled = handler.stats()["spooled"]
+
+    for i in range(6000, 36_000):
+        logger.info("y" * 100, extra={"seq": i})
+
+    assert handler.flush(timeout=60) is True
+    stats = handler.stats()
+    assert (stats["delivered"], stats["dropped"]) == (36_000, NO_DROPS)
+    assert stats["spooled"] - spooled > 10_000  # the disk takes records again
+    assert list(range(36_000)) == seqs(receiver)
+    assert used_bytes(small_disk) < 256 * 1024
+
+
+# --- files a dead process left that are not quite right -------------------------
+
+
+def dead_url() -> str:
+    return f"http://127.0.0.1:{free_port()}/"
+
+
+def heir(receiver: HTTPReceiver, closing: list[logging.Handler], spool: Path) -> HTTPHandler:
+    """A handler that adopts *spool* and has delivered everything in it."""
+    handler = HTTPHandler(receiver.url, spool_dir=str(spool))
+    closing.append(handler)
+    assert handler.flush(timeout=30) is True
+    return handler
+
+
+@pytest.mark.parametrize("content", [b"", b"\x8f\x01 not json \xff\x00"])
+def test_a_dead_owners_spool_is_adopted_whatever_its_lock_file_holds(
+    receiver: HTTPReceiver, closing: list[logging.Handler], tmp_path: Path, content: bytes
+) -> None:
+    """A lock file emptied by a power cut (or damaged) does not strand the records."""
+    spool = tmp_path / "spool"
+    crash(dead_url(), spool, 300)
+    (lock,) = spool.glob("*.lock")
+    lock.write_bytes(content)
+
+    heir(receiver, closing, spool)
+
+    assert list(range(300)) == seqs(receiver)
+
+
+def test_a_file_that_cannot_be_adopted_is_skipped_reported_once_and_counted(
+    receiver: HTTPReceiver,
+    closing: list[logging.Handler],
+    diagnostics: Diagnostics,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(spool_module, "ADOPT_INTERVAL", 0.02)
+    spool = tmp_path / "spool"
+    crash(dead_url(), spool, 300)
+    (segment,) = spool.glob("*.seg")
+    odd = spool / (segment.name.rsplit("-", 1)[0] + "-99999999.seg")
+    odd.mkdir()
+
+    handler = heir(receiver, closing, spool)
+    time.sleep(0.3)  # several more adoption passes
+
+    assert list(range(300)) == seqs(receiver)
+    assert handler.stats()["spool_skipped"] == 1
+    assert len([m for m in diagnostics.messages() if str(odd) in m]) == 1
+
+
+# --- damage inside a segment ----------------------------------------------------
+
+
+def one_segment(spool: Path) -> Path:
+    (segment,) = (spool / name for name in files(spool) if name.endswith(".seg"))
+    return segment
+
+
+def record_start(data: bytes, after: int) -> int:
+    """Offset of the first record (its frame header) starting after *after*."""
+    return data.find(b'{"timestamp"', after) - REC.size
+
+
+def test_damage_in_the_middle_of_a_segment_loses_only_the_damaged_records_and_counts_them(
+    receiver: HTTPReceiver, closing: list[logging.Handler], tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    crash(dead_url(), spool, 3000)
+    segment = one_segment(spool)
+    data = bytearray(segment.read_bytes())
+    middle = len(data) // 2
+    data[middle : middle + 16] = random.Random(11).randbytes(16)
+    segment.write_bytes(bytes(data))
+
+    handler = heir(receiver, closing, spool)
+
+    delivered = seqs(receiver)
+    lost = handler.stats()["dropped"]["spool_corrupt"]
+    assert 1 <= lost <= 2
+    assert (len(delivered) + lost, delivered[-1]) == (3000, 2999)
+
+
+def test_a_delivery_offset_pointing_inside_a_record_sends_that_record_again_and_loses_none(
+    receiver: HTTPReceiver, closing: list[logging.Handler], tmp_path: Path
+) -> None:
+    spool = tmp_path / "spool"
+    crash(dead_url(), spool, 3000)
+    segment = one_segment(spool)
+    data = segment.read_bytes()
+    start = record_start(data, len(data) // 2)
+    match = re.search(rb'"seq":(\d+)', data[start:])
+    assert match is not None
+    inside = int(match.group(1))
+    Path(f"{segment}.ack").write_bytes(struct.pack(">Q", start + REC.size + 10))
+
+    handler = heir(receiver, closing, spool)
+
+    delivered = seqs(receiver)
+    assert handler.stats()["dropped"] == NO_DROPS
+    assert delivered[0] <= inside
+    assert list(range(delivered[0], 3000)) == delivered
+
+
+def test_records_cut_from_the_end_of_a_finished_segment_are_counted(
+    receiver: HTTPReceiver, closing: list[logging.Handler], tmp_path: Path
+) -> None:
+    """A cut that lands exactly between two records is noticed too."""
+    spool = tmp_path / "spool"
+    crash(dead_url(), spool, 5000, spool_max_bytes=2_097_152)  # segments of 256 KiB
+    first, *others = sorted(spool.glob("*.seg"))
+    assert others
+    data = first.read_bytes()
+    os.truncate(first, record_start(data, len(data) // 2))
+
+    handler = heir(receiver, closing, spool)
+
+    delivered = seqs(receiver)
+    lost = handler.stats()["dropped"]["spool_corrupt"]
+    assert lost > 0
+    assert len(delivered) + lost == 5000
+
+
+def test_a_spool_written_in_the_previous_format_is_delivered(
+    receiver: HTTPReceiver, closing: list[logging.Handler], tmp_path: Path
+) -> None:
+    """Segments in the previous format (``SFSPOOL1``: length and CRC-32 per record) are read."""
+    identity = "http ndjson"
+    owner = "4242-0badc0de"
+    payloads = [json.dumps({"message": "old", "seq": i}).encode() for i in range(100)]
+    body = b"".join(struct.pack(">II", len(p), zlib.crc32(p)) + p for p in payloads)
+    (tmp_path / f"{owner}-00000000.seg").write_bytes(b"SFSPOOL1" + identity_digest(identity) + body)
+    (tmp_path / f"{owner}.lock").write_text(json.dumps({"pid": 4242, "identity": identity}))
+
+    handler = heir(receiver, closing, tmp_path)
+
+    assert list(range(100)) == seqs(receiver)
+    assert handler.stats()["adopted"] == 100

@@ -38,13 +38,17 @@ class Batch:
 
     ``ref`` is the buffer's own bookkeeping (for the spool: the segment and
     the byte range the entries came from); ``adopted`` counts the entries
-    that a process which ended left behind (read from its spool).
+    that a process which ended left behind (read from its spool); ``cost``
+    is the memory the entries held in the buffer, which the buffer no longer
+    counts once they are taken (a batch in flight is bounded by the batch
+    limits, not by ``max_queue_bytes``).
     """
 
     entries: list[bytes]
     nbytes: int
     ref: Any = None
     adopted: int = 0
+    cost: int = 0
 
 
 class Buffer(Protocol):
@@ -94,6 +98,16 @@ class Buffer(Protocol):
         """Whether entries wait that go out at once, not when a batch fills (a dead process's)."""
         ...
 
+    @property
+    def fallback(self) -> int:
+        """Entries kept in memory because the disk would not take them, so far (a spool's)."""
+        ...
+
+    @property
+    def skipped(self) -> int:
+        """Files found in the buffer's directory that could not be adopted (a spool's)."""
+        ...
+
     def prepare(self, entries: list[bytes]) -> list[bytes]:
         """Return freshly rendered *entries* as this buffer keeps them (per rendered slice)."""
         ...
@@ -111,7 +125,12 @@ class Buffer(Protocol):
         ...
 
     def take(self, max_records: int, max_bytes: int, overhead: int) -> Batch | None:
-        """Take the next batch: at least one entry if any waits, even one over *max_bytes*."""
+        """
+        Take the next batch: at least one entry if any waits, even one over *max_bytes*.
+
+        The memory cost the entries held leaves the buffer's count with them
+        (``Batch.cost``).
+        """
         ...
 
     def complete(self, batch: Batch) -> int:
@@ -186,6 +205,8 @@ class MemoryBuffer:
     idle_tick: float | None = None
     max_entry_bytes: int | None = None
     urgent = False
+    fallback = 0
+    skipped = 0
 
     def __init__(self) -> None:
         self._reset()
@@ -196,7 +217,7 @@ class MemoryBuffer:
         self._pushed = 0
         self._taken = 0
         self._inflight = 0  # entries taken and not yet completed
-        #: Cost of what is held: waiting entries plus the batch in flight.
+        #: Cost of the waiting entries (a batch taken no longer counts).
         self.bytes = 0
         #: Payload bytes of waiting entries (what batching counts).
         self.pending_bytes = 0
@@ -280,18 +301,17 @@ class MemoryBuffer:
         self._inflight = len(out)
         self.head = start
         self.pending_bytes -= payload
+        held = payload + ENTRY_OVERHEAD * len(out)
+        self.bytes -= held
         self.oldest = _monotonic() if entries else None
-        return Batch(out, cost, (start, payload))
+        return Batch(out, cost, start, cost=held)
 
     def complete(self, batch: Batch) -> int:
-        """Forget the batch in flight; return the cost it held."""
-        _start, payload = batch.ref
-        freed = int(payload) + ENTRY_OVERHEAD * len(batch.entries)
+        """Forget the batch in flight (its cost left the count when it was taken)."""
         with self._lock:
             self._inflight = 0
-            self.bytes -= freed
             self.head = self._taken
-        return freed
+        return 0
 
     def release(self, batch: Batch, undelivered: int) -> tuple[int, int]:
         """Forget the batch in flight: memory cannot keep its undelivered entries for later."""

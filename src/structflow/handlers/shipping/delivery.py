@@ -40,8 +40,8 @@ class Tally(Protocol):
     def delivered(self, n: int, nbytes: int) -> None:
         """Count *n* entries (*nbytes* of payload) the receiver confirmed."""
 
-    def dropped(self, reason: str, n: int) -> None:
-        """Count *n* entries given up for *reason*."""
+    def gave_up(self, reason: str, n: int) -> None:
+        """Count *n* entries of the batch given up for *reason*."""
 
     def retried(self, n: int) -> None:
         """Count *n* entries about to be sent again."""
@@ -134,7 +134,7 @@ class Deliverer:
         """Send the halves of a part the receiver found too large; drop a single entry."""
         batch.parts.popleft()  # the attempt count goes on with the halves
         if len(part) == 1:
-            self.tally.dropped("too_large", 1)
+            self.tally.gave_up("too_large", 1)
             self.diagnostics.report(
                 "too_large",
                 "warning",
@@ -156,7 +156,7 @@ class Deliverer:
 
     def _reject(self, n: int, outcome: Outcome) -> None:
         """Drop *n* entries the receiver refused for good, or that can never be sent."""
-        self.tally.dropped("rejected", n)
+        self.tally.gave_up("rejected", n)
         self.diagnostics.report(
             "rejected",
             "error",
@@ -187,7 +187,7 @@ class Deliverer:
         s = self.settings
         if 0 <= s.max_retries < batch.attempt:
             batch.next_part()
-            self.tally.dropped("retries_exhausted", len(part))
+            self.tally.gave_up("retries_exhausted", len(part))
             self.diagnostics.report(
                 "retries_exhausted",
                 "error",

@@ -11,13 +11,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any, ClassVar, Unpack
 
 from structflow._records import LogRecord as _LogRecord
+from structflow._values import safe_repr, safe_str
 from structflow.handlers.shipping.diagnostics import DIAGNOSTICS_LOGGER
 from structflow.handlers.shipping.lifecycle import (
     called_by_logging_shutdown,
+    close_all,
     holding_logging_lock,
 )
 from structflow.handlers.shipping.lifecycle import worker_threads as _worker_threads
@@ -72,6 +74,9 @@ class ShippingHandler(logging.Handler):
     #: The subclass's own keyword arguments with their defaults, in the
     #: order ``repr`` shows them (see :meth:`_show`).
     OWN_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: A shipping handler never ships diagnostics: when no other handler
+    #: shows them, they go to stderr (see :mod:`.diagnostics`).
+    skips_shipping_diagnostics: ClassVar[bool] = True
 
     @takes_shipping_options
     def __init__(self, sink: Sink, **options: Unpack[ShippingOptions]) -> None:
@@ -86,6 +91,9 @@ class ShippingHandler(logging.Handler):
         self._settings = settings
         self._shown: tuple[str, dict[str, Any]] = (repr(sink), {})
         sink.formatter = None
+        # How field values other than data become text at the call (see
+        # snapshot.freeze): as the JSON renderer shows them, by default.
+        self._as_text: Callable[[Any], str] = safe_repr
         self._worker = Worker(sink, settings, f"{owner}({sink.describe()})")
 
     # --- logging.Handler ----------------------------------------------------
@@ -110,7 +118,7 @@ class ShippingHandler(logging.Handler):
                 type(name) is str and name.startswith(DIAGNOSTICS_LOGGER)
             ):
                 return
-            state, size = snapshot_state(record)
+            state, size = snapshot_state(record, self._as_text)
             cls = record.__class__
             if cls is _LogRecord:
                 self._worker.put(state, size)
@@ -130,9 +138,13 @@ class ShippingHandler(logging.Handler):
             TypeError: the sink cannot render with *fmt* (``HTTPHandler``
                 needs a JSON formatter such as ``structflow.formatters.JsonFormatter``).
         """
+        from structflow.formatters import JsonFormatter
+
         self._sink.check_formatter(type(self).__name__, fmt)
         super().setFormatter(fmt)
         self._sink.formatter = fmt
+        # Text formats show an object as its str(), JSON as its repr().
+        self._as_text = safe_repr if fmt is None or isinstance(fmt, JsonFormatter) else safe_str
 
     def flush(self, timeout: float | None = None) -> bool:  # type: ignore[override]
         """
@@ -156,7 +168,10 @@ class ShippingHandler(logging.Handler):
             self._worker.request_flush()
             return False
         if timeout is None and called_by_logging_shutdown():
-            timeout = self._settings.shutdown_timeout
+            # close() follows at once: every shipping handler starts closing
+            # now, so that they all drain together within shutdown_timeout.
+            close_all()
+            return self._worker.finish_close()
         return self._worker.flush(timeout)
 
     def close(self) -> None:
@@ -173,6 +188,8 @@ class ShippingHandler(logging.Handler):
             self._worker.request_flush()
             return
         try:
+            if called_by_logging_shutdown():
+                close_all()
             self._worker.close()
         finally:
             super().close()

@@ -2,8 +2,10 @@
 The process around the workers: fork, interpreter exit, multiprocessing children, logging's lock.
 
 * Every live worker is registered here; at interpreter exit (before
-  ``logging.shutdown``, which was registered earlier) they are all closed,
-  each against its ``shutdown_timeout``, started together.
+  ``logging.shutdown``, which was registered earlier), and when
+  ``logging.shutdown()`` is called by hand, they are all closed, each
+  against its ``shutdown_timeout``, started together: they drain in
+  parallel, not one after another.
 * After ``os.fork()`` the child's copies of the workers forget the parent's
   queue, threads and connections.
 * A forked multiprocessing child leaves with ``os._exit`` (no atexit), so its
@@ -27,6 +29,7 @@ from structflow.handlers.shipping.settings import WorkerSettings
 
 __all__ = [
     "Managed",
+    "begin_close_all",
     "called_by_logging_shutdown",
     "close_all",
     "forget",
@@ -74,18 +77,32 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def close_all() -> None:
+def begin_close_all() -> list[Managed]:
     """
-    Close every live worker, all against one deadline each.
+    Start closing every live worker, all at once, each due ``shutdown_timeout`` from now.
 
-    Runs at interpreter exit (before ``logging.shutdown``, which was
-    registered earlier) and at the end of a multiprocessing child.
+    They then drain in parallel: however many there are, closing them all
+    ends within the longest ``shutdown_timeout`` (plus a fraction of a
+    second for the threads to stop). Workers already closing keep their
+    deadline. Returns the workers started.
     """
     workers = list(_live)
     start = time.monotonic()
     for worker in workers:
-        worker.begin_close(start + worker.settings.shutdown_timeout)
-    for worker in workers:
+        with contextlib.suppress(Exception):
+            worker.begin_close(start + worker.settings.shutdown_timeout)
+    return workers
+
+
+def close_all() -> None:
+    """
+    Close every live worker, all draining at once (see :func:`begin_close_all`).
+
+    Runs at interpreter exit (before ``logging.shutdown``, which was
+    registered earlier), at the end of a multiprocessing child, and from the
+    first shipping handler that ``logging.shutdown()`` flushes.
+    """
+    for worker in begin_close_all():
         with contextlib.suppress(Exception):
             worker.finish_close()
 

@@ -24,7 +24,7 @@ import logging
 import math
 import os
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypedDict, TypeVar
 
@@ -43,6 +43,7 @@ __all__ = [
     "check_spool_dir",
     "check_str",
     "check_str_mapping",
+    "check_together",
     "default_service",
     "resolve_env",
     "takes_shipping_options",
@@ -257,6 +258,7 @@ class WorkerSettings:
         check_int(owner, "spool_max_bytes", s.spool_max_bytes, 1_048_576)
         check_choice(owner, "fsync", s.fsync, FSYNC_POLICIES)
         check_float(owner, "fsync_interval", s.fsync_interval, 0.0, strict=True)
+        check_together(owner, s, given=options.keys())
         floats = {
             f.name: float(getattr(s, f.name)) for f in fields(cls) if f.type in ("float", float)
         }
@@ -270,6 +272,27 @@ class WorkerSettings:
             if value != f.default:
                 out[f.name] = value
         return out
+
+
+def check_together(owner: str, settings: WorkerSettings, given: Collection[str]) -> None:
+    """
+    Refuse settings that are each valid but cannot work together, naming both keys.
+
+    *given* holds the keys the user set: a default that does not fit what
+    the user chose gives way instead (the worker never makes a batch larger
+    than a quarter of ``max_queue_bytes``), so ``max_queue_bytes`` alone may
+    be as small as 64 KiB.
+
+    Raises:
+        ValueError: ``batch_max_bytes`` was set above ``max_queue_bytes``:
+            the queue could never hold one batch.
+    """
+    queue, batch = settings.max_queue_bytes, settings.batch_max_bytes
+    if "batch_max_bytes" in given and queue < batch:
+        raise ValueError(
+            f"{owner}: max_queue_bytes={queue} is smaller than batch_max_bytes={batch}: "
+            "the queue could never hold one batch; raise max_queue_bytes or lower batch_max_bytes"
+        )
 
 
 _Init = TypeVar("_Init", bound=Callable[..., None])

@@ -204,6 +204,12 @@ class Rendered(NamedTuple):
     error: str
 
 
+#: What structflow's JSON renderer writes in place of a record it could not
+#: render (it never raises): the key, and the start of its value.
+_RENDER_FAILED_KEY = b"structflow_error"
+_RENDER_FAILED = b"record could not be rendered: "
+
+
 def render_slice(
     sink: Sink, records: Sequence[logging.LogRecord], max_entry_bytes: int
 ) -> Rendered:
@@ -211,14 +217,18 @@ def render_slice(
     Render *records* through *sink*, setting aside those that fail or are too large.
 
     The whole slice goes through :meth:`Sink.render_all` at once; only when
-    that raises, or an entry is over *max_entry_bytes*, are the records
-    rendered one by one to find which.
+    that raises, an entry is over *max_entry_bytes*, or an entry is the
+    renderer's stand-in for a record it could not render, are the records
+    rendered one by one to find which. A stand-in is not shipped: the
+    record counts as failed, as if rendering had raised.
     """
     try:
         entries = sink.render_all(records)
         sizes = list(map(len, entries))
         if sizes and max(sizes) > max_entry_bytes:
             raise EntryTooLarge
+        if _RENDER_FAILED_KEY in b"".join(entries):
+            raise ValueError
         return Rendered(entries, sum(sizes), 0, 0, "")
     except Exception:
         pass
@@ -241,6 +251,19 @@ def render_slice(
             too_large += 1
             error = f"an entry of {len(entry)} bytes"
             continue
+        if _RENDER_FAILED_KEY in entry and (failure := _render_failure(entry)):
+            failed += 1
+            error = failure
+            continue
         entries.append(entry)
         payload += len(entry)
     return Rendered(entries, payload, too_large, failed, error)
+
+
+def _render_failure(entry: bytes) -> str:
+    """The renderer's reason when *entry* stands in for a record it could not render, else ""."""
+    start = entry.find(_RENDER_FAILED)
+    if start < 0:
+        return ""
+    reason = entry[start : start + 200].split(b'"', 1)[0].rstrip(b"\\")
+    return reason.decode("utf-8", "replace")

@@ -4,25 +4,41 @@ The record snapshot: what a record keeps between the caller's thread and the wri
 ``emit`` copies what rendering will need later, on another thread: the
 message is computed once (arguments dropped), the exception is formatted
 into ``exc_text`` (tracebacks hold frames that must not be kept alive), and
-mutable field values are copied, so later changes by the caller do not leak
-into the shipped record. The snapshot's estimated size counts against
-``max_queue_bytes`` until it is rendered.
+field values are *frozen* (:func:`freeze`): containers are copied all the
+way down and other mutable objects are rendered to text, so what ships is
+the value at the call, and no later change by the caller (from any thread)
+can reach the record while it waits to be rendered. The snapshot's
+estimated size counts against ``max_queue_bytes`` until it is rendered.
+
+Freezing costs nothing for the usual fields (strings, numbers, booleans,
+``None``): they are immutable and kept. Deep-copying the containers that do
+occur costs less than rendering the whole record on the caller's thread,
+the other way to the same guarantee (measured in ``docs/reliability.md``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
 import itertools
 import logging
 import operator
+import pathlib
 import traceback
+import uuid
 import weakref
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 from structflow._records import N_RECORD_ATTRS, RESERVED, safe_message
 from structflow._records import LogRecord as _LogRecord
+from structflow._values import MAX_DEPTH, safe_repr
 
 __all__ = [
     "RECORD_FIELD_COST",
@@ -31,6 +47,7 @@ __all__ = [
     "estimate",
     "fit_exceptions",
     "format_exception",
+    "freeze",
     "record_slices",
     "snapshot",
     "snapshot_state",
@@ -43,7 +60,23 @@ RECORD_OVERHEAD = 128
 RECORD_FIELD_COST = 48
 
 _new = object.__new__
-_MUTABLE: frozenset[type] = frozenset({dict, list, set, bytearray})
+#: Field values of these exact types are kept as they are, without a call.
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, type(None)})
+#: Values of these exact types cannot change: kept as they are.
+_IMMUTABLE: frozenset[type] = _PLAIN | {
+    bytes,
+    complex,
+    decimal.Decimal,
+    fractions.Fraction,
+    datetime.datetime,
+    datetime.date,
+    datetime.time,
+    datetime.timedelta,
+    datetime.timezone,
+    uuid.UUID,
+    range,
+}
+_KEPT_KINDS = (enum.Enum, pathlib.PurePath)
 #: What a snapshot of a bare stdlib record holds: its attributes and ``message``.
 _SNAPSHOT_ATTRS = N_RECORD_ATTRS + 1
 
@@ -74,11 +107,154 @@ def _getter(names: tuple[str, ...]) -> Callable[[dict[str, Any]], tuple[Any, ...
     return getter
 
 
-def _copy_value(value: Any) -> Any:
-    try:
-        return value.copy()
-    except Exception:
+def freeze(value: Any, text: Callable[[Any], str] = safe_repr) -> Any:
+    """
+    Return *value* as it is now, sharing nothing mutable with the caller.
+
+    * immutable values (strings, numbers, ``None``, bytes, dates and times,
+      ``Decimal``, ``UUID``, enum members, paths) are kept;
+    * dicts (and their subclasses), lists, tuples, sets, deques and
+      bytearrays are copied, and their contents frozen, all the way down (a
+      container holding itself is copied holding its copy); so are
+      dataclass instances (a copy with frozen fields) and numpy arrays;
+    * other mappings become dicts, as the renderers show them;
+    * any other object becomes ``text(value)``: its ``repr`` for the JSON
+      renderer (which is how it would render it), its ``str`` for text
+      formats. An object that cannot be copied becomes its text too.
+
+    Copies are made by each container's own C ``copy`` (one step, which no
+    other thread can interleave with), then walked: a dict another thread
+    keeps changing is frozen as it was at one instant of the call.
+
+    Never raises.
+    """
+    if value.__class__ in _IMMUTABLE:
         return value
+    try:
+        return _freeze(value, text, 0, {})
+    except Exception:
+        return text(value)
+
+
+_Text = Callable[[Any], str]
+_Memo = dict[int, Any]
+
+
+def _freeze(value: Any, text: _Text, depth: int, memo: _Memo) -> Any:
+    cls = value.__class__
+    if cls in _IMMUTABLE:
+        return value
+    if depth >= MAX_DEPTH:
+        return f"<{cls.__name__} nested deeper than {MAX_DEPTH} levels>"
+    seen = memo.get(id(value))
+    if seen is not None:
+        return seen
+    freezer = _FREEZERS.get(cls) or _freezer_for(value)
+    return freezer(value, text, depth + 1, memo)
+
+
+def _freeze_dict(value: dict[Any, Any], text: _Text, depth: int, memo: _Memo) -> Any:
+    out = value.copy()
+    memo[id(value)] = out
+    for key, item in out.items():
+        if item.__class__ not in _PLAIN:
+            out[key] = _freeze(item, text, depth, memo)  # the same keys: no resize
+    return out
+
+
+def _freeze_list(value: list[Any] | deque[Any], text: _Text, depth: int, memo: _Memo) -> Any:
+    out = value.copy()
+    memo[id(value)] = out
+    for i, item in enumerate(out):
+        if item.__class__ not in _PLAIN:
+            out[i] = _freeze(item, text, depth, memo)
+    return out
+
+
+def _freeze_tuple(value: tuple[Any, ...], text: _Text, depth: int, memo: _Memo) -> Any:
+    items = [
+        item if item.__class__ in _PLAIN else _freeze(item, text, depth, memo) for item in value
+    ]
+    if all(a is b for a, b in zip(items, value, strict=True)):
+        return value
+    make = getattr(value.__class__, "_make", None)  # a named tuple
+    return make(items) if make is not None else tuple(items)
+
+
+def _freeze_set(value: set[Any] | frozenset[Any], text: _Text, depth: int, memo: _Memo) -> Any:
+    # Members are hashable, so immutable in practice: a shallow copy.
+    return value if isinstance(value, frozenset) else value.copy()
+
+
+def _freeze_bytearray(value: bytearray, text: _Text, depth: int, memo: _Memo) -> Any:
+    return bytearray(value)
+
+
+def _freeze_dataclass(value: Any, text: _Text, depth: int, memo: _Memo) -> Any:
+    out = copy.copy(value)
+    memo[id(value)] = out
+    for field in dataclasses.fields(value):
+        item = getattr(out, field.name)
+        if item.__class__ not in _PLAIN:
+            object.__setattr__(out, field.name, _freeze(item, text, depth, memo))
+    return out
+
+
+def _freeze_mapping(value: Mapping[Any, Any], text: _Text, depth: int, memo: _Memo) -> Any:
+    return _freeze_dict(dict(value.items()), text, depth, memo)
+
+
+def _freeze_array(value: Any, text: _Text, depth: int, memo: _Memo) -> Any:
+    return value.copy()  # numpy: rendered as data by the JSON renderer
+
+
+def _freeze_kept(value: Any, text: _Text, depth: int, memo: _Memo) -> Any:
+    return value
+
+
+def _freeze_text(value: Any, text: _Text, depth: int, memo: _Memo) -> Any:
+    return text(value)
+
+
+_Freezer = Callable[[Any, _Text, int, _Memo], Any]
+_FREEZERS: dict[type, _Freezer] = {
+    dict: _freeze_dict,
+    list: _freeze_list,
+    tuple: _freeze_tuple,
+    set: _freeze_set,
+    frozenset: _freeze_set,
+    deque: _freeze_list,
+    bytearray: _freeze_bytearray,
+}
+
+
+def _freezer_for(value: Any) -> _Freezer:
+    """How to freeze a value of a type not in ``_FREEZERS`` (remembered for exact types)."""
+    cls = value.__class__
+    freezer: _Freezer
+    if isinstance(value, _KEPT_KINDS):
+        freezer = _freeze_kept
+    elif isinstance(value, dict):
+        freezer = _freeze_dict  # OrderedDict, defaultdict, Counter keep their type
+    elif isinstance(value, list | deque):
+        freezer = _freeze_list
+    elif isinstance(value, tuple):
+        freezer = _freeze_tuple
+    elif isinstance(value, set | frozenset):
+        freezer = _freeze_set
+    elif isinstance(value, bytearray):
+        freezer = _freeze_bytearray
+    elif dataclasses.is_dataclass(value) and not isinstance(value, type):
+        freezer = _freeze_dataclass
+    elif isinstance(value, Mapping):
+        freezer = _freeze_mapping
+    elif cls.__name__ == "ndarray" and cls.__module__ == "numpy":
+        freezer = _freeze_array
+    else:
+        return _freeze_text  # not remembered: classes can be many and short-lived
+    if len(_FREEZERS) < 256:
+        _FREEZERS[cls] = freezer
+    return freezer
 
 
 def format_exception(exc_info: Any) -> str:
@@ -102,20 +278,29 @@ def estimate(record: logging.LogRecord | dict[str, Any]) -> int:
     )
 
 
-def snapshot(record: logging.LogRecord) -> tuple[logging.LogRecord, int]:
+def snapshot(
+    record: logging.LogRecord, as_text: Callable[[Any], str] = safe_repr
+) -> tuple[logging.LogRecord, int]:
     """
     Copy what a record will need once rendered later, on another thread.
 
     Returns the copy and its estimated size (see :func:`snapshot_state`).
     """
-    d, size = snapshot_state(record)
-    copy = _new(record.__class__)
-    copy.__dict__ = d
-    return copy, size
+    d, size = snapshot_state(record, as_text)
+    clone = _new(record.__class__)
+    clone.__dict__ = d
+    return clone, size
 
 
-def snapshot_state(record: logging.LogRecord) -> tuple[dict[str, Any], int]:
-    """Return the attributes :func:`snapshot` gives its copy of *record*, and its estimated size."""
+def snapshot_state(
+    record: logging.LogRecord, as_text: Callable[[Any], str] = safe_repr
+) -> tuple[dict[str, Any], int]:
+    """
+    Return the attributes :func:`snapshot` gives its copy of *record*, and its estimated size.
+
+    Field values are frozen (see :func:`freeze`, which renders other
+    objects with *as_text*).
+    """
     d = record.__dict__.copy()
     msg = d.get("msg")
     if d.get("args") or type(msg) is not str:
@@ -137,18 +322,18 @@ def snapshot_state(record: logging.LogRecord) -> tuple[dict[str, Any], int]:
     if names:
         getter = _getters.get(names) or _getter(names)
         for value in getter(d):
-            if value.__class__ in _MUTABLE:
+            if value.__class__ not in _PLAIN:
                 for name in names:
                     field = d[name]
-                    if field.__class__ in _MUTABLE:
-                        d[name] = _copy_value(field)
+                    if field.__class__ not in _PLAIN:
+                        d[name] = freeze(field, as_text)
                 break
     if n > _SNAPSHOT_ATTRS + len(names) + ("structflow_fields" in d) + ("asctime" in d):
         # Attributes from stdlib's extra= are not in structflow_fields.
         for name in d.keys() - RESERVED:
             value = d[name]
-            if value.__class__ in _MUTABLE:
-                d[name] = _copy_value(value)
+            if value.__class__ not in _PLAIN:
+                d[name] = freeze(value, as_text)
     return d, size
 
 

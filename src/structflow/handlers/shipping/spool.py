@@ -8,50 +8,93 @@ next worker with the same directory *adopts* them and delivers them first.
 The files and their format are described in
 :mod:`~structflow.handlers.shipping.segments`.
 
-A worker tells live owners from dead ones with ``fcntl.flock``: a live owner
-holds an exclusive lock on its ``.lock`` file, which the kernel releases when
-the process dies, however it dies. Lock files are created under a temporary
-name and renamed once locked, so no one ever sees an unlocked fresh one.
+Which owners are dead, and what of theirs can be adopted, is
+:mod:`~structflow.handlers.shipping.adoption`'s part; a file that cannot be
+adopted is skipped, reported once and counted (``stats()["spool_skipped"]``).
+
+When the disk refuses a write (full, or failing), the entries are kept in
+memory instead, in order, behind what is on disk (a *memory segment*,
+counted in ``stats()["spool_fallback"]``; they count against
+``max_queue_bytes`` like any record in memory), and the disk is tried again
+after a second, or as soon as a delivered segment freed space. A segment is
+deleted once delivered, including the one being written, so the space comes
+back while the process keeps logging.
 """
 
 from __future__ import annotations
 
 import contextlib
-import fcntl
-import json
 import os
 import secrets
 import threading
 import time
-import zlib
+from collections import deque
 from collections.abc import Callable, Sequence
 
-from structflow.handlers.shipping.buffer import Batch
+from structflow.handlers.shipping.adoption import Adopted, Adopter
+from structflow.handlers.shipping.buffer import ENTRY_OVERHEAD, Batch
 from structflow.handlers.shipping.segments import (
     HEADER_SIZE,
     MAGIC,
     READ_CHUNK,
     REC,
+    RECORD,
+    SEAL,
     Segment,
     fdatasync,
+    frame_record,
+    frame_seal,
     fsync_dir,
     identity_digest,
-    parse_segment_name,
-    read_ack,
+    sequence_gap,
     unlink,
     write_all,
 )
 
-__all__ = ["Spool"]
+__all__ = ["MemorySegment", "Spool"]
 
 _REC_SIZE = REC.size
 #: Seconds between looks for spools left by dead processes.
 ADOPT_INTERVAL = 10.0
 #: How long the idle writer sleeps between fsync interval checks.
 IDLE_TICK = 0.25
+#: After the disk refused a write, seconds before it is tried again (sooner
+#: when a delivered segment is deleted).
+DISK_RETRY = 1.0
+#: The segment being written is deleted once delivered when it is at least this large.
+RECYCLE_BYTES = 1024 * 1024
+#: Segments roll at ``segment_bytes``, or sooner on a disk with little room, but not below this.
+MIN_SEGMENT_BYTES = 64 * 1024
 
 Report = Callable[..., object]
 CountDrop = Callable[[str, int], None]
+
+
+class MemorySegment:
+    """
+    Entries the disk would not take, kept in memory at their place in the spool's order.
+
+    Positions in it count entries: ``end`` entries were appended, the first
+    ``read_off`` were taken (or dropped), the first ``ack_off`` are resolved.
+    """
+
+    __slots__ = ("ack_off", "end", "entries", "inflight", "name", "rank", "read_off")
+
+    in_memory = True
+    adopted = False
+    evicted = False
+
+    def __init__(self, rank: int) -> None:
+        self.rank = rank
+        self.name = f"(memory {rank})"
+        self.entries: deque[bytes] = deque()  # not yet taken
+        self.end = 0
+        self.read_off = 0
+        self.ack_off = 0
+        self.inflight = 0  # entries of the batch in flight
+
+
+AnySegment = Segment | MemorySegment
 
 
 class Spool:
@@ -60,8 +103,9 @@ class Spool:
 
     All methods are thread-safe; disk I/O happens under the spool's own lock,
     never under the worker's, so a slow disk never stalls a log call. What is
-    spooled costs no memory: ``drop_oldest`` and ``clear`` drop nothing (the
-    disk cap evicts instead), and what is not delivered at shutdown stays.
+    spooled costs no memory: ``drop_oldest`` and ``clear`` drop only what the
+    disk would not take and waits in memory (the disk cap evicts instead),
+    and what is on disk and not delivered at shutdown stays.
 
     Args:
         directory: the spool directory (created if missing).
@@ -92,11 +136,15 @@ class Spool:
         # Small enough that eviction frees space in steps, large enough that
         # a busy process does not create thousands of files.
         self.segment_bytes = max(256 * 1024, min(64 * 1024 * 1024, max_bytes // 8))
+        self.recycle_bytes = min(RECYCLE_BYTES, self.segment_bytes // 2)
         self.fsync = fsync
         self.fsync_interval = fsync_interval
         self._report = report
         self._count_drop = count_drop
         self._lock = threading.Lock()
+        self._adopter = Adopter(self.directory, identity, fsync, report)
+        #: How many entries the disk would not take and that waited in memory.
+        self.fallback = 0
         self._reset_state()
         os.makedirs(self.directory, exist_ok=True)
         #: The worker may make entries up to a quarter of the cap.
@@ -115,12 +163,17 @@ class Spool:
         self._owner_fd: int | None = None
         self._adopted_fds: dict[str, int] = {}  # dead owner -> its locked .lock fd
         self._owner_segments: dict[str, int] = {}  # owner -> segments still listed
-        self._segments: list[Segment] = []
-        self._write: Segment | None = None
+        self._segments: list[AnySegment] = []
+        self._write: AnySegment | None = None
         self._next_number = 0
         self._next_rank = 0
+        #: Number of the next record this process writes (its owner's sequence).
+        self._seq = 0
+        #: Per dead owner, the number of the record expected next, carried
+        #: from one of its segments to the next.
+        self._owner_expect: dict[str, int] = {}
         self.total_bytes = 0
-        #: Records written but not yet taken by the sender (own segments).
+        #: Records written but not yet taken by the sender (own segments and memory).
         self.pending = 0
         #: Bytes of those records.
         self.pending_bytes = 0
@@ -134,6 +187,8 @@ class Spool:
         self.oldest: float | None = None
         self._closed = False
         self._next_adopt = 0.0
+        #: While the disk refuses writes: when to try it again (None: it takes them).
+        self._disk_retry: float | None = None
 
     # --- paths --------------------------------------------------------------
 
@@ -146,24 +201,11 @@ class Spool:
         if self._owner is not None:
             return self._owner
         owner = f"{os.getpid()}-{secrets.token_hex(4)}"
-        tmp = self._path(f".{owner}.lock.tmp")
-        fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, self._lock_content())
-            # Visible under its final name only once locked.
-            os.rename(tmp, self._path(f"{owner}.lock"))
-        except BaseException:
-            os.close(fd)
-            unlink(tmp)
-            raise
+        self._owner_fd = self._adopter.create_lock(owner)
         self._owner = owner
-        self._owner_fd = fd
         self._owner_segments.setdefault(owner, 0)
+        self._seq = 0
         return owner
-
-    def _lock_content(self) -> bytes:
-        return json.dumps({"pid": os.getpid(), "identity": self.identity}).encode() + b"\n"
 
     def adopt(self) -> int:
         """
@@ -176,102 +218,20 @@ class Spool:
         with self._lock:
             if self._closed:
                 return 0
+            own = set(self._adopted_fds)
+            if self._owner is not None:
+                own.add(self._owner)
             try:
-                names = os.listdir(self.directory)
+                found = self._adopter.find(own)
             except OSError as exc:
                 self._report(
                     "spool_io", "warning", "cannot list spool_dir %s: %s", self.directory, exc
                 )
                 return 0
-            locks = sorted(n[:-5] for n in names if n.endswith(".lock") and not n.startswith("."))
-            segs_by_owner: dict[str, list[tuple[int, str]]] = {}
-            for name in names:
-                parsed = parse_segment_name(name)
-                if parsed is not None:
-                    segs_by_owner.setdefault(parsed[0], []).append((parsed[1], name))
-            adopted = 0
-            for owner in locks:
-                if owner == self._owner or owner in self._adopted_fds:
-                    continue
-                fd = self._try_lock_dead(self._path(f"{owner}.lock"))
-                if fd is None:
-                    continue
-                adopted += self._take_over(owner, fd, segs_by_owner.get(owner, []))
-            # Segments whose lock file is gone (removed by hand): claim the
-            # owner name with a fresh lock, created atomically only if absent.
-            for owner, segs in segs_by_owner.items():
-                if owner in locks or owner == self._owner or owner in self._adopted_fds:
-                    continue
-                fd = self._claim_orphan(owner)
-                if fd is not None:
-                    adopted += self._take_over(owner, fd, segs)
-            return adopted
+            return sum(self._take_over(adopted) for adopted in found)
 
-    def _try_lock_dead(self, path: str) -> int | None:
-        try:
-            fd = os.open(path, os.O_RDWR | os.O_CLOEXEC)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)  # a live owner holds it
-            return None
-        try:
-            # Another adopter may have finished with it and unlinked it
-            # between our open() and flock(): then the file is stale.
-            st_fd, st_path = os.fstat(fd), os.stat(path)
-            if (st_fd.st_ino, st_fd.st_dev) != (st_path.st_ino, st_path.st_dev):
-                raise FileNotFoundError(path)
-            content = os.pread(fd, 4096, 0)
-            identity = json.loads(content or b"{}").get("identity")
-        except (OSError, ValueError, AttributeError):
-            os.close(fd)
-            return None
-        if identity != self.identity:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
-            self._report(
-                "spool_identity",
-                "warning",
-                "spool_dir %s holds records encoded for %r, not %r; they are left for a "
-                "handler of that kind (use one spool_dir per handler)",
-                self.directory,
-                identity,
-                self.identity,
-            )
-            return None
-        return fd
-
-    def _claim_orphan(self, owner: str) -> int | None:
-        tmp = self._path(f".{owner}.{secrets.token_hex(4)}.lock.tmp")
-        try:
-            fd = os.open(tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
-        except OSError:
-            return None
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            os.write(fd, self._lock_content())
-            os.link(tmp, self._path(f"{owner}.lock"))  # fails if someone else claimed it
-        except OSError:
-            os.close(fd)
-            return None
-        finally:
-            unlink(tmp)
-        return fd
-
-    def _take_over(self, owner: str, fd: int, segs: list[tuple[int, str]]) -> int:
-        segments: list[Segment] = []
-        nbytes = 0
-        for _number, name in sorted(segs):
-            seg = self._open_adopted(owner, name)
-            if seg is not None:
-                segments.append(seg)
-                nbytes += seg.end - seg.ack_off
-        if not segments:
-            unlink(self._path(f"{owner}.lock"))
-            os.close(fd)
-            return 0
+    def _take_over(self, adopted: Adopted) -> int:
+        segments = adopted.segments
         # Entries spooled later by this process go to a new segment, after
         # the adopted ones, so positions keep their order.
         self._roll()
@@ -280,8 +240,8 @@ class Spool:
             self._next_rank += 1
             self._segments.append(seg)
             self.total_bytes += seg.end
-        self._adopted_fds[owner] = fd
-        self._owner_segments[owner] = len(segments)
+        self._adopted_fds[adopted.owner] = adopted.fd
+        self._owner_segments[adopted.owner] = len(segments)
         self.adopted_pending = True
         if self.oldest is None:
             self.oldest = time.monotonic()
@@ -291,38 +251,15 @@ class Spool:
             "info",
             "adopted %d spool segment(s) (%d bytes) left by a process that ended (owner %s)",
             len(segments),
-            nbytes,
-            owner,
+            sum(seg.end - seg.ack_off for seg in segments),
+            adopted.owner,
         )
         return len(segments)
 
-    def _open_adopted(self, owner: str, name: str) -> Segment | None:
-        path = self._path(name)
-        try:
-            rfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
-        except OSError:
-            return None
-        size = os.fstat(rfd).st_size
-        header = os.pread(rfd, HEADER_SIZE, 0)
-        if len(header) < HEADER_SIZE or header[:8] != MAGIC or header[8:] != self._digest:
-            os.close(rfd)
-            if len(header) < HEADER_SIZE and header == (MAGIC + self._digest)[: len(header)]:
-                # Died while creating it: nothing was ever written there.
-                unlink(path)
-                unlink(path + ".ack")
-                return None
-            self._report(
-                "spool_corrupt",
-                "error",
-                "spool segment %s has an unknown header; it is left in place, not delivered",
-                path,
-            )
-            return None
-        seg = Segment(self.directory, name, owner, -1, adopted=True)
-        seg.rfd = rfd
-        seg.end = size
-        seg.ack_off = seg.read_off = read_ack(path, size)
-        return seg
+    @property
+    def skipped(self) -> int:
+        """Files in the directory that could not be adopted."""
+        return self._adopter.skipped
 
     # --- writing ------------------------------------------------------------
 
@@ -346,24 +283,64 @@ class Spool:
         seg = Segment(self.directory, name, owner, self._next_rank, adopted=False)
         self._next_rank += 1
         seg.fd = fd
+        seg.limit = self._segment_limit()
+        seg.expect = self._seq
         self._segments.append(seg)
         self._owner_segments[owner] = self._owner_segments.get(owner, 0) + 1
         self.total_bytes += HEADER_SIZE
         self._write = seg
         return seg
 
+    def _segment_limit(self) -> int:
+        """
+        Size at which the next segment rolls: smaller on a nearly full disk.
+
+        A segment's space comes back only when all of it is delivered; on a
+        disk with little room, small segments let delivered records free it
+        while the process keeps writing.
+        """
+        try:
+            st = os.statvfs(self.directory)
+        except OSError:
+            return self.segment_bytes
+        free = st.f_bavail * st.f_frsize
+        return max(MIN_SEGMENT_BYTES, min(self.segment_bytes, free // 8))
+
     def _roll(self) -> None:
+        """Stop writing to the current segment: seal it, or delete it if delivered."""
         seg = self._write
         if seg is None:
             return
         self._write = None
+        if isinstance(seg, MemorySegment):
+            if seg.ack_off >= seg.end:
+                self._delete(seg)
+            return
+        delivered = seg.ack_off >= seg.end and seg.read_off >= seg.end
         if seg.fd is not None:
+            if not delivered:
+                self._seal(seg)
             if self.fsync != "never" and self._dirty:
-                fdatasync(seg.fd)
+                with contextlib.suppress(OSError):
+                    fdatasync(seg.fd)
             os.close(seg.fd)
             seg.fd = None
-        if seg.ack_off >= seg.end and seg.read_off >= seg.end:
+        if delivered:
             self._delete(seg)
+
+    def _seal(self, seg: Segment) -> None:
+        """End *seg* with a seal saying how many records its owner wrote so far."""
+        assert seg.fd is not None
+        try:
+            write_all(seg.fd, frame_seal(self._seq))
+        except OSError:
+            # The disk is full: without a seal only a cut at this segment's
+            # very end would go unnoticed, and only if no segment follows.
+            with contextlib.suppress(OSError):
+                os.ftruncate(seg.fd, seg.size)
+            return
+        seg.size += _REC_SIZE
+        self.total_bytes += _REC_SIZE
 
     def prepare(self, entries: list[bytes]) -> list[bytes]:
         """Entries go to disk as they are (no copy is kept in memory)."""
@@ -375,12 +352,13 @@ class Spool:
 
         They are written in slices of at most one segment, making room under
         the disk cap before each, so the spool never holds more than
-        ``max_bytes`` however many entries come at once.
+        ``max_bytes`` however many entries come at once. Entries the disk
+        will not take (it is full, or failing) wait in memory instead, in
+        their place in the order, and are reported.
 
         Returns:
-            How many were written, and the memory they cost (none). Entries
-            that could not be written (disk full, I/O error) are counted as
-            dropped and reported.
+            How many were written to disk, and the memory taken by those
+            kept in memory.
         """
         if not entries:
             return 0, 0
@@ -388,76 +366,128 @@ class Spool:
             if self._closed:
                 self._count_drop("shutdown", len(entries))
                 return 0, 0
-            written = 0
-            pack, crc = REC.pack, zlib.crc32
+            written = cost = 0
             limit = self.segment_bytes
-            parts: list[bytes] = []
-            size = 0
-            for entry in entries:
-                parts.append(pack(len(entry), crc(entry)))
-                parts.append(entry)
+            start = size = 0
+            for i, entry in enumerate(entries):
                 size += _REC_SIZE + len(entry)
                 if size >= limit:
-                    written += self._write_slice(parts, size)
-                    parts, size = [], 0
-            if parts:
-                written += self._write_slice(parts, size)
+                    written, cost = self._place(entries[start : i + 1], size, written, cost)
+                    start, size = i + 1, 0
+            if start < len(entries):
+                written, cost = self._place(entries[start:], size, written, cost)
             self._update_head()
-            return written, 0
+            return written, cost
 
-    def _write_slice(self, parts: list[bytes], size: int) -> int:
-        """Write framed records (header, payload, header, ...) as one append."""
-        count = len(parts) // 2
+    def _place(
+        self, entries: Sequence[bytes], size: int, written: int, cost: int
+    ) -> tuple[int, int]:
+        """Write one slice to disk, or keep it in memory; add to (*written*, *cost*)."""
+        if self._disk_usable() and self._write_slice(entries, size):
+            return written + len(entries), cost
+        return written, cost + self._keep_in_memory(entries)
+
+    def _disk_usable(self) -> bool:
+        retry = self._disk_retry
+        if retry is None:
+            return True
+        if time.monotonic() < retry:
+            return False
+        self._disk_retry = None
+        return True
+
+    def _write_slice(self, entries: Sequence[bytes], size: int) -> bool:
+        """Write entries as framed records in one append; False when the disk refused them."""
+        seq = self._seq
+        parts: list[bytes] = []
+        for entry in entries:
+            parts.append(frame_record(seq, entry))
+            parts.append(entry)
+            seq += 1
+        seg: Segment | None = None
         try:
             self._make_room(size)
-            seg = self._write or self._new_segment()
-            start = seg.end
+            current = self._write
+            if isinstance(current, MemorySegment):
+                self._roll()  # what waits in memory goes first
+                current = None
+            seg = current or self._new_segment()
+            assert seg.fd is not None
             try:
-                write_all(seg.fd, b"".join(parts))  # type: ignore[arg-type]
+                write_all(seg.fd, b"".join(parts))
             except OSError:
                 # Cut a torn write back so later appends stay parseable.
-                try:
-                    os.ftruncate(seg.fd, start)  # type: ignore[arg-type]
-                except OSError:
-                    self._roll()
+                with contextlib.suppress(OSError):
+                    os.ftruncate(seg.fd, seg.size)
                 raise
         except OSError as exc:
-            self._count_drop("spool_error", count)
-            self._report(
-                "spool_io",
-                "error",
-                "cannot write to spool_dir %s (%s); %d record(s) dropped",
-                self.directory,
-                exc,
-                count,
-            )
-            return 0
+            self._disk_refused(exc, seg)
+            return False
+        count = len(entries)
+        self._seq = seq
         seg.end += size
+        seg.size += size
         seg.written += count
         self.total_bytes += size
-        if self.pending == 0 and not self.adopted_pending:
-            self.oldest = time.monotonic()
-        self.pending += count
-        self.pending_bytes += size - _REC_SIZE * count
+        self._added(count, size - _REC_SIZE * count)
         self._dirty = True
         if self.fsync == "always":
-            fdatasync(seg.fd)  # type: ignore[arg-type]
+            fdatasync(seg.fd)
             self._dirty = False
         elif self.fsync == "interval":
             self._maybe_sync_locked()
-        if seg.end >= self.segment_bytes:
+        if seg.end >= seg.limit:
             self._roll()
-        return count
+        return True
+
+    def _added(self, count: int, payload: int) -> None:
+        """*count* entries of *payload* bytes now wait to be taken."""
+        if self.pending == 0 and not self.adopted_pending:
+            self.oldest = time.monotonic()
+        self.pending += count
+        self.pending_bytes += payload
+
+    def _disk_refused(self, exc: OSError, seg: Segment | None) -> None:
+        """The disk refused a write: stop writing to *seg*, keep entries in memory a while."""
+        if seg is not None and seg is self._write:
+            self._roll()  # deleted if nothing is in it
+        self._disk_retry = time.monotonic() + DISK_RETRY
+        self._report(
+            "spool_io",
+            "error",
+            "cannot write to spool_dir %s (%s); records wait in memory until the disk takes "
+            "them again (counted in stats()['spool_fallback'], bounded by max_queue_bytes)",
+            self.directory,
+            exc,
+        )
+
+    def _keep_in_memory(self, entries: Sequence[bytes]) -> int:
+        """Append *entries* to the memory segment at the end of the spool; return their cost."""
+        seg = self._write
+        if not isinstance(seg, MemorySegment):
+            self._roll()
+            seg = MemorySegment(self._next_rank)
+            self._next_rank += 1
+            self._segments.append(seg)
+            self._write = seg
+        seg.entries.extend(entries)
+        seg.end += len(entries)
+        payload = sum(map(len, entries))
+        self._added(len(entries), payload)
+        self.fallback += len(entries)
+        return payload + ENTRY_OVERHEAD * len(entries)
 
     def _make_room(self, incoming: int) -> None:
-        """Evict the oldest segments until *incoming* bytes fit under the cap."""
-        while self.total_bytes + incoming > self.max_bytes and self._segments:
-            oldest = self._segments[0]
+        """Evict the oldest segments on disk until *incoming* bytes fit under the cap."""
+        while self.total_bytes + incoming > self.max_bytes:
+            oldest = next((s for s in self._segments if isinstance(s, Segment)), None)
+            if oldest is None:
+                return
             if oldest is self._write:
                 if oldest.end <= HEADER_SIZE:
                     return  # an empty segment: nothing to evict
                 self._roll()
-                if not self._segments or self._segments[0] is not oldest:
+                if oldest not in self._segments:
                     continue  # rolling deleted it (already delivered)
             self._evict(oldest)
 
@@ -490,8 +520,9 @@ class Spool:
     def _maybe_sync_locked(self) -> None:
         now = time.monotonic()
         if self._dirty and now - self._last_sync >= self.fsync_interval:
-            if self._write is not None and self._write.fd is not None:
-                fdatasync(self._write.fd)
+            seg = self._write
+            if isinstance(seg, Segment) and seg.fd is not None:
+                fdatasync(seg.fd)
             self._dirty = False
             self._last_sync = now
 
@@ -517,7 +548,8 @@ class Spool:
 
         A batch never spans two segments. At least one entry is taken when
         any is pending, even one larger than *max_bytes*. Each entry costs its
-        length plus *overhead* against *max_bytes*.
+        length plus *overhead* against *max_bytes*. Records lost to damage
+        on the way are counted (``spool_corrupt``) and reported.
         """
         with self._lock:
             while self._segments:
@@ -530,36 +562,10 @@ class Spool:
             else:
                 self.adopted_pending = False
                 return None
-            entries: list[bytes] = []
-            nbytes = 0
-            start = off = seg.read_off
-            limited = False
-            chunk = min(READ_CHUNK, max_bytes + (_REC_SIZE + 64) * max_records)
-            try:
-                for payload, after in seg.records(off, seg.end, chunk):
-                    size = len(payload) + overhead
-                    if entries and nbytes + size > max_bytes:
-                        limited = True
-                        break
-                    entries.append(payload)
-                    nbytes += size
-                    off = after
-                    if len(entries) >= max_records:
-                        limited = True
-                        break
-            except OSError as exc:
-                self._report("spool_io", "error", "cannot read spool segment %s: %s", seg.name, exc)
-                return None
-            if not limited and off < seg.end:
-                # The record at `off` is unreadable: the rest of the segment
-                # is a corrupt tail (a torn write, or damage on disk).
-                self._corrupt_tail(seg, off)
-            if entries:
-                seg.read_off = off
-                seg.read_count += len(entries)
-                if not seg.adopted:
-                    self.pending -= len(entries)
-                    self.pending_bytes -= nbytes - overhead * len(entries)
+            if isinstance(seg, MemorySegment):
+                batch = self._take_memory(seg, max_records, max_bytes, overhead)
+            else:
+                batch = self._take_disk(seg, max_records, max_bytes, overhead)
             self.adopted_pending = self._adopted_unread()
             if self.pending <= 0:
                 self.pending = 0
@@ -567,90 +573,261 @@ class Spool:
                 if not self.adopted_pending:
                     self.oldest = None
             self._update_head()
-            if not entries:
-                return None
-            adopted = len(entries) if seg.adopted else 0
-            return Batch(entries, nbytes, (seg, start, off, len(entries)), adopted)
+            return batch
 
-    def _corrupt_tail(self, seg: Segment, off: int) -> None:
-        skipped = seg.end - off
-        self._count_drop("spool_corrupt", 1)
-        self._report(
-            "spool_corrupt",
-            "error",
-            "spool segment %s: corrupt data at offset %d; skipped the last %d bytes",
-            seg.name,
-            off,
-            skipped,
-        )
+    def _take_memory(
+        self, seg: MemorySegment, max_records: int, max_bytes: int, overhead: int
+    ) -> Batch | None:
+        entries: list[bytes] = []
+        nbytes = payload = 0
+        waiting = seg.entries
+        while waiting and len(entries) < max_records:
+            size = len(waiting[0]) + overhead
+            if entries and nbytes + size > max_bytes:
+                break
+            entry = waiting.popleft()
+            entries.append(entry)
+            nbytes += size
+            payload += len(entry)
+        start = seg.read_off
+        seg.read_off += len(entries)
+        seg.ack_off = start
+        seg.inflight = len(entries)
+        self.pending -= len(entries)
+        self.pending_bytes -= payload
+        cost = payload + ENTRY_OVERHEAD * len(entries)
+        return Batch(entries, nbytes, (seg, start, seg.read_off, len(entries), None), cost=cost)
+
+    def _take_disk(
+        self, seg: Segment, max_records: int, max_bytes: int, overhead: int
+    ) -> Batch | None:
+        entries: list[bytes] = []
+        nbytes = 0
+        start = off = seg.read_off
+        expect_before = seg.expect
+        if seg.expect is None and start == HEADER_SIZE and seg.adopted:
+            seg.expect = self._owner_expect.get(seg.owner)
+        limited = False
+        lost = 0
+        damaged_at: int | None = None
+        chunk = min(READ_CHUNK, max_bytes + (_REC_SIZE + 64) * max_records)
+        try:
+            for frame in seg.frames(off, seg.end, chunk):
+                if frame.kind == RECORD:
+                    size = len(frame.payload) + overhead
+                    if entries and nbytes + size > max_bytes:
+                        limited = True
+                        break
+                    lost += self._gap(seg, frame.number, frame.end)
+                    entries.append(frame.payload)
+                    nbytes += size
+                    off = frame.end
+                    if len(entries) >= max_records:
+                        limited = True
+                        break
+                elif frame.kind == SEAL:
+                    lost += self._gap(seg, frame.number, frame.end)
+                    seg.expect = frame.number
+                    off = frame.end
+                else:
+                    if damaged_at is None:
+                        damaged_at = off
+                    off = frame.end
+        except OSError as exc:
+            seg.expect = expect_before
+            self._report("spool_io", "error", "cannot read spool segment %s: %s", seg.name, exc)
+            return None
+        seg.read_off = off
+        seg.read_count += len(entries)
         if not seg.adopted:
-            # Own segment damaged underneath us: what was after `off` is lost.
-            self.pending -= seg.written - seg.read_count
-            seg.read_count = seg.written
-            if seg is self._write:
-                self._roll()
-        self.total_bytes -= skipped
-        seg.end = off
+            self.pending -= len(entries)
+            self.pending_bytes -= nbytes - overhead * len(entries)
+        if not limited and off >= seg.end and damaged_at is not None:
+            lost += self._damaged_tail(seg, off)
+        if lost or damaged_at is not None:
+            self._lost_to_damage(seg, lost, damaged_at)
+        if off >= seg.end and seg.adopted and seg.expect is not None:
+            self._owner_expect[seg.owner] = seg.expect
+        if not entries:
+            if seg.ack_off == start:
+                seg.ack_off = off  # only damage was read: nothing to deliver
+            return None
+        adopted = len(entries) if seg.adopted else 0
+        return Batch(entries, nbytes, (seg, start, off, len(entries), expect_before), adopted)
+
+    def _gap(self, seg: Segment, index: int, end: int) -> int:
+        """Records missing before record (or seal) number *index*, which ends at *end*."""
+        expect = seg.expect
+        seg.expect = index + 1
+        if expect is None or index < 0 or end <= seg.counted:
+            return 0
+        seg.counted = end
+        return sequence_gap(expect, index)
+
+    def _damaged_tail(self, seg: Segment, off: int) -> int:
+        """Records lost in damage that runs to the end of *seg*."""
+        if off <= seg.counted:
+            return 0
+        seg.counted = off
+        if not seg.adopted:
+            # Written by this process: it knows how many the segment held.
+            return max(0, seg.written - seg.read_count)
+        if any(
+            isinstance(s, Segment) and s.owner == seg.owner and s.rank > seg.rank
+            for s in self._segments
+        ):
+            return 0  # the owner's next segment says where its sequence resumed
+        return 1  # at least the record that was being written
+
+    def _lost_to_damage(self, seg: Segment, lost: int, at: int | None) -> None:
+        """Count and report *lost* records of *seg* (damage found at offset *at*, if any)."""
+        if not seg.adopted and lost:
+            # Own segment damaged underneath us.
+            lost = min(lost, seg.written - seg.read_count)
+            self.pending -= lost
+            seg.read_count += lost
+        if lost:
+            self._count_drop("spool_corrupt", lost)
+        if at is None:
+            self._report(
+                "spool_corrupt",
+                "error",
+                "spool segment %s: %d record(s) missing (the file was cut short, or a segment "
+                "of the same process is gone); the rest is delivered",
+                seg.path,
+                lost,
+            )
+        else:
+            self._report(
+                "spool_corrupt",
+                "error",
+                "spool segment %s: corrupt data at offset %d skipped; %d record(s) lost, "
+                "the rest is delivered",
+                seg.path,
+                at,
+                lost,
+            )
 
     def _adopted_unread(self) -> bool:
         return any(s.adopted and s.read_off < s.end for s in self._segments)
 
     def complete(self, batch: Batch) -> int:
         """Forget a delivered (or deliberately dropped) batch: it is never sent again."""
-        seg, _start, end, n = batch.ref
+        seg, _start, end, n, _expect = batch.ref
         with self._lock:
-            if seg.evicted or self._closed:
-                return 0
-            seg.ack_off = end
-            seg.acked += n
-            if seg is not self._write and seg.ack_off >= seg.end:
-                self._delete(seg)
-            else:
-                try:
-                    seg.write_ack(end)
-                except OSError as exc:
-                    # Only costs duplicates after a crash, so it is reported, not fatal.
-                    self._report("spool_io", "warning", "cannot record delivery progress: %s", exc)
+            if isinstance(seg, MemorySegment):
+                seg.inflight = 0
+                self._resolve_memory(seg)
+            elif not (seg.evicted or self._closed):
+                self._complete_disk(seg, end, n)
             self._update_head()
             return 0
+
+    def _complete_disk(self, seg: Segment, end: int, n: int) -> None:
+        seg.ack_off = end
+        seg.acked += n
+        if seg.ack_off >= seg.end and (
+            seg is not self._write or seg.end >= self.recycle_bytes or self._disk_retry is not None
+        ):
+            # Delivered: its space comes back now, even while it is being
+            # written (the next entries start a new segment).
+            if seg is self._write:
+                self._roll()
+            else:
+                self._delete(seg)
+            return
+        try:
+            seg.write_ack(end)
+        except OSError as exc:
+            # Only costs duplicates after a crash, so it is reported, not fatal.
+            self._report("spool_io", "warning", "cannot record delivery progress: %s", exc)
+
+    def _resolve_memory(self, seg: MemorySegment) -> None:
+        if not seg.inflight:
+            seg.ack_off = seg.read_off
+        if seg is not self._write and seg.ack_off >= seg.end:
+            self._delete(seg)
 
     def release(self, batch: Batch, undelivered: int) -> tuple[int, int]:
         """
         Give back a batch not (wholly) delivered: it stays in the spool, to be sent again.
 
         Records whose segment was evicted meanwhile are counted as
-        ``spool_full`` here, so none is lost to the caller's count.
+        ``spool_full`` here, so none is lost to the caller's count. Entries
+        that waited in memory cannot be kept for later: they are lost.
         """
-        seg, start, _end, n = batch.ref
+        seg, start, _end, n, expect = batch.ref
         with self._lock:
+            if isinstance(seg, MemorySegment):
+                seg.inflight = 0
+                self._resolve_memory(seg)
+                self._update_head()
+                return undelivered, 0
             if seg.evicted:
                 self._count_drop("spool_full", n)
                 return 0, 0
             seg.read_off = start
             seg.read_count -= n
+            seg.expect = expect
             return 0, 0
 
     def abandoned(self) -> int:
-        """None: a batch whose delivery never finished is still on disk."""
-        return 0
+        """Entries of a batch from memory in flight; a batch from disk is still on disk."""
+        return sum(s.inflight for s in self._segments if isinstance(s, MemorySegment))
 
     def drop_oldest(self, need: int) -> tuple[int, int]:
-        """Nothing: spooled records take no memory (``spool_max_bytes`` evicts instead)."""
-        return 0, 0
+        """
+        Drop entries waiting in memory (the disk refused them), oldest first, to free *need*.
+
+        Called with the worker's lock held, by a log call too: it never waits
+        for the spool's lock, which disk I/O may hold. When that lock is
+        busy nothing is dropped now (the worker drops from its intake).
+        """
+        if not self._lock.acquire(blocking=False):
+            return 0, 0
+        try:
+            return self._drop_memory(need)
+        finally:
+            self._lock.release()
+
+    def _drop_memory(self, need: int) -> tuple[int, int]:
+        dropped = freed = 0
+        for seg in list(self._segments):
+            if not isinstance(seg, MemorySegment):
+                continue
+            while seg.entries and freed < need:
+                size = len(seg.entries.popleft())
+                seg.read_off += 1
+                self.pending -= 1
+                self.pending_bytes -= size
+                freed += size + ENTRY_OVERHEAD
+                dropped += 1
+            self._resolve_memory(seg)
+            if freed >= need:
+                break
+        if dropped:
+            self._update_head()
+        return dropped, freed
 
     def clear(self) -> tuple[int, int]:
-        """Nothing: what is not delivered stays for the next process."""
-        return 0, 0
+        """At shutdown: drop what waits in memory; what is on disk stays for the next process."""
+        with self._lock:
+            return self._drop_memory(1 << 62)
 
-    def _delete(self, seg: Segment) -> None:
+    def _delete(self, seg: AnySegment) -> None:
+        if seg in self._segments:
+            self._segments.remove(seg)
+        if seg is self._write:
+            self._write = None
+        if isinstance(seg, MemorySegment):
+            self._update_head()
+            return
         seg.close_files()
         unlink(seg.path)
         unlink(seg.path + ".ack")
-        if seg in self._segments:
-            self._segments.remove(seg)
-            self.total_bytes -= seg.end
-        if seg is self._write:
-            self._write = None
+        self.total_bytes -= seg.size
+        if self._disk_retry is not None:
+            self._disk_retry = 0.0  # space was freed: try the disk again now
         left = self._owner_segments.get(seg.owner, 1) - 1
         self._owner_segments[seg.owner] = left
         if left <= 0 and seg.owner in self._adopted_fds:
@@ -658,6 +835,7 @@ class Spool:
             unlink(self._path(f"{seg.owner}.lock"))
             os.close(self._adopted_fds.pop(seg.owner))
             del self._owner_segments[seg.owner]
+            self._owner_expect.pop(seg.owner, None)
         self._update_head()
 
     def _update_head(self) -> None:
@@ -685,9 +863,11 @@ class Spool:
         return self.pending > 0 or self.adopted_pending
 
     def _undelivered_locked(self) -> int:
-        """Records in the spool not yet delivered (exact for own segments)."""
+        """Records on disk not yet delivered (exact for own segments)."""
         n = 0
         for seg in self._segments:
+            if isinstance(seg, MemorySegment):
+                continue
             if seg.adopted:
                 n += seg.count(seg.ack_off)
             else:
@@ -714,7 +894,7 @@ class Spool:
 
         The lock file stays (unlocked) while segments remain, which is how
         the next worker knows they are to be adopted; with nothing left it
-        is removed.
+        is removed. Entries still in memory were dropped by :meth:`clear`.
 
         Returns:
             How many undelivered records stay in the spool.
@@ -723,15 +903,18 @@ class Spool:
         with self._lock:
             if self._closed:
                 return 0
+            for waiting in [s for s in self._segments if isinstance(s, MemorySegment)]:
+                self._delete(waiting)
             left = self._undelivered_locked()
             if self._write is not None:
                 self._roll()
-            for seg in list(self._segments):
-                if seg.ack_off >= seg.end:
-                    self._delete(seg)
-            for seg in self._segments:
+            for any_seg in list(self._segments):
+                if any_seg.ack_off >= any_seg.end:
+                    self._delete(any_seg)
+            disk = [s for s in self._segments if isinstance(s, Segment)]
+            for seg in disk:
                 seg.close_files()
-            owners_left = {seg.owner for seg in self._segments}
+            owners_left = {seg.owner for seg in disk}
             for owner, fd in list(self._adopted_fds.items()):
                 if owner not in owners_left:
                     unlink(self._path(f"{owner}.lock"))
@@ -757,9 +940,11 @@ class Spool:
         self._lock = threading.Lock()
         fds = [self._owner_fd, *self._adopted_fds.values()]
         for seg in self._segments:
-            fds.extend(seg.descriptors())
+            if isinstance(seg, Segment):
+                fds.extend(seg.descriptors())
         for fd in fds:
             if fd is not None:
                 with contextlib.suppress(OSError):
                     os.close(fd)
         self._reset_state()
+        self.fallback = self._adopter.skipped = 0  # counters are per process

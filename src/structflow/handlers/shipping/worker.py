@@ -21,7 +21,7 @@ from structflow.handlers.shipping.delivery import Deliverer
 from structflow.handlers.shipping.diagnostics import Diagnostics
 from structflow.handlers.shipping.lifecycle import worker_threads as _worker_threads
 from structflow.handlers.shipping.settings import WorkerSettings
-from structflow.handlers.shipping.sink import Sink, render_slice
+from structflow.handlers.shipping.sink import Rendered, Sink, render_slice
 from structflow.handlers.shipping.snapshot import Queued, estimate, record_slices
 from structflow.handlers.shipping.spool import Spool
 
@@ -44,8 +44,15 @@ DROP_REASONS = (
 #: After being woken, the writer waits this long for more records, so that it
 #: renders them in chunks rather than one wake-up (and one notify) per record.
 _WRITER_LINGER = 0.001
+#: How long after the shutdown deadline the writer, then the sender, may take to stop.
+_STOP_GRACE = (0.25, 0.35)
+#: Longest a log call waits for the writer to take the records waiting to be
+#: rendered, once they fill half of ``max_queue_bytes``.
+_PACE_TIMEOUT = 0.02
 #: The writer renders (and prepares for its buffer) this many records at a time.
 _RENDER_SLICE = 64
+#: A batch holds at most this fraction of ``max_queue_bytes``.
+_BATCHES_PER_QUEUE = 2
 
 _get_ident = threading.get_ident
 _monotonic = time.monotonic
@@ -76,6 +83,21 @@ def make_buffer(
         diagnostics.report,
         count_drop,
     )
+
+
+class _Failures:
+    """Records set aside while rendering one intake, for one diagnostic of each kind."""
+
+    __slots__ = ("error", "failed", "too_large")
+
+    def __init__(self) -> None:
+        self.failed = self.too_large = 0
+        self.error = ""
+
+    def add(self, rendered: Rendered) -> None:
+        self.failed += rendered.failed
+        self.too_large += rendered.too_large
+        self.error = rendered.error or self.error
 
 
 class _Marker:
@@ -109,8 +131,17 @@ class Worker:
         self._batch_records = min(
             s.batch_max_records, sink.max_batch_records or s.batch_max_records
         )
-        self._batch_bytes = min(s.batch_max_bytes, sink.max_batch_bytes or s.batch_max_bytes)
+        # A batch in flight is not counted against the queue, which refills
+        # meanwhile; it is bounded by half the queue, so the memory held stays
+        # within 1.5 x max_queue_bytes plus the request body.
+        self._batch_bytes = min(
+            s.batch_max_bytes,
+            sink.max_batch_bytes or s.batch_max_bytes,
+            max(1024, s.max_queue_bytes // _BATCHES_PER_QUEUE),
+        )
         self._max_queue = s.max_queue_bytes
+        # Past this the sender sends what waits without waiting for a full
+        # batch or flush_interval, and each log call yields the interpreter.
         self._high_water = s.max_queue_bytes // 2
         self.diagnostics = Diagnostics(label)
         self._buffer = make_buffer(s, sink, self.diagnostics, self.dropped)
@@ -129,6 +160,8 @@ class Worker:
         self._writer_cv = threading.Condition(self._lock)
         self._sender_cv = threading.Condition(self._lock)
         self._space_cv = threading.Condition(self._lock)
+        self._taken_cv = threading.Condition(self._lock)
+        self._pacing = 0  # log calls waiting on _taken_cv
         self._intake: deque[Queued] = deque()
         self._intake_bytes = 0
         # What the intake, the records being written and the buffer hold in
@@ -163,6 +196,8 @@ class Worker:
         self._started = False
         self._space_waiters = 0
         self._inflight: Batch | None = None
+        # Entries of the batch in flight neither delivered nor given up yet.
+        self._unsettled = 0
 
     # --- threads ------------------------------------------------------------
 
@@ -190,6 +225,9 @@ class Worker:
         ``LogRecord`` (see :data:`~structflow.handlers.shipping.snapshot.Queued`).
         """
         with self._lock:
+            # Every record handed over counts, even one dropped at once: it
+            # is then delivered or counted in exactly one drop reason.
+            self._accepted += 1
             if self._state != "running":
                 self._drops["closed"] += 1
                 return
@@ -201,17 +239,25 @@ class Worker:
                     self._writer_cv.notify()
                 return
             self._intake.append(record)
-            self._intake_bytes += size
+            intake = self._intake_bytes = self._intake_bytes + size
             queued = self._queued_bytes = self._queued_bytes + size
-            self._accepted += 1
             if self._writer_idle:
                 self._writer_idle = False
                 self._writer_cv.notify()
+            if intake > self._high_water and _get_ident() not in _worker_threads:
+                # The records waiting to be rendered alone fill half the
+                # queue: the writer is behind (threads logging at once keep
+                # it from the GIL). Wait, briefly, until it takes them,
+                # rather than let the queue overflow while the receiver is
+                # healthy; the writer never waits for the receiver.
+                self._pacing += 1
+                self._taken_cv.wait(_PACE_TIMEOUT)
+                self._pacing -= 1
+                return
         if queued > self._high_water and _get_ident() not in _worker_threads:
-            # Many threads logging at once can keep the writer from the GIL
-            # until the queue overflows. Past the high-water mark each call
-            # yields the interpreter once (no waiting on I/O or locks), which
-            # lets the writer drain instead of records being dropped.
+            # Past the high-water mark each call yields the interpreter once
+            # (no waiting on I/O or locks), which lets the worker's threads
+            # run instead of records being dropped.
             _yield()
 
     def _make_room(self, size: int) -> bool:
@@ -274,10 +320,9 @@ class Worker:
                 try:
                     self._write(items, estimated, markers)
                 except Exception as exc:  # never let the thread die
+                    # _write counted the records it had not written.
                     self.diagnostics.report("internal", "error", "writer failed: %r", exc)
                     with self._lock:
-                        self._drops["error"] += len(items)
-                        self._queued_bytes -= estimated
                         self._markers_in[:0] = markers
                     time.sleep(0.05)
                     continue
@@ -302,7 +347,15 @@ class Worker:
             self._writer_idle = True
             self._writer_cv.wait(self._buffer.idle_tick)
             self._writer_idle = False
-            linger = not self._markers_in and not self._stop_writer
+            # No lingering when a slice is already there, or when callers
+            # wait for room (a small queue): waiting only delays them.
+            linger = (
+                not self._markers_in
+                and not self._stop_writer
+                and len(self._intake) < _RENDER_SLICE
+                and self._queued_bytes < self._high_water
+                and not self._space_waiters
+            )
         if linger:
             _sleep(_WRITER_LINGER)
 
@@ -318,20 +371,59 @@ class Worker:
             if self._intake:
                 items, self._intake = self._intake, deque()
                 estimated, self._intake_bytes = self._intake_bytes, 0
+                if self._pacing:
+                    self._taken_cv.notify_all()
             markers: list[_Marker] = []
             if self._markers_in:
                 markers, self._markers_in = self._markers_in, []
             return items, estimated, markers, self._stop_writer
 
     def _write(self, items: deque[Queued], estimated: int, markers: list[_Marker]) -> None:
-        """Render *items* into the buffer and position *markers* after them."""
-        entries, payload, too_large, failed = self._render_items(items)
-        buffer = self._buffer
-        spooled, cost = buffer.push(entries, payload) if entries else (0, 0)
+        """
+        Render *items* into the buffer, a slice at a time, and position *markers* after them.
+
+        Each slice is accounted for as soon as it is in the buffer: the
+        memory its records were estimated at is released (their entries
+        count instead), the sender is woken and callers waiting for room
+        (``when_full = "block"``) are let in, so a small queue keeps moving
+        while a large intake is rendered.
+        """
+        total = len(items)
+        done = released = 0
+        failures = _Failures()
+        try:
+            for part in record_slices(items, _RENDER_SLICE):
+                rendered = render_slice(self.sink, part, self._max_entry)
+                failures.add(rendered)
+                # The estimate was summed over the whole intake; each slice
+                # releases its share, and the last one the rest.
+                share = estimated * (done + len(part)) // total - released
+                self._push(rendered, share)
+                done += len(part)
+                released += share
+        except BaseException:
+            with self._lock:
+                self._drops["error"] += total - done
+                self._queued_bytes -= estimated - released
+            raise
+        finally:
+            self._report_render_failures(failures)
         position = None
         if markers:
-            buffer.sync(force=True)
-            position = buffer.mark()
+            self._buffer.sync(force=True)
+            position = self._buffer.mark()
+        with self._lock:
+            for marker in markers:
+                marker.position = position
+                marker.spooled.set()
+                self._markers_out.append(marker)
+            self._wake_sender_locked(bool(markers))
+
+    def _push(self, rendered: Rendered, estimated: int) -> None:
+        """Put one rendered slice into the buffer and account for it (its records: *estimated*)."""
+        buffer = self._buffer
+        entries = buffer.prepare(rendered.entries) if rendered.entries else rendered.entries
+        spooled, cost = buffer.push(entries, rendered.payload) if entries else (0, 0)
         with self._lock:
             self._queued_bytes += cost - estimated
             excess = self._queued_bytes - self._max_queue
@@ -343,49 +435,33 @@ class Worker:
                 self._queued_bytes -= freed
                 self._queue_full += n
             self._counts["spooled"] += spooled
-            self._drops["encode_error"] += failed
-            self._drops["too_large"] += too_large
-            for marker in markers:
-                marker.position = position
-                marker.spooled.set()
-                self._markers_out.append(marker)
-            self._wake_sender_locked(bool(entries) or bool(markers))
+            self._drops["encode_error"] += rendered.failed
+            self._drops["too_large"] += rendered.too_large
+            self._wake_sender_locked(bool(entries))
             if self._space_waiters and cost < estimated:
                 self._space_cv.notify_all()
 
-    def _render_items(self, items: deque[Queued]) -> tuple[list[bytes], int, int, int]:
-        """Render queued items slice by slice; return (entries, payload, too large, failed)."""
-        entries: list[bytes] = []
-        payload = too_large = failed = 0
-        if not items:
-            return entries, payload, too_large, failed
-        prepare = self._buffer.prepare
-        for part in record_slices(items, _RENDER_SLICE):
-            rendered = render_slice(self.sink, part, self._max_entry)
-            entries += prepare(rendered.entries)
-            payload += rendered.payload
-            too_large += rendered.too_large
-            failed += rendered.failed
-            self._last_error = rendered.error or self._last_error
-        if failed:
+    def _report_render_failures(self, failures: _Failures) -> None:
+        if failures.error:
+            self._last_error = failures.error
+        if failures.failed:
             self.diagnostics.report(
                 "encode_error",
                 "error",
                 "could not render %d record(s) (%s); dropped",
-                failed,
+                failures.failed,
                 self._last_error,
             )
-        if too_large:
+        if failures.too_large:
             self.diagnostics.report(
                 "too_large",
                 "warning",
                 "dropped %d record(s) too large for the destination once rendered "
                 "(limit %d bytes; %s); lower max_message_bytes to truncate messages instead",
-                too_large,
+                failures.too_large,
                 self._max_entry,
                 self._last_error or "see batch_max_bytes and max_queue_bytes",
             )
-        return entries, payload, too_large, failed
 
     def _wake_sender_locked(self, changed: bool) -> None:
         if not changed:
@@ -396,6 +472,7 @@ class Worker:
             or self._markers_out
             or buffer.pending >= self._batch_records
             or buffer.pending_bytes >= self._batch_bytes
+            or self._queued_bytes >= self._high_water
         ):
             self._sender_cv.notify()
 
@@ -435,7 +512,7 @@ class Worker:
                     self._finish(batch, left)
                 except Exception as exc:  # never let the thread die
                     self.diagnostics.report("internal", "error", "sender failed: %r", exc)
-                    if batch is not None and self._inflight is batch:
+                    if batch is not None:
                         self._give_up(batch)
                     time.sleep(0.05)
         finally:
@@ -451,9 +528,10 @@ class Worker:
     def _give_up(self, batch: Batch) -> None:
         """Account for a batch an unexpected error interrupted (never lose it silently)."""
         try:
-            lost, freed = self._buffer.release(batch, len(batch.entries))
+            if not self._claim(batch):
+                return
+            lost, freed = self._buffer.release(batch, self._unsettled)
             with self._lock:
-                self._inflight = None
                 self._queued_bytes -= freed
                 self._drops["error"] += lost
                 self._resolve_markers_locked()
@@ -469,10 +547,13 @@ class Worker:
             urgent = buffer.urgent
             batch = buffer.take(self._batch_records, self._batch_bytes, self.sink.entry_overhead)
             if batch is not None:
-                if batch.adopted:
-                    with self._lock:
-                        self._counts["adopted"] += batch.adopted
-                self._inflight = batch
+                with self._lock:
+                    self._counts["adopted"] += batch.adopted
+                    self._queued_bytes -= batch.cost
+                    if self._space_waiters and batch.cost:
+                        self._space_cv.notify_all()
+                    self._unsettled = len(batch.entries)
+                    self._inflight = batch
                 return batch
             if not urgent:
                 # Nothing readable right now (caught up, or a corrupt tail was
@@ -490,8 +571,9 @@ class Worker:
         Wait until a batch is due; return False when the sender is to stop instead.
 
         A batch is due when it is full (records or bytes), when its oldest
-        entry has waited ``flush_interval``, when entries left by a process
-        that ended wait, and at once while a flush or the close waits.
+        entry has waited ``flush_interval``, when the queue is more than half
+        full (waiting for more would make it overflow), when entries left by
+        a process that ended wait, and at once while a flush or the close waits.
         """
         buffer = self._buffer
         with self._lock:
@@ -510,6 +592,7 @@ class Worker:
                         or self._markers_out
                         or records >= self._batch_records
                         or nbytes >= self._batch_bytes
+                        or self._queued_bytes >= self._high_water
                         or oldest is None
                     ):
                         return True
@@ -576,29 +659,49 @@ class Worker:
     def delivered(self, n: int, nbytes: int) -> None:
         with self._lock:
             if self._state == "closed":
-                return
+                return  # the close counted the batch as abandoned
             self._counts["delivered"] += n
             self._counts["delivered_bytes"] += nbytes
+            self._unsettled -= n
+
+    def gave_up(self, reason: str, n: int) -> None:
+        with self._lock:
+            if self._state == "closed":
+                return
+            self._drops[reason] += n
+            self._unsettled -= n
 
     def retried(self, n: int) -> None:
         with self._lock:
             self._counts["retried"] += n
 
+    def _claim(self, batch: Batch) -> bool:
+        """
+        Take the accounting of *batch* over from the close; False when the close has it.
+
+        Exactly one of the sender (here) and :meth:`_drop_leftovers` (for a
+        batch abandoned at shutdown) accounts for the batch in flight.
+        """
+        with self._lock:
+            if self._inflight is not batch:
+                return False
+            self._inflight = None
+            return True
+
     def _finish(self, batch: Batch, left: int) -> None:
         """Hand a batch back to the buffer: delivered, or *left* entries not (at shutdown)."""
+        if not self._claim(batch):
+            return
         buffer = self._buffer
         if left:
             lost, freed = buffer.release(batch, left)
         else:
             lost, freed = 0, buffer.complete(batch)
         with self._lock:
-            self._inflight = None
-            if self._state != "closed":
-                # Once closed, finish_close() has accounted for this batch.
-                self._queued_bytes -= freed
-                self._drops["shutdown"] += lost
-                if self._space_waiters:
-                    self._space_cv.notify_all()
+            self._queued_bytes -= freed
+            self._drops["shutdown"] += lost
+            if self._space_waiters:
+                self._space_cv.notify_all()
             self._resolve_markers_locked()
 
     # --- flush, close, stats -----------------------------------------------
@@ -655,6 +758,7 @@ class Worker:
             self._writer_cv.notify_all()
             self._sender_cv.notify_all()
             self._space_cv.notify_all()
+            self._taken_cv.notify_all()
 
     def finish_close(self) -> bool:
         """
@@ -693,10 +797,12 @@ class Worker:
             self._sender_cv.notify_all()
         self._interrupt.set()
         # Past the deadline the writer still gets a moment to spool what it
-        # holds, and the sender to return from its attempt (cut to the deadline).
-        for thread, grace in zip(self._threads, (0.25, 0.1), strict=False):
+        # holds, and the sender to return from its attempt (cut to the
+        # deadline). The waits end at fixed times after the deadline, so
+        # workers closed together (which share it) stop together.
+        for thread, grace in zip(self._threads, _STOP_GRACE, strict=False):
             if thread is not threading.current_thread():
-                thread.join(max(0.0, deadline - _monotonic()) + grace)
+                thread.join(max(0.0, deadline + grace - _monotonic()))
         return any(t.is_alive() for t in self._threads[1:])
 
     def _drop_leftovers(self, sender_alive: bool) -> int:
@@ -704,8 +810,10 @@ class Worker:
         with self._lock:
             lost, freed = self._buffer.clear()
             self._queued_bytes -= freed
-            if sender_alive:
-                lost += self._buffer.abandoned()
+            if sender_alive and self._inflight is not None:
+                # The batch in flight, minus what was settled of it already.
+                lost += min(self._buffer.abandoned(), self._unsettled)
+                self._inflight = None  # accounted for: see _claim
             lost += len(self._intake)
             self._intake.clear()
             self._intake_bytes = 0
@@ -714,6 +822,7 @@ class Worker:
             for waiting in self._markers_in + self._markers_out:
                 waiting.spooled.set()
             self._space_cv.notify_all()
+            self._taken_cv.notify_all()
             # With what the sender gave back itself while stopping.
             return self._drops["shutdown"] - self._shutdown_drops_before
 
@@ -771,11 +880,14 @@ class Worker:
                 "dropped": dropped,
                 "queued_bytes": self._queued_bytes,
                 "delivered_bytes": self._counts["delivered_bytes"],
+                "spool_fallback": self._buffer.fallback,
+                "spool_skipped": self._buffer.skipped,
             }
 
     def count_error(self, exc: BaseException) -> None:
         """Count a record that could not even be queued (emit failed)."""
         with self._lock:
+            self._accepted += 1
             self._drops["error"] += 1
             self._last_error = f"{type(exc).__name__}: {exc}"
 
