@@ -113,12 +113,24 @@ def current_fields() -> dict[str, Any]:
     return current_stamp()[1]
 
 
+# How to get structflow's root logger (configured), for ``context.get("logger")``
+# outside any run. The set-up layer, above this module, registers it when it is
+# imported (``import structflow`` imports it), so this module imports nothing above it.
+_root_logger_getter: Callable[[], Any] | None = None
+
+
+def set_root_logger_getter(getter: Callable[[], Any]) -> None:
+    """Register the function that returns structflow's configured root logger."""
+    global _root_logger_getter
+    _root_logger_getter = getter
+
+
 def _root_logger() -> Any:
     """structflow's root logger: ``context.get("logger")`` outside any run."""
-    # Imported here: the logger layer imports this module.
-    from structflow._setup import get_logger
-
-    return get_logger()
+    # Importing any part of structflow runs the package's __init__, which
+    # imports the set-up layer: the getter is always registered by now.
+    getter = _root_logger_getter
+    return getter() if getter is not None else None
 
 
 class _Push:

@@ -348,6 +348,9 @@ def get_logger(name: str | None = None) -> Logger:
     return _get(f"{ROOT_NAME}.{name}")
 
 
+_context.set_root_logger_getter(get_logger)
+
+
 class _ConfigProxy(Mapping[str, Any]):
     """``structflow.config``: the effective configuration, read at first use."""
 
