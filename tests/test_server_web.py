@@ -81,9 +81,16 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module")
-def web(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    server = Served(f"sqlite:///{tmp_path_factory.mktemp('web') / 'logs.db'}")
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def web(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A running server on each backend, for the module."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'logs.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_schema()
+    server = Served(url)
     try:
         yield server
     finally:
@@ -192,7 +199,10 @@ def test_search_finds_the_entries_with_a_word(
     open_run(browser, web, runs)
     box = browser.find_element("id", "log-search")
     box.send_keys("warehouse", Keys.ENTER)
-    wait_for(browser, lambda b: "search=warehouse" in b.current_url and len(entry_levels(b)) < 5)
+    # The table is emptied while the new page of entries loads: wait for rows.
+    wait_for(
+        browser, lambda b: "search=warehouse" in b.current_url and 0 < len(entry_levels(b)) < 5
+    )
     messages = [m.text for m in css(browser, "table.logs tr.entry td.msg")]
     assert "Loading 3 values into the warehouse" in messages
     assert all("warehouse" in m for m in messages), messages
