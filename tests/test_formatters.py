@@ -7,6 +7,7 @@ The renderers have their own files (test_formatters_json.py, ..._classic.py,
 
 from __future__ import annotations
 
+import inspect
 import io
 import json
 import logging
@@ -612,6 +613,46 @@ def test_repr_reads_like_the_configuration(formatter: logging.Formatter) -> None
     again = eval(repr(formatter), vars(formatters_module))
     assert repr(formatter) == repr(again)
     assert type(formatter) is type(again)
+
+
+COMMON_LEADING = ["fmt", "datefmt", "style", "validate"]
+COMMON_KEYWORDS = ["defaults", "redact_keys", "max_message_bytes", "processors"]
+
+
+@pytest.mark.parametrize(
+    ("cls", "own"),
+    [
+        (ClassicFormatter, ["missing"]),
+        (JsonFormatter, ["json_schema", "service_name"]),
+        (ConsoleFormatter, ["colors", "stream", "pad_message"]),
+        (LogfmtFormatter, []),
+    ],
+)
+def test_signature_lists_every_parameter_a_formatter_takes(cls: type, own: list[str]) -> None:
+    """help() shows stdlib's four positional parameters, its own, then the common ones."""
+    assert [*COMMON_LEADING, *own, *COMMON_KEYWORDS] == list(inspect.signature(cls).parameters)
+
+
+def test_signature_shows_the_defaults_of_the_common_options() -> None:
+    parameters = inspect.signature(JsonFormatter).parameters
+    defaults = {name: parameters[name].default for name in ["style", "max_message_bytes"]}
+    assert defaults == {"style": "%", "max_message_bytes": 1_000_000}
+
+
+def test_unknown_keyword_names_it_and_the_ones_taken() -> None:
+    with pytest.raises(TypeError) as caught:
+        LogfmtFormatter(colour=True)  # type: ignore[call-arg]
+    assert str(caught.value) == (
+        "LogfmtFormatter() got an unexpected keyword argument 'colour'; expected some of "
+        "fmt, datefmt, style, validate, defaults, redact_keys, max_message_bytes, processors"
+    )
+
+
+def test_formatters_take_stdlibs_arguments_positionally() -> None:
+    """``dictConfig``'s ``class:`` form calls ``cls(fmt, datefmt, style, validate)``."""
+    formatter = ClassicFormatter("{levelname}|{message}", "%H", "{", True)
+    record = logging.makeLogRecord({"msg": "hello", "levelno": 20, "levelname": "INFO"})
+    assert formatter.format(record) == "INFO|hello"
 
 
 @pytest.mark.parametrize(

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from types import MappingProxyType, TracebackType
 from typing import Any, ParamSpec, TypeAlias, TypeVar
 
-__all__ = ["RUN_KEYS", "Context", "bound", "context"]
+__all__ = ["RUN_KEYS", "Context", "ContextVarScope", "bound", "context"]
 
 #: Context keys stamped on records, in the order renderers show them.
 RUN_KEYS: tuple[str, ...] = (
@@ -133,7 +133,30 @@ def _root_logger() -> Any:
     return getter() if getter is not None else None
 
 
-class _Push:
+class ContextVarScope:
+    """
+    A ``with`` block that sets a context variable, undone on exit.
+
+    ``__enter__`` (the subclass's) appends the token of the ``set`` it made
+    to ``_tokens``; ``__exit__`` resets the variable of the token it pops.
+    One object can thus be entered again while it is entered, nested or in
+    another thread, and each exit undoes its own entry.
+    """
+
+    __slots__ = ()
+    _tokens: list[contextvars.Token[Any]]
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        token = self._tokens.pop()
+        token.var.reset(token)
+
+
+class _Push(ContextVarScope):
     """
     A ``with`` block (and decorator) that layers keys on the current context.
 
@@ -154,14 +177,6 @@ class _Push:
         bnd = {**cur.bound, **self._bound} if self._bound else cur.bound
         self._tokens.append(_frame.set(_Frame(values, bnd)))
         return context
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        _frame.reset(self._tokens.pop())
 
     def __call__(self, func: Callable[P, R]) -> Callable[P, R]:
         values, bnd = self._values, self._bound

@@ -21,9 +21,9 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import CodeType
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from structflow._context import _frame
 from structflow._context import log_attributes as _log_attributes
@@ -266,9 +266,9 @@ class _LevelMethod(Protocol):
     ) -> None: ...
 
 
-def _level_method(level: int, name: str, exc_info: ExcInfo = None) -> _LevelMethod:
+def _level_method(level: int, exc_info: ExcInfo) -> _LevelMethod:
     """
-    Make the level method *name* of :class:`Logger`, logging at *level*.
+    Make a level method of :class:`Logger`, logging at *level*.
 
     The method itself checks the level and calls ``Logger._record``, exactly
     as a hand-written one would: no wrapper, so no extra stack frame (the
@@ -290,8 +290,6 @@ def _level_method(level: int, name: str, exc_info: ExcInfo = None) -> _LevelMeth
         if self.isEnabledFor(level):
             self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
 
-    method.__name__ = name
-    method.__qualname__ = f"Logger.{name}"
     return method  # type: ignore[return-value]  # self is bound on access
 
 
@@ -301,17 +299,43 @@ class _BoundLevelMethod(Protocol):
     def __call__(self, msg: object, *args: object, **kw: Any) -> None: ...
 
 
-def _bound_level_method(level: int, name: str, exc_info: ExcInfo = None) -> _BoundLevelMethod:
-    """Make the level method *name* of :class:`BoundLogger` (see :func:`_level_method`)."""
+def _bound_level_method(level: int, exc_info: ExcInfo) -> _BoundLevelMethod:
+    """Make a level method of :class:`BoundLogger` (see :func:`_level_method`)."""
     default = exc_info
 
     def method(self: BoundLogger, msg: object, *args: object, **kw: Any) -> None:
         if self._logger.isEnabledFor(level):
             self._dispatch(level, msg, args, kw, default)
 
-    method.__name__ = name
-    method.__qualname__ = f"BoundLogger.{name}"
     return method  # type: ignore[return-value]  # self is bound on access
+
+
+_Method = TypeVar("_Method", bound=Callable[..., None])
+# The level methods: name, level, and the default of their exc_info=.
+_LEVEL_METHODS: tuple[tuple[str, int, ExcInfo], ...] = (
+    ("debug", logging.DEBUG, None),
+    ("info", logging.INFO, None),
+    ("warning", logging.WARNING, None),
+    ("error", logging.ERROR, None),
+    ("exception", logging.ERROR, True),
+    ("critical", logging.CRITICAL, None),
+)
+
+
+def _level_methods(owner: str, make: Callable[[int, ExcInfo], _Method]) -> tuple[_Method, ...]:
+    """
+    Make the level methods of class *owner* with *make*, given each one's level and exc_info.
+
+    Return ``debug``, ``info``, ``warning``, ``error``, ``exception`` and
+    ``critical``, in that order, named as a ``def`` in the class would be.
+    """
+    methods = []
+    for name, level, exc_info in _LEVEL_METHODS:
+        method = make(level, exc_info)
+        method.__name__ = name
+        method.__qualname__ = f"{owner}.{name}"
+        methods.append(method)
+    return tuple(methods)
 
 
 class Logger(logging.Logger):
@@ -343,14 +367,9 @@ class Logger(logging.Logger):
 
     # The level methods take **kw, so they are redefined rather than inherited;
     # they are generated (see _level_method) and typed by _LevelMethod.
-    debug: _LevelMethod = _level_method(logging.DEBUG, "debug")
-    info: _LevelMethod = _level_method(logging.INFO, "info")
-    warning: _LevelMethod = _level_method(logging.WARNING, "warning")
-    # stdlib's deprecated alias; kept so ported code runs.
+    debug, info, warning, error, exception, critical = _level_methods("Logger", _level_method)
+    # stdlib's deprecated alias and its other name; kept so ported code runs.
     warn = warning
-    error: _LevelMethod = _level_method(logging.ERROR, "error")
-    exception: _LevelMethod = _level_method(logging.ERROR, "exception", exc_info=True)
-    critical: _LevelMethod = _level_method(logging.CRITICAL, "critical")
     fatal = critical
 
     def log(
@@ -620,13 +639,10 @@ class BoundLogger:
         """Return a logger with only *kw* bound."""
         return BoundLogger(self._logger, kw)
 
-    debug: _BoundLevelMethod = _bound_level_method(logging.DEBUG, "debug")
-    info: _BoundLevelMethod = _bound_level_method(logging.INFO, "info")
-    warning: _BoundLevelMethod = _bound_level_method(logging.WARNING, "warning")
+    debug, info, warning, error, exception, critical = _level_methods(
+        "BoundLogger", _bound_level_method
+    )
     warn = warning
-    error: _BoundLevelMethod = _bound_level_method(logging.ERROR, "error")
-    exception: _BoundLevelMethod = _bound_level_method(logging.ERROR, "exception", exc_info=True)
-    critical: _BoundLevelMethod = _bound_level_method(logging.CRITICAL, "critical")
     fatal = critical
 
     def log(self, level: int, msg: object, *args: object, **kw: Any) -> None:

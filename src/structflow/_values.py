@@ -216,28 +216,21 @@ def _scrub_container(
         return "{...}" if is_dict else "[...]"
     stack.append(ident)
     try:
-        if is_dict:
-            new_dict: dict[Any, Any] | None = None
-            # dict subclasses (OrderedDict, defaultdict, Counter) are scanned
-            # too: orjson writes them as objects without asking `default`.
-            for key, item in value.items():  # type: ignore[union-attr]
-                if redact and isinstance(key, str) and key.lower() in redact:
-                    new = repl
-                else:
-                    new = _scrub(item, redact, depth + 1, stack, repl)
-                if new is not item:
-                    if new_dict is None:
-                        new_dict = dict(value)
-                    new_dict[key] = new
-            return value if new_dict is None else new_dict
-        new_list: list[Any] | None = None
-        for index, item in enumerate(value):
-            new = _scrub(item, redact, depth + 1, stack, repl)
+        # dict subclasses (OrderedDict, defaultdict, Counter) are scanned
+        # too: orjson writes them as objects without asking `default`.
+        items = value.items() if is_dict else enumerate(value)  # type: ignore[union-attr]
+        # The container is copied (a dict, or a list) at the first item that changes.
+        copy: Any = None
+        for key, item in items:
+            if is_dict and redact and isinstance(key, str) and key.lower() in redact:
+                new = repl
+            else:
+                new = _scrub(item, redact, depth + 1, stack, repl)
             if new is not item:
-                if new_list is None:
-                    new_list = list(value)
-                new_list[index] = new
-        return value if new_list is None else new_list
+                if copy is None:
+                    copy = dict(value) if is_dict else list(value)
+                copy[key] = new
+        return value if copy is None else copy
     finally:
         stack.pop()
 

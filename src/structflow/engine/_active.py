@@ -13,7 +13,7 @@ import contextvars
 from collections.abc import Iterable
 from typing import Any, Protocol
 
-__all__ = ["FlowError", "Wiring", "activate", "active", "deactivate"]
+__all__ = ["FlowError", "Wiring", "activate", "active"]
 
 
 class Wiring(Protocol):
@@ -56,10 +56,5 @@ def active() -> Wiring | None:
 
 
 def activate(flow: Wiring) -> contextvars.Token[Wiring | None]:
-    """Make *flow* the active flow; pass the token to :func:`deactivate` to undo it."""
+    """Make *flow* the active flow; resetting the returned token undoes it."""
     return _active.set(flow)
-
-
-def deactivate(token: contextvars.Token[Wiring | None]) -> None:
-    """Restore the active flow that :func:`activate` replaced."""
-    _active.reset(token)

@@ -13,11 +13,11 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from structflow._context import ContextVarScope
 from structflow._setup import get_logger
-from structflow.engine._active import FlowError, Wiring, activate, active, deactivate
+from structflow.engine._active import FlowError, Wiring, activate, active
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def _names(tasks: Iterable[Task]) -> str:
     return " -> ".join(repr(t.name) for t in tasks)
 
 
-class Flow:
+class Flow(ContextVarScope):
     """
     A collection of tasks and the dependencies between them.
 
@@ -151,14 +151,6 @@ class Flow:
     def __enter__(self) -> Flow:
         self._tokens.append(activate(self))
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        deactivate(self._tokens.pop())
 
     # --- the graph --------------------------------------------------------------
 

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
+import logging
 import time
 import traceback
 import uuid
@@ -341,39 +342,37 @@ class FlowRunner:
         ):
             logger.info(f"Beginning Flow run for '{flow.name}'", lifecycle="flow_run_started")
             scheduler = _Scheduler(flow, order, executor)
+            error: Exception | None = None
+            state: State
             try:
                 with executor.start():
                     scheduler.run()
             except Exception as exc:
-                logger.error(
-                    f"Unexpected error while running flow: {_safe_repr(exc)}",
-                    exc_info=True,
-                    lifecycle="flow_run_finished",
-                    state="Failed",
-                    duration_s=_elapsed(started),
-                )
-                return Failed(
-                    message=f"Unexpected error while running flow: {_safe_repr(exc)}",
+                error = exc
+                note = f"Unexpected error while running flow: {_safe_repr(exc)}"
+                state = Failed(
+                    message=note,
                     result=scheduler.states_in(order),
                     exception=exc,
                     traceback=traceback.format_exc(),
                 )
-            states = scheduler.states_in(order)
-            if all(states[t].is_successful() for t in flow.reference_tasks()):
-                logger.info(
-                    "Flow run SUCCESS: all reference tasks succeeded",
-                    lifecycle="flow_run_finished",
-                    state="Success",
-                    duration_s=_elapsed(started),
-                )
-                return Success(message="All reference tasks succeeded.", result=states)
-            logger.error(
-                "Flow run FAILED: some reference tasks failed.",
+            else:
+                states = scheduler.states_in(order)
+                if all(states[t].is_successful() for t in flow.reference_tasks()):
+                    note = "Flow run SUCCESS: all reference tasks succeeded"
+                    state = Success(message="All reference tasks succeeded.", result=states)
+                else:
+                    note = "Flow run FAILED: some reference tasks failed."
+                    state = Failed(message="Some reference tasks failed.", result=states)
+            logger.log(
+                logging.INFO if state.is_successful() else logging.ERROR,
+                note,
+                exc_info=error,
                 lifecycle="flow_run_finished",
-                state="Failed",
+                state=type(state).__name__,
                 duration_s=_elapsed(started),
             )
-            return Failed(message="Some reference tasks failed.", result=states)
+            return state
 
     def _executor(self, executor: Executor | None) -> Executor:
         chosen = executor if executor is not None else self.flow.executor

@@ -270,10 +270,7 @@ class Task:
             FlowError: there is no active ``with Flow(...)`` block.
             TypeError: the arguments do not fit ``run``.
         """
-        flow = _active_flow_for(self, "call")
-        new = self.copy(**(task_args or {}))
-        flow._wire(new, args, kwargs, mapped=False, upstream_tasks=upstream_tasks)
-        return new
+        return self._add_copy("call", args, kwargs, upstream_tasks, task_args, mapped=False)
 
     def map(
         self,
@@ -300,9 +297,22 @@ class Task:
                 to map over.
             TypeError: the arguments do not fit ``run``.
         """
-        flow = _active_flow_for(self, "map")
+        return self._add_copy("map", args, kwargs, upstream_tasks, task_args, mapped=True)
+
+    def _add_copy(
+        self,
+        action: str,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        upstream_tasks: Iterable[Task] | None,
+        task_args: dict[str, Any] | None,
+        *,
+        mapped: bool,
+    ) -> Task:
+        """Add a copy of the task, with *task_args*, to the active flow (for *action*)."""
+        flow = _active_flow_for(self, action)
         new = self.copy(**(task_args or {}))
-        flow._wire(new, args, kwargs, mapped=True, upstream_tasks=upstream_tasks)
+        flow._wire(new, args, kwargs, mapped=mapped, upstream_tasks=upstream_tasks)
         return new
 
     def bind(

@@ -17,6 +17,23 @@ All of them show the run context, bound keys and ``extra=`` fields, redact
 secret keys, truncate huge messages, run extra structlog-style
 ``processors``, and never raise into the code that logs.
 
+**Common options.** Every formatter takes these, then its own keyword
+arguments:
+
+* ``fmt``, ``datefmt``, ``style``, ``validate`` (positional too, in
+  :class:`logging.Formatter`'s order, as ``dictConfig`` passes them) and
+  ``defaults``: as :class:`logging.Formatter` takes them. Only the classic
+  renderer shows a format; the others accept ``fmt`` and ignore it.
+* ``redact_keys``: keys whose values render as ``"[REDACTED]"``
+  (case-insensitive, at any depth).
+* ``max_message_bytes``: longer messages (and exception texts) are
+  truncated with a marker; ``None`` for no limit.
+* ``processors``: structlog-style processors (callables or
+  ``"package.module:callable"``) run on the event dict first.
+
+An unknown keyword argument is a ``TypeError`` naming it and the ones the
+formatter takes.
+
 Each renderer has its own module (``classic``, ``json``, ``console``,
 ``logfmt``) on top of the event dict they share; import them from here.
 """

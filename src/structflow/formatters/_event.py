@@ -9,12 +9,13 @@ redacting, truncating and running the user's processors on the way.
 
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, TypeAlias, TypedDict, TypeVar
 
 from structflow._levels import LOWER_NAMES
 from structflow._records import (
@@ -38,7 +39,7 @@ from structflow.processors import (
     resolve_processors,
 )
 
-__all__ = ["MISSING", "EventFormatter", "spec_repr"]
+__all__ = ["MISSING", "EventFormatter", "FormatterOptions", "spec_repr", "takes_formatter_options"]
 
 #: A value absent from a record or event (``None`` is a value).
 MISSING: Any = object()
@@ -123,6 +124,26 @@ def _processor_name(proc: Any) -> str:
     return str(name)
 
 
+class FormatterOptions(TypedDict, total=False):
+    """
+    The options every formatter takes, typed for ``**options`` (PEP 692).
+
+    :class:`EventFormatter` takes them as parameters; a renderer takes its
+    own keyword arguments, then ``*args`` and ``**options:
+    Unpack[FormatterOptions]`` for these, so each is written once (see
+    :func:`takes_formatter_options`).
+    """
+
+    fmt: str | None
+    datefmt: str | None
+    style: Literal["%", "{", "$"]
+    validate: bool
+    defaults: Mapping[str, Any] | None
+    redact_keys: Iterable[str] | None
+    max_message_bytes: int | None
+    processors: Iterable[str | Processor] | None
+
+
 class EventFormatter(logging.Formatter):
     """
     Builds structflow's event dict from a record; the renderers share it.
@@ -130,6 +151,16 @@ class EventFormatter(logging.Formatter):
     The event dict holds ``timestamp``, ``level``, ``logger``, ``message``,
     then the record's fields (run context, bound keys, ``extra=``), then
     ``exception`` and ``stack`` when present.
+
+    It takes the options every renderer takes, described once under
+    "Common options" in :mod:`structflow.formatters`; ``fmt`` goes to
+    :class:`logging.Formatter` only for a renderer that shows it (see
+    :meth:`_formats`). Any other keyword argument is a TypeError naming it
+    and the ones the renderer takes.
+
+    Raises:
+        TypeError: an unknown keyword argument.
+        ValueError: an option's value is not allowed.
     """
 
     _renderer = "event"
@@ -147,13 +178,20 @@ class EventFormatter(logging.Formatter):
         redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
         max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
         processors: Iterable[str | Processor] | None = None,
+        **unknown: object,
     ) -> None:
+        if unknown:
+            # A renderer passes on whatever its **options held.
+            self._reject(unknown)
+        fmt, datefmt = self._formats(fmt, datefmt, style)
         if datefmt is not None and self._uses_datefmt:
             try:
                 check_datefmt(datefmt)
             except ValueError as exc:
                 raise ValueError(f"datefmt={datefmt!r} is not allowed: {exc}") from None
         super().__init__(fmt, datefmt, style, validate, defaults=defaults)
+        self._style_char = style
+        self._defaults = dict(defaults or {})
         self._redact = normalize_redact_keys(redact_keys)
         self._redact_given = list(redact_keys) if redact_keys is not None else []
         self._max_bytes = check_max_message_bytes(max_message_bytes)
@@ -181,6 +219,26 @@ class EventFormatter(logging.Formatter):
             standard = self._msec_format == _STDLIB_MSEC_FORMAT
             # Another format finds nothing in an empty table: the slow path formats it.
             self._msec_suffixes = _MSEC_SUFFIXES if standard else {}
+
+    def _formats(
+        self, fmt: str | None, datefmt: str | None, style: str
+    ) -> tuple[str | None, str | None]:
+        """
+        Return the format and date format to hand to :class:`logging.Formatter`.
+
+        Only the classic renderer shows a format string: the others accept
+        ``fmt``, since ``dictConfig`` passes one, and leave it out.
+        """
+        return None, datefmt
+
+    def _reject(self, unknown: Mapping[str, object]) -> None:
+        """Raise the TypeError for keyword arguments this formatter does not take."""
+        parameters = inspect.signature(type(self)).parameters.values()
+        names = [p.name for p in parameters if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
+        raise TypeError(
+            f"{type(self).__name__}() got an unexpected keyword argument {next(iter(unknown))!r}; "
+            f"expected some of {', '.join(names)}"
+        )
 
     # -- what stdlib's Formatter.format leaves on the record --
 
@@ -420,6 +478,18 @@ class EventFormatter(logging.Formatter):
             event = self._run_processors(event, record)
         return event, ts
 
+    def _fallback_message(self, record: logging.LogRecord, show: Callable[[str], str]) -> str:
+        """
+        Return the message of a record that could not be rendered, for the line saying so.
+
+        The message is truncated and passed through *show*, the renderer's
+        quoting or escaping; if even that fails, a placeholder is shown.
+        """
+        try:
+            return show(truncate(safe_message(record), self._max_bytes))
+        except Exception:
+            return show("<message could not be rendered>")
+
     # -- repr --
 
     def _repr_options(self) -> list[str]:
@@ -434,6 +504,33 @@ class EventFormatter(logging.Formatter):
         options = [] if self.datefmt is None else [f"datefmt={self.datefmt!r}"]
         options.extend(self._repr_options())
         return f"{type(self).__name__}({', '.join(options)})"
+
+
+_Init = TypeVar("_Init", bound=Callable[..., None])
+
+
+def takes_formatter_options(init: _Init) -> _Init:
+    """
+    Show a renderer's ``*args`` and ``**options`` as the parameters they stand for.
+
+    A renderer's ``__init__`` spells out only its own keyword arguments and
+    passes ``*args`` and ``**options: Unpack[FormatterOptions]`` on to
+    :class:`EventFormatter`. ``inspect.signature`` of the renderer (and so
+    ``help()``) then lists ``fmt``, ``datefmt``, ``style`` and ``validate``
+    (positional, in :class:`logging.Formatter`'s order), the renderer's own
+    keyword arguments, then the other common options, with their defaults,
+    as if each had been written out.
+    """
+    signature = inspect.signature(init)
+    common = inspect.signature(EventFormatter.__init__).parameters.values()
+    own = [p for p in signature.parameters.values() if p.kind is p.KEYWORD_ONLY]
+    shown = [
+        *(p for p in common if p.kind is p.POSITIONAL_OR_KEYWORD),
+        *own,
+        *(p for p in common if p.kind is p.KEYWORD_ONLY),
+    ]
+    init.__signature__ = signature.replace(parameters=shown)  # type: ignore[attr-defined]
+    return init
 
 
 def spec_repr(spec: Any) -> str:

@@ -11,14 +11,18 @@ from __future__ import annotations
 import logging
 import re
 import string
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Unpack
 
 from structflow._records import exc_tuple, safe_message
 from structflow._values import PLAIN, REDACTED, safe_repr, safe_str, scrub, truncate
-from structflow.formatters._event import MISSING, EventFormatter
+from structflow.formatters._event import (
+    MISSING,
+    EventFormatter,
+    FormatterOptions,
+    takes_formatter_options,
+)
 from structflow.formatters._traceback import escape, format_exc_lines, safe_traceback
-from structflow.processors import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REDACT_KEYS, Processor
 
 __all__ = ["DEFAULT_DATEFMT", "DEFAULT_FORMAT", "ClassicFormatter"]
 
@@ -62,8 +66,13 @@ class ClassicFormatter(EventFormatter):
     With ``processors``, the processed event dict is consulted before the
     record, so keys processors add can be used in the format.
 
-    With neither ``fmt`` nor ``datefmt`` given, structflow's defaults
-    (:data:`DEFAULT_FORMAT`, :data:`DEFAULT_DATEFMT`) apply.
+    It takes the options every formatter takes (see "Common options"
+    above). With neither ``fmt`` nor ``datefmt`` given, structflow's
+    defaults (:data:`DEFAULT_FORMAT`, :data:`DEFAULT_DATEFMT`) apply.
+
+    Args:
+        missing: what a field absent on a record renders as, unless
+            ``defaults`` holds a value for it.
 
     .. versionadded:: 0.1.0
     """
@@ -71,39 +80,22 @@ class ClassicFormatter(EventFormatter):
     _renderer = "classic"
     _uses_datefmt = True
 
-    def __init__(
-        self,
-        fmt: str | None = None,
-        datefmt: str | None = None,
-        style: Literal["%", "{", "$"] = "%",
-        validate: bool = True,
-        *,
-        defaults: Mapping[str, Any] | None = None,
-        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
-        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
-        processors: Iterable[str | Processor] | None = None,
-        missing: str = "-",
-    ) -> None:
-        if fmt is None and datefmt is None and style == "%":
-            fmt, datefmt = DEFAULT_FORMAT, DEFAULT_DATEFMT
-        super().__init__(
-            fmt,
-            datefmt,
-            style,
-            validate,
-            defaults=defaults,
-            redact_keys=redact_keys,
-            max_message_bytes=max_message_bytes,
-            processors=processors,
-        )
+    @takes_formatter_options
+    def __init__(self, *args: Any, missing: str = "-", **options: Unpack[FormatterOptions]) -> None:
+        super().__init__(*args, **options)
         self.missing = missing
-        self._defaults = dict(defaults or {})
-        self._style_char = style
-        template = self._style._fmt
-        self._slots, self._template, self._fallback = self._parse(template, style)
+        style = self._style_char
+        self._slots, self._template, self._fallback = self._parse(self._style._fmt, style)
         self._dollar: string.Template | None = None
         if style == "$":
             self._dollar = string.Template(self._template)
+
+    def _formats(
+        self, fmt: str | None, datefmt: str | None, style: str
+    ) -> tuple[str | None, str | None]:
+        if fmt is None and datefmt is None and style == "%":
+            return DEFAULT_FORMAT, DEFAULT_DATEFMT
+        return fmt, datefmt
 
     def _source(self, key: str) -> int:
         if key == "message":
@@ -254,10 +246,7 @@ class ClassicFormatter(EventFormatter):
         return string.Template(template).substitute(values)
 
     def _emergency(self, record: logging.LogRecord, exc: BaseException) -> str:
-        try:
-            msg = escape(truncate(safe_message(record), self._max_bytes))
-        except Exception:
-            msg = "<message could not be rendered>"
+        msg = self._fallback_message(record, escape)
         name = escape(safe_str(getattr(record, "name", "?")))
         level = escape(safe_str(getattr(record, "levelname", "?")))
         return f"{level} - {name} | {msg} [format failed: {type(exc).__name__}]"

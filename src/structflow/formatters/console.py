@@ -8,14 +8,16 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Iterable, Mapping
-from typing import IO, Any, Literal
+from typing import IO, Any, Unpack
 
-from structflow._records import SecondCache, exc_tuple, safe_message
-from structflow._values import safe_repr, safe_str, truncate
-from structflow.formatters._event import EventFormatter
+from structflow._records import SecondCache, exc_tuple
+from structflow._values import safe_repr, safe_str
+from structflow.formatters._event import (
+    EventFormatter,
+    FormatterOptions,
+    takes_formatter_options,
+)
 from structflow.formatters._traceback import escape, format_exc_lines, safe_traceback
-from structflow.processors import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REDACT_KEYS, Processor
 
 __all__ = ["ConsoleFormatter"]
 
@@ -61,9 +63,11 @@ class ConsoleFormatter(EventFormatter):
     object, ``"stdout"`` or ``"stderr"``; standard output when not given),
     unless ``NO_COLOR`` is set (``FORCE_COLOR`` forces them).
 
+    Of the options every formatter takes (see "Common options" above),
+    ``datefmt`` is the strftime format of the local time shown (by default
+    ``%Y-%m-%d %H:%M:%S`` followed by milliseconds); ``fmt`` is ignored.
+
     Args:
-        datefmt: strftime format of the local time shown; by default
-            ``%Y-%m-%d %H:%M:%S`` followed by milliseconds.
         colors: force colours on or off.
         stream: where the output goes, to decide on colours.
         pad_message: the width the message is padded to before the fields.
@@ -74,36 +78,21 @@ class ConsoleFormatter(EventFormatter):
     _renderer = "console"
     _uses_datefmt = True
 
+    @takes_formatter_options
     def __init__(
         self,
-        fmt: str | None = None,
-        datefmt: str | None = None,
-        style: Literal["%", "{", "$"] = "%",
-        validate: bool = True,
-        *,
-        defaults: Mapping[str, Any] | None = None,
-        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
-        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
-        processors: Iterable[str | Processor] | None = None,
+        *args: Any,
         colors: bool | None = None,
         stream: IO[str] | str | None = None,
         pad_message: int = 30,
+        **options: Unpack[FormatterOptions],
     ) -> None:
-        super().__init__(
-            None,
-            datefmt,
-            style,
-            validate,
-            defaults=defaults,
-            redact_keys=redact_keys,
-            max_message_bytes=max_message_bytes,
-            processors=processors,
-        )
+        super().__init__(*args, **options)
         self._colors_given = colors
         self.colors = _stream_is_tty(stream) if colors is None else bool(colors)
         self.pad_message = pad_message
         # Local time, with milliseconds unless the user chose a datefmt.
-        fraction = None if datefmt else "%s.%03d"
+        fraction = None if self.datefmt else "%s.%03d"
         self._local_time = SecondCache(self._render_second, fraction, 1e3).format
 
     def _render_second(self, sec: int) -> str:
@@ -119,10 +108,7 @@ class ConsoleFormatter(EventFormatter):
             event, ts = self._event(record)
             return self._render(event, ts, record)
         except Exception as exc:
-            try:
-                msg = escape(truncate(safe_message(record), self._max_bytes))
-            except Exception:
-                msg = "<message could not be rendered>"
+            msg = self._fallback_message(record, escape)
             return f"{msg} [format failed: {type(exc).__name__}]"
 
     def _render(self, event: dict[str, Any], ts: str, record: logging.LogRecord) -> str:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Literal
+from collections.abc import Callable, Mapping
+from typing import Any, Unpack
 
 import orjson
 
@@ -29,8 +29,11 @@ from structflow._values import (
     to_json_bytes,
     truncate,
 )
-from structflow.formatters._event import EventFormatter
-from structflow.processors import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REDACT_KEYS, Processor
+from structflow.formatters._event import (
+    EventFormatter,
+    FormatterOptions,
+    takes_formatter_options,
+)
 
 __all__ = ["ECS_VERSION", "JSON_SCHEMAS", "JsonFormatter"]
 
@@ -57,21 +60,13 @@ class JsonFormatter(EventFormatter):
     Rendering never raises and never writes invalid JSON: values JSON cannot
     hold render as their ``repr``.
 
+    Of the options every formatter takes (see "Common options" above),
+    ``fmt`` is ignored and ``datefmt`` is the strftime format of
+    ``record.asctime`` only, which every formatter leaves set as stdlib's
+    does: the ``timestamp`` key is RFC 3339 whatever it is.
+
     Args:
-        fmt: accepted for ``dictConfig``'s ``format`` key, and ignored.
-        datefmt: the strftime format of ``record.asctime``, which every
-            formatter leaves set as stdlib's does; the ``timestamp`` key is
-            RFC 3339 whatever it is.
-        style: accepted for ``dictConfig``.
-        validate: accepted for ``dictConfig``.
-        defaults: accepted for ``dictConfig``.
         json_schema: ``default``, ``ecs``, ``gcp``, ``datadog`` or ``otel``.
-        redact_keys: keys whose values render as ``"[REDACTED]"``
-            (case-insensitive, at any depth).
-        max_message_bytes: longer messages (and exception texts) are
-            truncated with a marker; ``None`` for no limit.
-        processors: structlog-style processors (callables or
-            ``"package.module:callable"``) run on the event dict first.
         service_name: ``service`` (datadog) or ``Resource["service.name"]``
             (otel); defaults to ``DD_SERVICE`` / ``OTEL_SERVICE_NAME``.
 
@@ -80,30 +75,15 @@ class JsonFormatter(EventFormatter):
 
     _renderer = "json"
 
+    @takes_formatter_options
     def __init__(
         self,
-        fmt: str | None = None,
-        datefmt: str | None = None,
-        style: Literal["%", "{", "$"] = "%",
-        validate: bool = True,
-        *,
-        defaults: Mapping[str, Any] | None = None,
+        *args: Any,
         json_schema: str = "default",
-        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
-        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
-        processors: Iterable[str | Processor] | None = None,
         service_name: str | None = None,
+        **options: Unpack[FormatterOptions],
     ) -> None:
-        super().__init__(
-            None,
-            datefmt,
-            style,
-            validate,
-            defaults=defaults,
-            redact_keys=redact_keys,
-            max_message_bytes=max_message_bytes,
-            processors=processors,
-        )
+        super().__init__(*args, **options)
         if json_schema not in JSON_SCHEMAS:
             raise ValueError(
                 f"json_schema={json_schema!r} is not a JSON schema; expected one of "
@@ -214,19 +194,38 @@ class JsonFormatter(EventFormatter):
             pop("stack", None),
         )
 
+    def _head(
+        self,
+        event: dict[str, Any],
+        record: logging.LogRecord,
+        ts: str,
+        time_key: str,
+        level_key: str,
+    ) -> tuple[dict[str, Any], Any, Any, Any]:
+        """
+        Begin the dict of a schema with a millisecond time: its time, level and message.
+
+        Return it with the logger name, the exception and the stack, all
+        taken out of *event*, which keeps the fields. The time is the
+        record's in milliseconds unless a processor replaced it.
+        """
+        pop = event.pop
+        stamp = pop("timestamp", None)
+        out = {
+            time_key: self._rfc3339_millis(record.created) if stamp is ts else stamp,
+            level_key: pop("level", None),
+            "message": pop("message", None),
+        }
+        return out, pop("logger", None), pop("exception", None), pop("stack", None)
+
     def _ecs(self, event: dict[str, Any], record: logging.LogRecord, ts: str) -> dict[str, Any]:
-        stamp, level, logger_name, message, exc, stack = self._split(event)
-        out: dict[str, Any] = {
-            "@timestamp": self._rfc3339_millis(record.created) if stamp is ts else stamp,
-            "log.level": level,
-            "message": message,
-            "ecs.version": ECS_VERSION,
-            "log": {
-                "logger": logger_name,
-                "origin": {
-                    "file": {"name": record.filename, "line": record.lineno},
-                    "function": record.funcName,
-                },
+        out, logger_name, exc, stack = self._head(event, record, ts, "@timestamp", "log.level")
+        out["ecs.version"] = ECS_VERSION
+        out["log"] = {
+            "logger": logger_name,
+            "origin": {
+                "file": {"name": record.filename, "line": record.lineno},
+                "function": record.funcName,
             },
         }
         process: dict[str, Any] = {}
@@ -271,16 +270,11 @@ class JsonFormatter(EventFormatter):
         return out
 
     def _datadog(self, event: dict[str, Any], record: logging.LogRecord, ts: str) -> dict[str, Any]:
-        stamp, level, logger_name, message, exc, stack = self._split(event)
-        out: dict[str, Any] = {
-            "timestamp": self._rfc3339_millis(record.created) if stamp is ts else stamp,
-            "status": level,
-            "message": message,
-            "logger": {
-                "name": logger_name,
-                "thread_name": record.threadName,
-                "method_name": record.funcName,
-            },
+        out, logger_name, exc, stack = self._head(event, record, ts, "timestamp", "status")
+        out["logger"] = {
+            "name": logger_name,
+            "thread_name": record.threadName,
+            "method_name": record.funcName,
         }
         if self.service_name:
             out["service"] = self.service_name

@@ -6,14 +6,15 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable, Mapping
-from typing import Any, Literal
+from typing import Any, Unpack
 
-from structflow._records import safe_message
-from structflow._values import safe_repr, safe_str, to_json_bytes, truncate
-from structflow.formatters._event import EventFormatter
+from structflow._values import safe_repr, safe_str, to_json_bytes
+from structflow.formatters._event import (
+    EventFormatter,
+    FormatterOptions,
+    takes_formatter_options,
+)
 from structflow.formatters._traceback import ESCAPES, escape_char
-from structflow.processors import DEFAULT_MAX_MESSAGE_BYTES, DEFAULT_REDACT_KEYS, Processor
 
 __all__ = ["LogfmtFormatter"]
 
@@ -68,33 +69,17 @@ class LogfmtFormatter(EventFormatter):
     compact JSON; ``None`` as ``null``. An exception adds
     ``exception.type``, ``exception.message`` and ``exception.traceback``.
 
+    It takes the options every formatter takes (see "Common options" above)
+    and no others.
+
     .. versionadded:: 0.1.0
     """
 
     _renderer = "logfmt"
 
-    def __init__(
-        self,
-        fmt: str | None = None,
-        datefmt: str | None = None,
-        style: Literal["%", "{", "$"] = "%",
-        validate: bool = True,
-        *,
-        defaults: Mapping[str, Any] | None = None,
-        redact_keys: Iterable[str] | None = DEFAULT_REDACT_KEYS,
-        max_message_bytes: int | None = DEFAULT_MAX_MESSAGE_BYTES,
-        processors: Iterable[str | Processor] | None = None,
-    ) -> None:
-        super().__init__(
-            None,
-            datefmt,
-            style,
-            validate,
-            defaults=defaults,
-            redact_keys=redact_keys,
-            max_message_bytes=max_message_bytes,
-            processors=processors,
-        )
+    @takes_formatter_options
+    def __init__(self, *args: Any, **options: Unpack[FormatterOptions]) -> None:
+        super().__init__(*args, **options)
         # Rendered key names; "exception" is never cached (it is expanded).
         self._keys: dict[str, str] = {}
         self._shown_values: dict[str, str] = {}
@@ -139,8 +124,5 @@ class LogfmtFormatter(EventFormatter):
                 parts.append(f"{name}={shown}")
             return " ".join(parts)
         except Exception as exc:
-            try:
-                msg = _logfmt_value(truncate(safe_message(record), self._max_bytes))
-            except Exception:
-                msg = '"<message could not be rendered>"'
+            msg = self._fallback_message(record, _logfmt_value)
             return f"message={msg} structflow_error={_logfmt_value(type(exc).__name__)}"
