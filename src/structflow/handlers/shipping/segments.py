@@ -229,19 +229,13 @@ class Segment:
             OSError: the disk refused the write; a part written is cut back,
                 so later appends stay readable.
         """
-        assert self.fd is not None
         parts: list[bytes] = []
         for entry in entries:
             parts.append(frame_record(first, entry))
             parts.append(entry)
             first += 1
         data = b"".join(parts)
-        try:
-            write_all(self.fd, data)
-        except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, self.size)
-            raise
+        self._append(data)
         self.end += len(data)
         self.size += len(data)
         self.written += len(entries)
@@ -255,15 +249,23 @@ class Segment:
             is left without one: only a cut at its very end would then go
             unnoticed, and only if no segment follows.
         """
-        assert self.fd is not None
         try:
-            write_all(self.fd, frame_seal(next_index))
+            self._append(frame_seal(next_index))
         except OSError:
-            with contextlib.suppress(OSError):
-                os.ftruncate(self.fd, self.size)
             return False
         self.size += _REC_SIZE
         return True
+
+    def _append(self, data: bytes) -> None:
+        """Write *data* at the end; what the disk took of a write it refused is cut back."""
+        assert self.fd is not None
+        try:
+            write_all(self.fd, data)
+        except OSError:
+            # A torn write would leave later appends unreadable.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self.size)
+            raise
 
     def descriptors(self) -> list[int]:
         """The open descriptors of this segment."""
