@@ -13,6 +13,12 @@ whose own headers say what they hold. A file that cannot be adopted (an
 unknown header, a directory named like a segment) is skipped, reported once
 and counted. The :class:`~.spool.Spool` takes over what :meth:`Adopter.find`
 returns.
+
+The :class:`Adopter` also keeps the lock files this process holds: its own,
+created when it first writes, and those of the dead owners it took over,
+each removed once every segment of its owner is delivered. At close the
+locks are released; a lock file stays (unlocked) while its owner's segments
+remain, which is how the next worker knows they are to be adopted.
 """
 
 from __future__ import annotations
@@ -76,6 +82,16 @@ class Adopter:
         self._foreign: set[str] = set()
         #: How many files were skipped.
         self.skipped = 0
+        self._forget_held()
+
+    def _forget_held(self) -> None:
+        #: This process's owner name, once it has written (None: not yet).
+        self.owner: str | None = None
+        self._owner_fd: int | None = None
+        #: Dead owner taken over -> the descriptor of its locked lock file.
+        self._adopted_fds: dict[str, int] = {}
+        #: Owner -> how many of its segments the spool still lists.
+        self._segments_left: dict[str, int] = {}
 
     def _path(self, name: str) -> str:
         return os.path.join(self.directory, name)
@@ -106,6 +122,77 @@ class Adopter:
         os.pwrite(fd, content, 0)
         if self.fsync != "never":
             os.fsync(fd)
+
+    # --- the locks this process holds -------------------------------------------
+
+    def own(self) -> str:
+        """This process's owner name; its lock file is created on the first call."""
+        if self.owner is None:
+            owner = f"{os.getpid()}-{secrets.token_hex(4)}"
+            self._owner_fd = self.create_lock(owner)
+            self.owner = owner
+            self._segments_left.setdefault(owner, 0)
+        return self.owner
+
+    def held(self) -> set[str]:
+        """The owners whose lock this process holds: its own and those it took over."""
+        held = set(self._adopted_fds)
+        if self.owner is not None:
+            held.add(self.owner)
+        return held
+
+    def took_over(self, adopted: Adopted) -> None:
+        """Hold *adopted*'s lock until each of its segments is delivered."""
+        self._adopted_fds[adopted.owner] = adopted.fd
+        self._segments_left[adopted.owner] = len(adopted.segments)
+
+    def segment_added(self, owner: str) -> None:
+        """This process started one more segment of *owner* (its own)."""
+        self._segments_left[owner] = self._segments_left.get(owner, 0) + 1
+
+    def segment_gone(self, owner: str) -> bool:
+        """
+        One segment of *owner* was deleted; return whether it was a dead owner's last.
+
+        Everything that owner left is then delivered: its lock is retired.
+        """
+        left = self._segments_left.get(owner, 1) - 1
+        self._segments_left[owner] = left
+        if left > 0 or owner not in self._adopted_fds:
+            return False
+        unlink(self._path(f"{owner}.lock"))
+        os.close(self._adopted_fds.pop(owner))
+        del self._segments_left[owner]
+        return True
+
+    def release(self, owners_left: Collection[str]) -> None:
+        """At close: unlock every lock held, removing those of owners not in *owners_left*."""
+        for owner, fd in list(self._adopted_fds.items()):
+            if owner not in owners_left:
+                unlink(self._path(f"{owner}.lock"))
+            os.close(fd)
+        self._adopted_fds.clear()
+        if self.owner is not None:
+            if self.owner not in owners_left:
+                unlink(self._path(f"{self.owner}.lock"))
+            if self._owner_fd is not None:
+                os.close(self._owner_fd)
+        self._owner_fd = None
+
+    def after_fork_in_child(self) -> None:
+        """
+        Forget the parent's locks in a forked child, without touching them.
+
+        The child's copies of the descriptors are closed (which releases no
+        lock: the parent still holds its own); the child gets its own owner
+        name on its first write, and counts skipped files afresh.
+        """
+        for fd in [self._owner_fd, *self._adopted_fds.values()]:
+            if fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+        self._forget_held()
+        self.skipped = 0
 
     # --- dead owners ---------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """
-The files of a spool directory: their names, their format, and reading them back.
+The files of a spool directory: their names, their format, writing and reading them.
 
 Layout of a spool directory::
 
@@ -44,7 +44,7 @@ import hashlib
 import os
 import struct
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 __all__ = [
@@ -168,7 +168,7 @@ class Segment:
         "written",
     )
 
-    #: A segment on disk (see :class:`~.spool.MemorySegment` for the other kind).
+    #: A segment on disk (see :class:`~.fallback.MemorySegment` for the other kind).
     in_memory = False
 
     def __init__(
@@ -196,6 +196,76 @@ class Segment:
         self.expect: int | None = None
         #: Losses before this offset are counted (a batch read again counts none twice).
         self.counted = 0
+
+    @classmethod
+    def create(
+        cls, directory: str, name: str, owner: str, rank: int, digest: bytes, sync_dir: bool
+    ) -> Segment:
+        """
+        Create segment *name* for this process to write, with its header (*digest*: the identity's).
+
+        Raises:
+            OSError: it cannot be created, or its header written (it is then removed).
+        """
+        path = os.path.join(directory, name)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC, 0o600)
+        try:
+            write_all(fd, MAGIC + digest)
+        except BaseException:
+            os.close(fd)
+            unlink(path)
+            raise
+        if sync_dir:
+            fsync_dir(directory)
+        seg = cls(directory, name, owner, rank, adopted=False)
+        seg.fd = fd
+        return seg
+
+    def append(self, first: int, entries: Sequence[bytes]) -> None:
+        """
+        Write *entries* as records numbered from *first*, in one append.
+
+        Raises:
+            OSError: the disk refused the write; a part written is cut back,
+                so later appends stay readable.
+        """
+        parts: list[bytes] = []
+        for entry in entries:
+            parts.append(frame_record(first, entry))
+            parts.append(entry)
+            first += 1
+        data = b"".join(parts)
+        self._append(data)
+        self.end += len(data)
+        self.size += len(data)
+        self.written += len(entries)
+
+    def seal(self, next_index: int) -> bool:
+        """
+        End the segment with a seal saying its owner's next record is number *next_index*.
+
+        Returns:
+            Whether the seal was written. When the disk is full, the segment
+            is left without one: only a cut at its very end would then go
+            unnoticed, and only if no segment follows.
+        """
+        try:
+            self._append(frame_seal(next_index))
+        except OSError:
+            return False
+        self.size += _REC_SIZE
+        return True
+
+    def _append(self, data: bytes) -> None:
+        """Write *data* at the end; what the disk took of a write it refused is cut back."""
+        assert self.fd is not None
+        try:
+            write_all(self.fd, data)
+        except OSError:
+            # A torn write would leave later appends unreadable.
+            with contextlib.suppress(OSError):
+                os.ftruncate(self.fd, self.size)
+            raise
 
     def descriptors(self) -> list[int]:
         """The open descriptors of this segment."""

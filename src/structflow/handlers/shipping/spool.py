@@ -6,16 +6,18 @@ count as accepted, read back by the sender, and deleted only after the
 receiver confirmed them. A process that dies leaves its segments behind; the
 next worker with the same directory *adopts* them and delivers them first.
 The files and their format are described in
-:mod:`~structflow.handlers.shipping.segments`.
+:mod:`~structflow.handlers.shipping.segments`; reading them back, and
+counting what damage lost, in :mod:`~structflow.handlers.shipping.reading`.
 
 Which owners are dead, and what of theirs can be adopted, is
-:mod:`~structflow.handlers.shipping.adoption`'s part; a file that cannot be
-adopted is skipped, reported once and counted (``stats()["spool_skipped"]``).
+:mod:`~structflow.handlers.shipping.adoption`'s part, as are the lock files
+this process holds; a file that cannot be adopted is skipped, reported once
+and counted (``stats()["spool_skipped"]``).
 
 When the disk refuses a write (full, or failing), the entries are kept in
-memory instead, in order, behind what is on disk (a *memory segment*,
-counted in ``stats()["spool_fallback"]``; they count against
-``max_queue_bytes`` like any record in memory), and the disk is tried again
+memory instead, in order, behind what is on disk (a
+:class:`~structflow.handlers.shipping.fallback.MemorySegment`, counted in
+``stats()["spool_fallback"]``), and the disk is tried again
 after a second, or as soon as a delivered segment freed space. A segment is
 deleted once delivered, including the one being written, so the space comes
 back while the process keeps logging.
@@ -25,33 +27,24 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import threading
 import time
-from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from structflow.handlers.shipping.adoption import Adopted, Adopter
 from structflow.handlers.shipping.buffer import ENTRY_OVERHEAD, Batch
+from structflow.handlers.shipping.fallback import MemorySegment
+from structflow.handlers.shipping.reading import CountDrop, Reader, Report
 from structflow.handlers.shipping.segments import (
     HEADER_SIZE,
-    MAGIC,
-    READ_CHUNK,
     REC,
-    RECORD,
-    SEAL,
     Segment,
     fdatasync,
-    frame_record,
-    frame_seal,
-    fsync_dir,
     identity_digest,
-    sequence_gap,
     unlink,
-    write_all,
 )
 
-__all__ = ["MemorySegment", "Spool"]
+__all__ = ["Spool"]
 
 _REC_SIZE = REC.size
 #: Seconds between looks for spools left by dead processes.
@@ -65,34 +58,6 @@ DISK_RETRY = 1.0
 RECYCLE_BYTES = 1024 * 1024
 #: Segments roll at ``segment_bytes``, or sooner on a disk with little room, but not below this.
 MIN_SEGMENT_BYTES = 64 * 1024
-
-Report = Callable[..., object]
-CountDrop = Callable[[str, int], None]
-
-
-class MemorySegment:
-    """
-    Entries the disk would not take, kept in memory at their place in the spool's order.
-
-    Positions in it count entries: ``end`` entries were appended, the first
-    ``read_off`` were taken (or dropped), the first ``ack_off`` are resolved.
-    """
-
-    __slots__ = ("ack_off", "end", "entries", "inflight", "name", "rank", "read_off")
-
-    in_memory = True
-    adopted = False
-    evicted = False
-
-    def __init__(self, rank: int) -> None:
-        self.rank = rank
-        self.name = f"(memory {rank})"
-        self.entries: deque[bytes] = deque()  # not yet taken
-        self.end = 0
-        self.read_off = 0
-        self.ack_off = 0
-        self.inflight = 0  # entries of the batch in flight
-
 
 AnySegment = Segment | MemorySegment
 
@@ -159,19 +124,13 @@ class Spool:
         return self.adopted_pending
 
     def _reset_state(self) -> None:
-        self._owner: str | None = None
-        self._owner_fd: int | None = None
-        self._adopted_fds: dict[str, int] = {}  # dead owner -> its locked .lock fd
-        self._owner_segments: dict[str, int] = {}  # owner -> segments still listed
         self._segments: list[AnySegment] = []
         self._write: AnySegment | None = None
         self._next_number = 0
         self._next_rank = 0
         #: Number of the next record this process writes (its owner's sequence).
         self._seq = 0
-        #: Per dead owner, the number of the record expected next, carried
-        #: from one of its segments to the next.
-        self._owner_expect: dict[str, int] = {}
+        self._reader = Reader(self._report, self._count_drop)
         self.total_bytes = 0
         #: Records written but not yet taken by the sender (own segments and memory).
         self.pending = 0
@@ -190,22 +149,7 @@ class Spool:
         #: While the disk refuses writes: when to try it again (None: it takes them).
         self._disk_retry: float | None = None
 
-    # --- paths --------------------------------------------------------------
-
-    def _path(self, name: str) -> str:
-        return os.path.join(self.directory, name)
-
-    # --- ownership ----------------------------------------------------------
-
-    def _ensure_owner(self) -> str:
-        if self._owner is not None:
-            return self._owner
-        owner = f"{os.getpid()}-{secrets.token_hex(4)}"
-        self._owner_fd = self._adopter.create_lock(owner)
-        self._owner = owner
-        self._owner_segments.setdefault(owner, 0)
-        self._seq = 0
-        return owner
+    # --- adoption ------------------------------------------------------------
 
     def adopt(self) -> int:
         """
@@ -218,11 +162,8 @@ class Spool:
         with self._lock:
             if self._closed:
                 return 0
-            own = set(self._adopted_fds)
-            if self._owner is not None:
-                own.add(self._owner)
             try:
-                found = self._adopter.find(own)
+                found = self._adopter.find(self._adopter.held())
             except OSError as exc:
                 self._report(
                     "spool_io", "warning", "cannot list spool_dir %s: %s", self.directory, exc
@@ -240,8 +181,7 @@ class Spool:
             self._next_rank += 1
             self._segments.append(seg)
             self.total_bytes += seg.end
-        self._adopted_fds[adopted.owner] = adopted.fd
-        self._owner_segments[adopted.owner] = len(segments)
+        self._adopter.took_over(adopted)
         self.adopted_pending = True
         if self.oldest is None:
             self.oldest = time.monotonic()
@@ -264,29 +204,17 @@ class Spool:
     # --- writing ------------------------------------------------------------
 
     def _new_segment(self) -> Segment:
-        owner = self._ensure_owner()
+        owner = self._adopter.own()
         name = f"{owner}-{self._next_number:08d}.seg"
         self._next_number += 1
-        fd = os.open(
-            self._path(name),
-            os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND | os.O_CLOEXEC,
-            0o600,
+        seg = Segment.create(
+            self.directory, name, owner, self._next_rank, self._digest, self.fsync == "always"
         )
-        try:
-            write_all(fd, MAGIC + self._digest)
-        except BaseException:
-            os.close(fd)
-            unlink(self._path(name))
-            raise
-        if self.fsync == "always":
-            fsync_dir(self.directory)
-        seg = Segment(self.directory, name, owner, self._next_rank, adopted=False)
         self._next_rank += 1
-        seg.fd = fd
         seg.limit = self._segment_limit()
         seg.expect = self._seq
         self._segments.append(seg)
-        self._owner_segments[owner] = self._owner_segments.get(owner, 0) + 1
+        self._adopter.segment_added(owner)
         self.total_bytes += HEADER_SIZE
         self._write = seg
         return seg
@@ -318,8 +246,8 @@ class Spool:
             return
         delivered = seg.ack_off >= seg.end and seg.read_off >= seg.end
         if seg.fd is not None:
-            if not delivered:
-                self._seal(seg)
+            if not delivered and seg.seal(self._seq):
+                self.total_bytes += _REC_SIZE
             if self.fsync != "never" and self._dirty:
                 with contextlib.suppress(OSError):
                     fdatasync(seg.fd)
@@ -327,20 +255,6 @@ class Spool:
             seg.fd = None
         if delivered:
             self._delete(seg)
-
-    def _seal(self, seg: Segment) -> None:
-        """End *seg* with a seal saying how many records its owner wrote so far."""
-        assert seg.fd is not None
-        try:
-            write_all(seg.fd, frame_seal(self._seq))
-        except OSError:
-            # The disk is full: without a seal only a cut at this segment's
-            # very end would go unnoticed, and only if no segment follows.
-            with contextlib.suppress(OSError):
-                os.ftruncate(seg.fd, seg.size)
-            return
-        seg.size += _REC_SIZE
-        self.total_bytes += _REC_SIZE
 
     def prepare(self, entries: list[bytes]) -> list[bytes]:
         """Entries go to disk as they are (no copy is kept in memory)."""
@@ -398,12 +312,6 @@ class Spool:
 
     def _write_slice(self, entries: Sequence[bytes], size: int) -> bool:
         """Write entries as framed records in one append; False when the disk refused them."""
-        seq = self._seq
-        parts: list[bytes] = []
-        for entry in entries:
-            parts.append(frame_record(seq, entry))
-            parts.append(entry)
-            seq += 1
         seg: Segment | None = None
         try:
             self._make_room(size)
@@ -412,26 +320,17 @@ class Spool:
                 self._roll()  # what waits in memory goes first
                 current = None
             seg = current or self._new_segment()
-            assert seg.fd is not None
-            try:
-                write_all(seg.fd, b"".join(parts))
-            except OSError:
-                # Cut a torn write back so later appends stay parseable.
-                with contextlib.suppress(OSError):
-                    os.ftruncate(seg.fd, seg.size)
-                raise
+            seg.append(self._seq, entries)
         except OSError as exc:
             self._disk_refused(exc, seg)
             return False
         count = len(entries)
-        self._seq = seq
-        seg.end += size
-        seg.size += size
-        seg.written += count
+        self._seq += count
         self.total_bytes += size
         self._added(count, size - _REC_SIZE * count)
         self._dirty = True
         if self.fsync == "always":
+            assert seg.fd is not None
             fdatasync(seg.fd)
             self._dirty = False
         elif self.fsync == "interval":
@@ -470,9 +369,7 @@ class Spool:
             self._next_rank += 1
             self._segments.append(seg)
             self._write = seg
-        seg.entries.extend(entries)
-        seg.end += len(entries)
-        payload = sum(map(len, entries))
+        payload = seg.append(entries)
         self._added(len(entries), payload)
         self.fallback += len(entries)
         return payload + ENTRY_OVERHEAD * len(entries)
@@ -562,10 +459,19 @@ class Spool:
             else:
                 self.adopted_pending = False
                 return None
+            batch: Batch | None
             if isinstance(seg, MemorySegment):
-                batch = self._take_memory(seg, max_records, max_bytes, overhead)
+                batch, payload = seg.take(max_records, max_bytes, overhead)
+                self.pending -= len(batch.entries)
+                self.pending_bytes -= payload
             else:
-                batch = self._take_disk(seg, max_records, max_bytes, overhead)
+                read = seg.read_count
+                batch = self._reader.take(seg, max_records, max_bytes, overhead, self._segments)
+                if not seg.adopted:
+                    # Records read past (delivered or lost to damage) wait no more.
+                    self.pending -= seg.read_count - read
+                    if batch is not None:
+                        self.pending_bytes -= batch.nbytes - overhead * len(batch.entries)
             self.adopted_pending = self._adopted_unread()
             if self.pending <= 0:
                 self.pending = 0
@@ -574,139 +480,6 @@ class Spool:
                     self.oldest = None
             self._update_head()
             return batch
-
-    def _take_memory(
-        self, seg: MemorySegment, max_records: int, max_bytes: int, overhead: int
-    ) -> Batch | None:
-        entries: list[bytes] = []
-        nbytes = payload = 0
-        waiting = seg.entries
-        while waiting and len(entries) < max_records:
-            size = len(waiting[0]) + overhead
-            if entries and nbytes + size > max_bytes:
-                break
-            entry = waiting.popleft()
-            entries.append(entry)
-            nbytes += size
-            payload += len(entry)
-        start = seg.read_off
-        seg.read_off += len(entries)
-        seg.ack_off = start
-        seg.inflight = len(entries)
-        self.pending -= len(entries)
-        self.pending_bytes -= payload
-        cost = payload + ENTRY_OVERHEAD * len(entries)
-        return Batch(entries, nbytes, (seg, start, seg.read_off, len(entries), None), cost=cost)
-
-    def _take_disk(
-        self, seg: Segment, max_records: int, max_bytes: int, overhead: int
-    ) -> Batch | None:
-        entries: list[bytes] = []
-        nbytes = 0
-        start = off = seg.read_off
-        expect_before = seg.expect
-        if seg.expect is None and start == HEADER_SIZE and seg.adopted:
-            seg.expect = self._owner_expect.get(seg.owner)
-        limited = False
-        lost = 0
-        damaged_at: int | None = None
-        chunk = min(READ_CHUNK, max_bytes + (_REC_SIZE + 64) * max_records)
-        try:
-            for frame in seg.frames(off, seg.end, chunk):
-                if frame.kind == RECORD:
-                    size = len(frame.payload) + overhead
-                    if entries and nbytes + size > max_bytes:
-                        limited = True
-                        break
-                    lost += self._gap(seg, frame.number, frame.end)
-                    entries.append(frame.payload)
-                    nbytes += size
-                    off = frame.end
-                    if len(entries) >= max_records:
-                        limited = True
-                        break
-                elif frame.kind == SEAL:
-                    lost += self._gap(seg, frame.number, frame.end)
-                    seg.expect = frame.number
-                    off = frame.end
-                else:
-                    if damaged_at is None:
-                        damaged_at = off
-                    off = frame.end
-        except OSError as exc:
-            seg.expect = expect_before
-            self._report("spool_io", "error", "cannot read spool segment %s: %s", seg.name, exc)
-            return None
-        seg.read_off = off
-        seg.read_count += len(entries)
-        if not seg.adopted:
-            self.pending -= len(entries)
-            self.pending_bytes -= nbytes - overhead * len(entries)
-        if not limited and off >= seg.end and damaged_at is not None:
-            lost += self._damaged_tail(seg, off)
-        if lost or damaged_at is not None:
-            self._lost_to_damage(seg, lost, damaged_at)
-        if off >= seg.end and seg.adopted and seg.expect is not None:
-            self._owner_expect[seg.owner] = seg.expect
-        if not entries:
-            if seg.ack_off == start:
-                seg.ack_off = off  # only damage was read: nothing to deliver
-            return None
-        adopted = len(entries) if seg.adopted else 0
-        return Batch(entries, nbytes, (seg, start, off, len(entries), expect_before), adopted)
-
-    def _gap(self, seg: Segment, index: int, end: int) -> int:
-        """Records missing before record (or seal) number *index*, which ends at *end*."""
-        expect = seg.expect
-        seg.expect = index + 1
-        if expect is None or index < 0 or end <= seg.counted:
-            return 0
-        seg.counted = end
-        return sequence_gap(expect, index)
-
-    def _damaged_tail(self, seg: Segment, off: int) -> int:
-        """Records lost in damage that runs to the end of *seg*."""
-        if off <= seg.counted:
-            return 0
-        seg.counted = off
-        if not seg.adopted:
-            # Written by this process: it knows how many the segment held.
-            return max(0, seg.written - seg.read_count)
-        if any(
-            isinstance(s, Segment) and s.owner == seg.owner and s.rank > seg.rank
-            for s in self._segments
-        ):
-            return 0  # the owner's next segment says where its sequence resumed
-        return 1  # at least the record that was being written
-
-    def _lost_to_damage(self, seg: Segment, lost: int, at: int | None) -> None:
-        """Count and report *lost* records of *seg* (damage found at offset *at*, if any)."""
-        if not seg.adopted and lost:
-            # Own segment damaged underneath us.
-            lost = min(lost, seg.written - seg.read_count)
-            self.pending -= lost
-            seg.read_count += lost
-        if lost:
-            self._count_drop("spool_corrupt", lost)
-        if at is None:
-            self._report(
-                "spool_corrupt",
-                "error",
-                "spool segment %s: %d record(s) missing (the file was cut short, or a segment "
-                "of the same process is gone); the rest is delivered",
-                seg.path,
-                lost,
-            )
-        else:
-            self._report(
-                "spool_corrupt",
-                "error",
-                "spool segment %s: corrupt data at offset %d skipped; %d record(s) lost, "
-                "the rest is delivered",
-                seg.path,
-                at,
-                lost,
-            )
 
     def _adopted_unread(self) -> bool:
         return any(s.adopted and s.read_off < s.end for s in self._segments)
@@ -743,8 +516,7 @@ class Spool:
             self._report("spool_io", "warning", "cannot record delivery progress: %s", exc)
 
     def _resolve_memory(self, seg: MemorySegment) -> None:
-        if not seg.inflight:
-            seg.ack_off = seg.read_off
+        seg.resolve()
         if seg is not self._write and seg.ack_off >= seg.end:
             self._delete(seg)
 
@@ -795,13 +567,11 @@ class Spool:
         for seg in list(self._segments):
             if not isinstance(seg, MemorySegment):
                 continue
-            while seg.entries and freed < need:
-                size = len(seg.entries.popleft())
-                seg.read_off += 1
-                self.pending -= 1
-                self.pending_bytes -= size
-                freed += size + ENTRY_OVERHEAD
-                dropped += 1
+            n, cost, payload = seg.drop(need - freed)
+            dropped += n
+            freed += cost
+            self.pending -= n
+            self.pending_bytes -= payload
             self._resolve_memory(seg)
             if freed >= need:
                 break
@@ -828,14 +598,8 @@ class Spool:
         self.total_bytes -= seg.size
         if self._disk_retry is not None:
             self._disk_retry = 0.0  # space was freed: try the disk again now
-        left = self._owner_segments.get(seg.owner, 1) - 1
-        self._owner_segments[seg.owner] = left
-        if left <= 0 and seg.owner in self._adopted_fds:
-            # Everything the dead owner left is delivered: retire its lock.
-            unlink(self._path(f"{seg.owner}.lock"))
-            os.close(self._adopted_fds.pop(seg.owner))
-            del self._owner_segments[seg.owner]
-            self._owner_expect.pop(seg.owner, None)
+        if self._adopter.segment_gone(seg.owner):
+            self._reader.forget(seg.owner)
         self._update_head()
 
     def _update_head(self) -> None:
@@ -914,18 +678,7 @@ class Spool:
             disk = [s for s in self._segments if isinstance(s, Segment)]
             for seg in disk:
                 seg.close_files()
-            owners_left = {seg.owner for seg in disk}
-            for owner, fd in list(self._adopted_fds.items()):
-                if owner not in owners_left:
-                    unlink(self._path(f"{owner}.lock"))
-                os.close(fd)
-            self._adopted_fds.clear()
-            if self._owner is not None:
-                if self._owner not in owners_left:
-                    unlink(self._path(f"{self._owner}.lock"))
-                if self._owner_fd is not None:
-                    os.close(self._owner_fd)
-            self._owner_fd = None
+            self._adopter.release({seg.owner for seg in disk})
             self._closed = True
             return left
 
@@ -938,13 +691,11 @@ class Spool:
         owner name and segments on its first write.
         """
         self._lock = threading.Lock()
-        fds = [self._owner_fd, *self._adopted_fds.values()]
         for seg in self._segments:
             if isinstance(seg, Segment):
-                fds.extend(seg.descriptors())
-        for fd in fds:
-            if fd is not None:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+                for fd in seg.descriptors():
+                    with contextlib.suppress(OSError):
+                        os.close(fd)
+        self._adopter.after_fork_in_child()
         self._reset_state()
-        self.fallback = self._adopter.skipped = 0  # counters are per process
+        self.fallback = 0  # counters are per process
