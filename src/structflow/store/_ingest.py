@@ -123,7 +123,7 @@ def _timestamp(value: Any) -> int:
         if cached[0] != prefix:
             cached = _last_second = (prefix, _timestamp_slowly(prefix + "Z"))
         fraction = value[20:26]
-        if fraction.isdigit():
+        if fraction.isdigit() and fraction.isascii():
             return cached[1] + int(fraction)
     return _timestamp_slowly(value)
 
@@ -213,8 +213,11 @@ def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], by
     map_index = get("map_index")
     if map_index is not None and (type(map_index) is not int or not -(2**63) <= map_index < 2**63):
         raise InvalidLine(f"map_index={map_index!r} is not a 64-bit integer")
-    fields = {k: v for k, v in obj.items() if k not in _COLUMN_KEYS}
-    if fields:
+    if obj.keys() <= _COLUMN_KEYS:  # most records: nothing but columns
+        fields_json = "{}"
+        lifecycle = state = duration = None
+    else:
+        fields = {k: v for k, v in obj.items() if k not in _COLUMN_KEYS}
         lifecycle = fields.get("lifecycle")
         state = fields.get("state")
         duration = fields.get("duration_s")
@@ -223,13 +226,11 @@ def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], by
         if type(state) is not str:
             state = None
         duration = float(duration) if type(duration) in (int, float) else None  # type: ignore[arg-type]
-    else:
-        lifecycle = state = duration = None
+        try:
+            fields_json = dump(fields).decode("utf-8")
+        except TypeError as exc:
+            raise InvalidLine(f"a field is not JSON ({exc})") from None
     exception = get("exception")
-    try:
-        fields_json = dump(fields).decode("utf-8")
-    except TypeError as exc:
-        raise InvalidLine(f"a field is not JSON ({exc})") from None
     columns = (
         uid,
         ts,
