@@ -175,8 +175,18 @@ def _levelno(level: str) -> int:
     return UNKNOWN_LEVELNO if number is None else number
 
 
-def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
-    """The entry of a parsed line or an event dict; *dump* serialises the fields."""
+def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
+    """
+    The entry of an event dict as the JSON renderer builds it (default schema), or of a line.
+
+    *levelno* is the record's level number (anything but an int from 0 to
+    2**31: the number of the level name). *dump* serialises the fields
+    (values may be objects JSON cannot hold:
+    :func:`structflow.formatters.to_json_bytes` renders those as their repr).
+
+    Raises:
+        InvalidLine: the event lacks what an entry needs (a processor removed it).
+    """
     get = obj.get
     if "timestamp" not in obj:
         raise InvalidLine("no 'timestamp'")
@@ -275,19 +285,4 @@ def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, bytes]:
         uid = "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
     elif type(uid) is not str or not 0 < len(uid) <= MAX_ID_CHARS:
         raise InvalidLine(f"{ID_KEY}={uid!r} is not a string of 1 to {MAX_ID_CHARS} characters")
-    return uid, _entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)
-
-
-def event_entry(
-    event: dict[str, Any], uid: str, levelno: int, dump: Callable[[Any], bytes]
-) -> bytes:
-    """
-    The entry of an event dict as the JSON renderer builds it (default schema).
-
-    *dump* serialises the fields (values may be objects JSON cannot hold:
-    :func:`structflow.formatters.to_json_bytes` renders those as their repr).
-
-    Raises:
-        InvalidLine: the event lacks what an entry needs (a processor removed it).
-    """
-    return _entry(event, uid, levelno, dump)
+    return uid, event_entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)

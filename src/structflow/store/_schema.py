@@ -29,28 +29,40 @@ from structflow.store._dialects import Dialect, Progress, StoreError
 
 __all__ = ["MIGRATIONS", "VERSION", "Migration", "current_version", "migrate"]
 
-_SQLITE_V1 = (
-    """
-    CREATE TABLE structflow_entries (
-        seq INTEGER PRIMARY KEY AUTOINCREMENT,
-        uid TEXT NOT NULL UNIQUE,
-        ts INTEGER NOT NULL,
-        level TEXT NOT NULL,
-        levelno INTEGER NOT NULL,
-        logger TEXT NOT NULL,
-        message TEXT NOT NULL,
-        flow_name TEXT,
-        flow_run_id TEXT,
-        task_name TEXT,
-        task_run_id TEXT,
-        map_index INTEGER,
-        lifecycle TEXT,
-        state TEXT,
-        duration_s REAL,
-        fields TEXT NOT NULL,
-        exception TEXT
+#: The entries table, column by column: name, SQLite type, PostgreSQL type
+#: (when it differs).
+_ENTRY_COLUMNS = (
+    ("seq", "INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    ("uid", "TEXT NOT NULL UNIQUE", ""),
+    ("ts", "INTEGER NOT NULL", "BIGINT NOT NULL"),
+    ("level", "TEXT NOT NULL", ""),
+    ("levelno", "INTEGER NOT NULL", ""),
+    ("logger", "TEXT NOT NULL", ""),
+    ("message", "TEXT NOT NULL", ""),
+    ("flow_name", "TEXT", ""),
+    ("flow_run_id", "TEXT", ""),
+    ("task_name", "TEXT", ""),
+    ("task_run_id", "TEXT", ""),
+    ("map_index", "INTEGER", "BIGINT"),
+    ("lifecycle", "TEXT", ""),
+    ("state", "TEXT", ""),
+    ("duration_s", "REAL", "DOUBLE PRECISION"),
+    ("fields", "TEXT NOT NULL", "JSONB NOT NULL"),
+    ("exception", "TEXT", ""),
+)
+
+
+def _create_entries(postgresql: bool) -> str:
+    """The CREATE TABLE of the entries table, for PostgreSQL or for SQLite."""
+    columns = ",\n    ".join(
+        f"{name} {postgres_type if postgresql and postgres_type else sqlite_type}"
+        for name, sqlite_type, postgres_type in _ENTRY_COLUMNS
     )
-    """,
+    return f"CREATE TABLE structflow_entries (\n    {columns}\n)"
+
+
+_SQLITE_V1 = (
+    _create_entries(postgresql=False),
     # The rowid (seq) is the last column of every SQLite index, so (ts) orders
     # by (ts, seq) and the cursor's position is one index range.
     "CREATE INDEX structflow_entries_ts ON structflow_entries (ts)",
@@ -90,27 +102,7 @@ _SQLITE_V3 = (
 )
 
 _POSTGRES_V1 = (
-    """
-    CREATE TABLE structflow_entries (
-        seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-        uid TEXT NOT NULL UNIQUE,
-        ts BIGINT NOT NULL,
-        level TEXT NOT NULL,
-        levelno INTEGER NOT NULL,
-        logger TEXT NOT NULL,
-        message TEXT NOT NULL,
-        flow_name TEXT,
-        flow_run_id TEXT,
-        task_name TEXT,
-        task_run_id TEXT,
-        map_index BIGINT,
-        lifecycle TEXT,
-        state TEXT,
-        duration_s DOUBLE PRECISION,
-        fields JSONB NOT NULL,
-        exception TEXT
-    )
-    """,
+    _create_entries(postgresql=True),
     "CREATE INDEX structflow_entries_ts ON structflow_entries (ts, seq)",
     """CREATE INDEX structflow_entries_flow_run ON structflow_entries (flow_run_id, ts, seq)
        INCLUDE (level) WHERE flow_run_id IS NOT NULL""",
