@@ -184,6 +184,12 @@ def test_invalid_lines_are_reported_by_index_and_the_valid_ones_stored(store: St
     assert [e.message for e in store.logs()] == ["kept"]
 
 
+def test_a_fraction_of_a_second_in_other_digits_is_not_an_rfc_3339_time(store: Store) -> None:
+    odd = "2024-06-01T12:00:00.00000\u00b2Z"  # a superscript two: a digit, but not 0-9
+    result = store.ingest([orjson.dumps({"timestamp": odd, "message": "m"})])
+    assert result == IngestResult(0, 0, [(0, f"timestamp={odd!r} is not an RFC 3339 time")])
+
+
 def test_dicts_and_text_lines_are_accepted_as_well_as_bytes(store: Store) -> None:
     doc = orjson.loads(line("from a dict"))
     store.ingest([doc, line("from text").decode()])
