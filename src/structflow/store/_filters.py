@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "COLUMN_KEYS",
+    "LOG_FILTERS",
     "Query",
     "build_query",
     "clean_text",
@@ -54,6 +55,20 @@ STANDARD_LEVELS: dict[str, int] = {
 UNKNOWN_LEVELNO = logging.INFO
 _LEVEL_N = re.compile(r"level (\d{1,9})")
 _LEVELS_ALLOWED = "NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a number >= 0"
+
+#: The filters of ``Store.logs`` and ``Store.follow`` (and of the server's
+#: ``/api/logs``), by the names of their parameters, in their order.
+LOG_FILTERS = (
+    "flow_run_id",
+    "task_run_id",
+    "flow_name",
+    "task_name",
+    "level",
+    "since",
+    "until",
+    "search",
+    "where",
+)
 
 #: ``where`` keys answered by a column rather than by the JSON fields.
 COLUMN_KEYS: frozenset[str] = frozenset(

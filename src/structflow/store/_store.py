@@ -26,6 +26,7 @@ from structflow.store._dialects import (
 )
 from structflow.store._entries import IngestResult, LogEntry, RunSummary
 from structflow.store._filters import (
+    LOG_FILTERS,
     Query,
     build_query,
     decode_cursor,
@@ -518,24 +519,9 @@ class Store:
         )
 
 
-#: The filters that logs() and follow() share, by the names of their parameters.
-_FILTERS = (
-    "flow_run_id",
-    "task_run_id",
-    "flow_name",
-    "task_name",
-    "level",
-    "since",
-    "until",
-    "search",
-    "where",
-    "after",
-)
-
-
 def _filters(arguments: Mapping[str, Any]) -> dict[str, Any]:
-    """The shared filters among a call's *arguments* (its ``locals()``), for build_query."""
-    return {name: arguments[name] for name in _FILTERS}
+    """The filters and ``after`` among a call's *arguments* (its ``locals()``), for build_query."""
+    return {name: arguments[name] for name in (*LOG_FILTERS, "after")}
 
 
 def _with(q: Query, **changes: Any) -> Query:
