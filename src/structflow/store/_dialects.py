@@ -10,11 +10,13 @@ PostgreSQL dialect turns into its own.
 * SQLite (stdlib ``sqlite3``): WAL journal (readers never wait for the
   writer, several processes share the file), ``synchronous=NORMAL``,
   ``BEGIN IMMEDIATE`` write transactions that wait up to ``timeout`` for the
-  lock, FTS5 for words, ``json_extract`` for fields.
+  lock, a hundred entries per INSERT, FTS5 for words, ``json_extract`` for
+  fields.
 * PostgreSQL (psycopg 3): autocommit reads, one transaction per batch that
   takes an advisory lock so ``seq`` order is commit order (``follow`` never
-  skips an entry committed late), a ``tsvector`` for words and ``@>`` on
-  ``jsonb`` for fields, both GIN-indexed.
+  skips an entry committed late), the batch stored with COPY, a
+  ``tsvector`` for words and ``@>`` on ``jsonb`` for fields, both
+  GIN-indexed.
 """
 
 from __future__ import annotations

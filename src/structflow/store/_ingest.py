@@ -3,9 +3,9 @@ Turning JSON lines (and the JSON renderer's event dicts) into the store's entrie
 
 The lines are what :class:`structflow.formatters.JsonFormatter` writes with
 the default schema (what HTTPHandler sends as NDJSON). Each valid line
-becomes one *entry*: a JSON array of the columns, which the dialects insert
-a batch at a time with one statement, the database unpacking the array
-(no per-row work in Python on the insert). StoreHandler makes the same
+becomes one *entry*: a JSON array of the columns, which the dialects store
+a batch per transaction (SQLite a hundred entries per INSERT, PostgreSQL
+the batch with one COPY). StoreHandler makes the same
 entries straight from the event dict the renderer builds, without the line
 in between, and keeps them in its queue and spool. An invalid line is set
 aside with the reason, and never stops the others.
