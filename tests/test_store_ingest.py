@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -11,6 +13,9 @@ import pytest
 
 from storelines import T0, line, rendered
 from structflow.store import IngestResult, LogEntry, Store
+from structflow.store._dialects import SQLiteDialect, dialect_for
+from structflow.store._ingest import parse_line
+from structflow.store._schema import migrate
 
 
 def test_a_rendered_line_comes_back_as_an_entry_with_every_field(store: Store) -> None:
@@ -63,6 +68,86 @@ def test_an_id_repeated_within_one_batch_is_stored_once(store: Store) -> None:
     )
 
 
+def test_an_entry_repeated_within_a_batch_of_entries_is_stored_once(store: Store) -> None:
+    _, entry = parse_line(line("a", record_id="same"))
+    _, other = parse_line(line("b", record_id="other"))
+    assert store.store_entries([entry, other, entry]) == 2
+    assert store.store_entries([other, entry]) == 0
+    assert [e.id for e in store.logs()] == ["same", "other"]
+
+
+def test_a_batch_mixing_empty_and_filled_columns_keeps_each_value_in_its_place(
+    store: Store,
+) -> None:
+    run: dict[str, Any] = {
+        "flow_name": "etl",
+        "flow_run_id": "r1",
+        "task_name": "load",
+        "task_run_id": "t1",
+    }
+    # One moment for all: logs() then lists them in the order they landed.
+    store.ingest(
+        [
+            line("plain", record_id="a"),
+            line("in a run", record_id="b", **run),
+            line("mapped", record_id="c", flow_run_id="r1", map_index=4),
+            line("failed", record_id="d", exception="Traceback\nValueError: x", **run),
+            line("in a run again", record_id="e", **run),
+            line("plain again", record_id="f"),
+        ]
+    )
+    assert [
+        (e.id, e.flow_name, e.flow_run_id, e.task_name, e.task_run_id, e.map_index, e.exception)
+        for e in store.logs()
+    ] == [
+        ("a", None, None, None, None, None, None),
+        ("b", "etl", "r1", "load", "t1", None, None),
+        ("c", None, "r1", None, None, 4, None),
+        ("d", "etl", "r1", "load", "t1", None, "Traceback\nValueError: x"),
+        ("e", "etl", "r1", "load", "t1", None, None),
+        ("f", None, None, None, None, None, None),
+    ]
+
+
+def _runs_of_shapes() -> list[bytes]:
+    """Long runs of lines with the same empty columns, and single lines between them."""
+    lines = []
+    for n in range(260):
+        if n in (130, 131, 200):
+            lines.append(line(f"m{n}", record_id=f"id-{n}", flow_run_id="r1", map_index=n))
+        else:
+            lines.append(line(f"m{n}", record_id=f"id-{n}", flow_run_id="r1"))
+    return lines
+
+
+def _landed(store: Store) -> list[tuple[str, str, int | None]]:
+    return [(e.id, e.message, e.map_index) for e in store.logs(limit=None)]
+
+
+_EXPECTED = [(f"id-{n}", f"m{n}", n if n in (130, 131, 200) else None) for n in range(260)]
+
+
+def test_a_large_batch_lands_whole_in_order_with_each_value_in_place(store: Store) -> None:
+    # One moment for all: logs() then lists them in the order they landed.
+    assert store.ingest(_runs_of_shapes()) == IngestResult(260, 0, [])
+    assert _landed(store) == _EXPECTED
+
+
+def test_a_sqlite_build_taking_few_values_per_statement_stores_every_entry(
+    tmp_path: Path,
+) -> None:
+    dialect = dialect_for(f"sqlite:///{tmp_path}/logs.db")
+    dialect.open()
+    migrate(dialect)
+    assert isinstance(dialect, SQLiteDialect) and dialect._conn is not None
+    # SQLite before 3.32 took 999 values per statement by default; this one, 30.
+    dialect._conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 30)
+    with Store(dialect) as store:
+        assert store.ingest(_runs_of_shapes()) == IngestResult(260, 0, [])
+        assert store.ingest(_runs_of_shapes()) == IngestResult(0, 260, [])
+        assert _landed(store) == _EXPECTED
+
+
 def test_without_an_id_identical_lines_are_stored_once_and_different_ones_each(
     store: Store,
 ) -> None:
@@ -97,6 +182,12 @@ def test_invalid_lines_are_reported_by_index_and_the_valid_ones_stored(store: St
     assert reasons[7] == "map_index='3' is not a 64-bit integer"
     assert reasons[8] == "_record_id='' is not a string of 1 to 128 characters"
     assert [e.message for e in store.logs()] == ["kept"]
+
+
+def test_a_fraction_of_a_second_in_other_digits_is_not_an_rfc_3339_time(store: Store) -> None:
+    odd = "2024-06-01T12:00:00.00000\u00b2Z"  # a superscript two: a digit, but not 0-9
+    result = store.ingest([orjson.dumps({"timestamp": odd, "message": "m"})])
+    assert result == IngestResult(0, 0, [(0, f"timestamp={odd!r} is not an RFC 3339 time")])
 
 
 def test_dicts_and_text_lines_are_accepted_as_well_as_bytes(store: Store) -> None:

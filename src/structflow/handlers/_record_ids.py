@@ -39,12 +39,13 @@ class RecordIds:
 
     def renew(self) -> None:
         """Draw a new prefix and restart the counter."""
-        self._prefix = secrets.token_hex(8).encode("ascii")
+        self._prefix_text = secrets.token_hex(8)
+        self._prefix = self._prefix_text.encode("ascii")
         self._counter = itertools.count()
 
     def new_id(self) -> str:
         """Return the next id."""
-        return f"{self._prefix.decode('ascii')}-{next(self._counter):x}"
+        return f"{self._prefix_text}-{next(self._counter):x}"
 
     def stamp(self, line: bytes, record: logging.LogRecord) -> bytes:
         """

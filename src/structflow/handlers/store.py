@@ -78,10 +78,10 @@ class _StoreSink(Sink):
         fit_exceptions(formatter, records)
         event_dict = formatter.event_dict
         new_id = self._ids.new_id
-        out = []
-        for record in records:
-            out.append(event_entry(event_dict(record), new_id(), record.levelno, to_json_bytes))
-        return out
+        return [
+            event_entry(event_dict(record), new_id(), record.levelno, to_json_bytes)
+            for record in records
+        ]
 
     def render(self, record: logging.LogRecord) -> bytes:
         return self.render_all((record,))[0]

@@ -14,7 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from structflow.store._filters import build_query, parse_where_pairs
+from structflow.store._filters import LOG_FILTERS, build_query, parse_where_pairs
 
 __all__ = [
     "LOG_FILTERS",
@@ -25,18 +25,6 @@ __all__ = [
 
 #: Longest query string accepted.
 MAX_QUERY_BYTES = 8192
-#: The filters of ``logs``, ``follow`` and ``/api/logs``, in the store's order.
-LOG_FILTERS = (
-    "flow_run_id",
-    "task_run_id",
-    "flow_name",
-    "task_name",
-    "level",
-    "since",
-    "until",
-    "search",
-    "where",
-)
 _NAME = re.compile(r"[A-Za-z_]+")
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 __all__ = [
     "COLUMN_KEYS",
+    "LOG_FILTERS",
     "Query",
     "build_query",
     "clean_text",
@@ -55,6 +56,20 @@ UNKNOWN_LEVELNO = logging.INFO
 _LEVEL_N = re.compile(r"level (\d{1,9})")
 _LEVELS_ALLOWED = "NOTSET, DEBUG, INFO, WARNING, ERROR, CRITICAL (any case) or a number >= 0"
 
+#: The filters of ``Store.logs`` and ``Store.follow`` (and of the server's
+#: ``/api/logs``), by the names of their parameters, in their order.
+LOG_FILTERS = (
+    "flow_run_id",
+    "task_run_id",
+    "flow_name",
+    "task_name",
+    "level",
+    "since",
+    "until",
+    "search",
+    "where",
+)
+
 #: ``where`` keys answered by a column rather than by the JSON fields.
 COLUMN_KEYS: frozenset[str] = frozenset(
     {"logger", "level", "message", "flow_name", "flow_run_id", "task_name", "task_run_id"}
@@ -73,9 +88,9 @@ _INT64 = (-(2**63), 2**63 - 1)
 _NOT_WORD = "\u19b0-\u19c0\u19c8\u19c9\u1cf2\u1cf3"
 _WORD = re.compile(rf"[^\W_{_NOT_WORD}]+")
 #: For ASCII text, the fast way to the same words: every byte that is not a
-#: letter or digit becomes a space.
-_ASCII_SEPARATORS = bytes.maketrans(
-    bytes(range(128)), bytes(c if chr(c).isalnum() else 32 for c in range(128))
+#: letter or digit becomes a space, and capitals become lower case.
+_ASCII_WORD_BYTES = bytes.maketrans(
+    bytes(range(128)), bytes(ord(chr(c).lower()) if chr(c).isalnum() else 32 for c in range(128))
 )
 #: Search looks at this many characters of each message...
 SEARCH_CHARS = 65_536
@@ -121,7 +136,7 @@ def words_text(message: str) -> str:
     """The words of *message* that search finds it by, lower case, joined by spaces."""
     text = message if len(message) <= SEARCH_CHARS else message[:SEARCH_CHARS]
     if text.isascii():
-        words = text.encode("ascii").lower().translate(_ASCII_SEPARATORS).split()
+        words = text.encode("ascii").translate(_ASCII_WORD_BYTES).split()
         if len(text) > WORD_CHARS:
             words = [w[:WORD_CHARS] for w in words]
         return b" ".join(words).decode("ascii")

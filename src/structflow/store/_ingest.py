@@ -3,9 +3,9 @@ Turning JSON lines (and the JSON renderer's event dicts) into the store's entrie
 
 The lines are what :class:`structflow.formatters.JsonFormatter` writes with
 the default schema (what HTTPHandler sends as NDJSON). Each valid line
-becomes one *entry*: a JSON array of the columns, which the dialects insert
-a batch at a time with one statement, the database unpacking the array
-(no per-row work in Python on the insert). StoreHandler makes the same
+becomes one *entry*: a JSON array of the columns, which the dialects store
+a batch per transaction (SQLite a hundred entries per INSERT, PostgreSQL
+the batch with one COPY). StoreHandler makes the same
 entries straight from the event dict the renderer builds, without the line
 in between, and keeps them in its queue and spool. An invalid line is set
 aside with the reason, and never stops the others.
@@ -123,7 +123,7 @@ def _timestamp(value: Any) -> int:
         if cached[0] != prefix:
             cached = _last_second = (prefix, _timestamp_slowly(prefix + "Z"))
         fraction = value[20:26]
-        if fraction.isdigit():
+        if fraction.isdigit() and fraction.isascii():
             return cached[1] + int(fraction)
     return _timestamp_slowly(value)
 
@@ -175,8 +175,18 @@ def _levelno(level: str) -> int:
     return UNKNOWN_LEVELNO if number is None else number
 
 
-def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
-    """The entry of a parsed line or an event dict; *dump* serialises the fields."""
+def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
+    """
+    The entry of an event dict as the JSON renderer builds it (default schema), or of a line.
+
+    *levelno* is the record's level number (anything but an int from 0 to
+    2**31: the number of the level name). *dump* serialises the fields
+    (values may be objects JSON cannot hold:
+    :func:`structflow.formatters.to_json_bytes` renders those as their repr).
+
+    Raises:
+        InvalidLine: the event lacks what an entry needs (a processor removed it).
+    """
     get = obj.get
     if "timestamp" not in obj:
         raise InvalidLine("no 'timestamp'")
@@ -213,8 +223,11 @@ def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], by
     map_index = get("map_index")
     if map_index is not None and (type(map_index) is not int or not -(2**63) <= map_index < 2**63):
         raise InvalidLine(f"map_index={map_index!r} is not a 64-bit integer")
-    fields = {k: v for k, v in obj.items() if k not in _COLUMN_KEYS}
-    if fields:
+    if obj.keys() <= _COLUMN_KEYS:  # most records: nothing but columns
+        fields_json = "{}"
+        lifecycle = state = duration = None
+    else:
+        fields = {k: v for k, v in obj.items() if k not in _COLUMN_KEYS}
         lifecycle = fields.get("lifecycle")
         state = fields.get("state")
         duration = fields.get("duration_s")
@@ -223,13 +236,11 @@ def _entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], by
         if type(state) is not str:
             state = None
         duration = float(duration) if type(duration) in (int, float) else None  # type: ignore[arg-type]
-    else:
-        lifecycle = state = duration = None
+        try:
+            fields_json = dump(fields).decode("utf-8")
+        except TypeError as exc:
+            raise InvalidLine(f"a field is not JSON ({exc})") from None
     exception = get("exception")
-    try:
-        fields_json = dump(fields).decode("utf-8")
-    except TypeError as exc:
-        raise InvalidLine(f"a field is not JSON ({exc})") from None
     columns = (
         uid,
         ts,
@@ -274,19 +285,4 @@ def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, bytes]:
         uid = "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
     elif type(uid) is not str or not 0 < len(uid) <= MAX_ID_CHARS:
         raise InvalidLine(f"{ID_KEY}={uid!r} is not a string of 1 to {MAX_ID_CHARS} characters")
-    return uid, _entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)
-
-
-def event_entry(
-    event: dict[str, Any], uid: str, levelno: int, dump: Callable[[Any], bytes]
-) -> bytes:
-    """
-    The entry of an event dict as the JSON renderer builds it (default schema).
-
-    *dump* serialises the fields (values may be objects JSON cannot hold:
-    :func:`structflow.formatters.to_json_bytes` renders those as their repr).
-
-    Raises:
-        InvalidLine: the event lacks what an entry needs (a processor removed it).
-    """
-    return _entry(event, uid, levelno, dump)
+    return uid, event_entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)

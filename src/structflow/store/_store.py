@@ -26,6 +26,7 @@ from structflow.store._dialects import (
 )
 from structflow.store._entries import IngestResult, LogEntry, RunSummary
 from structflow.store._filters import (
+    LOG_FILTERS,
     Query,
     build_query,
     decode_cursor,
@@ -43,6 +44,8 @@ __all__ = ["Store", "configured_url", "connect"]
 
 T = TypeVar("T")
 
+# From level to map_index, the columns are LogEntry's fields in its order:
+# _entry hands them on by position.
 _SELECT = (
     "SELECT seq, uid, ts, level, levelno, logger, message, flow_name, flow_run_id, task_name, "
     "task_run_id, map_index, {fields}, exception FROM structflow_entries"
@@ -364,20 +367,7 @@ class Store:
                 and what is allowed.
             StoreError: the database failed.
         """
-        q = build_query(
-            flow_run_id=flow_run_id,
-            task_run_id=task_run_id,
-            flow_name=flow_name,
-            task_name=task_name,
-            level=level,
-            since=since,
-            until=until,
-            search=search,
-            where=where,
-            limit=limit,
-            order=order,
-            after=after,
-        )
+        q = build_query(**_filters(locals()), limit=limit, order=order)
         return [entry for _seq, entry in self._do("reading entries", lambda d: self._entries(d, q))]
 
     def follow(
@@ -418,19 +408,7 @@ class Store:
         if not 0 < poll_interval <= 3600:
             raise ValueError(f"poll_interval={poll_interval!r} is invalid; expected seconds > 0")
         backlog = parse_limit(limit)
-        q = build_query(
-            flow_run_id=flow_run_id,
-            task_run_id=task_run_id,
-            flow_name=flow_name,
-            task_name=task_name,
-            level=level,
-            since=since,
-            until=until,
-            search=search,
-            where=where,
-            limit=_PAGE,
-            after=after,
-        )
+        q = build_query(**_filters(locals()), limit=_PAGE)
         return self._follow(q, backlog, float(poll_interval))
 
     def _follow(self, q: Query, backlog: int | None, poll: float) -> Iterator[LogEntry]:
@@ -541,6 +519,11 @@ class Store:
         )
 
 
+def _filters(arguments: Mapping[str, Any]) -> dict[str, Any]:
+    """The filters and ``after`` among a call's *arguments* (its ``locals()``), for build_query."""
+    return {name: arguments[name] for name in (*LOG_FILTERS, "after")}
+
+
 def _with(q: Query, **changes: Any) -> Query:
     return replace(q, **changes)
 
@@ -595,35 +578,6 @@ def _same_type(column: str, value: object) -> bool:
 
 
 def _entry(row: Sequence[Any]) -> LogEntry:
-    (
-        seq,
-        uid,
-        ts,
-        level,
-        levelno,
-        logger,
-        message,
-        flow_name,
-        flow_run_id,
-        task_name,
-        task_run_id,
-        map_index,
-        fields,
-        exception,
-    ) = row
-    return LogEntry(
-        id=uid,
-        timestamp=from_micros(ts),
-        level=level,
-        levelno=levelno,
-        logger=logger,
-        message=message,
-        flow_name=flow_name,
-        flow_run_id=flow_run_id,
-        task_name=task_name,
-        task_run_id=task_run_id,
-        map_index=map_index,
-        fields=_loads(fields),
-        exception=exception,
-        cursor=encode_cursor(ts, seq),
-    )
+    seq, uid, ts, *columns, fields, exception = row
+    values = (uid, from_micros(ts), *columns, _loads(fields), exception, encode_cursor(ts, seq))
+    return LogEntry(*values)
