@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from structflow._records import RESERVED
 from structflow.formatters import ClassicFormatter, ConsoleFormatter, JsonFormatter, LogfmtFormatter
 from structflow.loggers import Logger, LogRecord, get_logger
 
@@ -108,8 +109,11 @@ def golden_record(exc_info: Any = None, **overrides: Any) -> LogRecord:
         "rows": 3,
     }
     fields.update(overrides)
-    record.__dict__.update(fields)
-    record.__dict__["structflow_fields"] = tuple(fields)
+    # Stored as structflow's loggers store fields: a name of the record's own
+    # attributes (``created``, ``name`` ...) gets a trailing underscore.
+    stored = {(k + "_" if k in RESERVED else k): v for k, v in fields.items()}
+    record.__dict__.update(stored)
+    record.__dict__["structflow_fields"] = tuple(stored)
     return record
 
 
