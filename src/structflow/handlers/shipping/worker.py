@@ -107,6 +107,11 @@ class Worker(WriterStage, SenderStage):
             if self._writer_idle:
                 self._writer_idle = False
                 self._writer_cv.notify()
+            if not self._paced:
+                # when_full = "block": a full queue makes the call wait for
+                # room, which paces it; waiting or yielding before that only
+                # competes with the worker's threads for the interpreter.
+                return
             if intake > self._high_water and _get_ident() not in _worker_threads:
                 # The records waiting to be rendered alone fill half the
                 # queue: the writer is behind (threads logging at once keep
