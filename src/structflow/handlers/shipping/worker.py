@@ -32,7 +32,8 @@ __all__ = ["DROP_REASONS", "Worker", "make_buffer"]
 #: How long after the shutdown deadline the writer, then the sender, may take to stop.
 _STOP_GRACE = (0.25, 0.35)
 #: Longest a log call waits for the writer to take the records waiting to be
-#: rendered, once they fill half of ``max_queue_bytes``.
+#: rendered, once they fill half of ``max_queue_bytes`` (but with
+#: ``when_full="block"``, where a full queue makes it wait for room instead).
 _PACE_TIMEOUT = 0.02
 
 _get_ident = threading.get_ident
@@ -249,6 +250,10 @@ class Worker(WriterStage, SenderStage):
                 self.sink.close()
         self._report_close(lost, 0 if ok else kept)
         lifecycle.forget(self)
+        # The sender's last attempt, cut at the deadline, can give its batch
+        # up (counted as shutdown) and so resolve the final flush just before
+        # the wait above ends: those records were not delivered either.
+        ok = ok and not lost
         self._close_ok = ok
         return ok
 
