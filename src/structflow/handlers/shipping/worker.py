@@ -108,12 +108,11 @@ class Worker(WriterStage, SenderStage):
             if self._writer_idle:
                 self._writer_idle = False
                 self._writer_cv.notify()
-            if not self._paced:
-                # when_full = "block": a full queue makes the call wait for
-                # room, which paces it; waiting or yielding before that only
-                # competes with the worker's threads for the interpreter.
-                return
-            if intake > self._high_water and _get_ident() not in _worker_threads:
+            # Not with when_full = "block" (self._paced is false): a full queue
+            # makes the call wait for room, which paces it; waiting or yielding
+            # before that only competes with the worker's threads for the
+            # interpreter.
+            if intake > self._high_water and self._paced and _get_ident() not in _worker_threads:
                 # The records waiting to be rendered alone fill half the
                 # queue: the writer is behind (threads logging at once keep
                 # it from the GIL). Wait, briefly, until it takes them,
@@ -123,7 +122,7 @@ class Worker(WriterStage, SenderStage):
                 self._taken_cv.wait(_PACE_TIMEOUT)
                 self._pacing -= 1
                 return
-        if queued > self._high_water and _get_ident() not in _worker_threads:
+        if queued > self._high_water and self._paced and _get_ident() not in _worker_threads:
             # Past the high-water mark each call yields the interpreter once
             # (no waiting on I/O or locks), which lets the worker's threads
             # run instead of records being dropped.
