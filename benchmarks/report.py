@@ -145,6 +145,12 @@ def targets(results: Results) -> list[Target]:
             unit="records/s",
         ),
         Target(
+            "HTTPHandler, 8 threads, when_full=block: 64 KiB queue / default queue (burst time)",
+            Stat.of(values(results, "ship-block/structflow", "ratio")),
+            1.5,
+            False,
+        ),
+        Target(
             "structflow serve ingest vs StoreHandler into the same kind of store",
             speedup_rate(served, local),
             0.5,

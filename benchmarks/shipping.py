@@ -15,8 +15,9 @@ Senders:
 cost per record, and the delivered rate (records counted by the receiver per
 second of wall time from the first call to the last delivery).
 ``run_outage`` logs at a fixed rate while the receiver is down and reports
-peak RSS and records dropped or spooled. ``run_syslog`` ships to a real
-syslog-ng.
+peak RSS and records dropped or spooled. ``run_block`` times a burst from 8
+threads with ``when_full="block"`` and a 64 KiB queue against the same burst
+with the default queue. ``run_syslog`` ships to a real syslog-ng.
 """
 
 from __future__ import annotations
@@ -515,6 +516,95 @@ def run_ship(case: str, quick: bool) -> dict[str, Any]:
         "raised_into_caller": raised,
         "flush_returned": flushed,
         "sender_stats": sender_stats,
+    }
+
+
+#: Logging threads of the block case, and the small queue it compares.
+BLOCK_THREADS = 8
+BLOCK_QUEUE = 65_536
+
+
+def _block_burst(url: str, name: str, records: int, small: bool) -> dict[str, Any]:
+    """
+    Log *records* short records from each of :data:`BLOCK_THREADS` threads, then flush.
+
+    With *small*, the handler has ``when_full="block"`` and a
+    :data:`BLOCK_QUEUE`-byte queue; otherwise the defaults.
+    """
+    import structflow
+    from structflow.handlers import HTTPHandler
+
+    structflow.configure(renderer="json", stream="none", level="INFO")
+    options: dict[str, Any] = (
+        {"max_queue_bytes": BLOCK_QUEUE, "when_full": "block"} if small else {}
+    )
+    handler = HTTPHandler(url, **options)
+    logger = _stdlib_logger(name, handler)
+    start = threading.Barrier(BLOCK_THREADS + 1)
+
+    def work(thread: int) -> None:
+        start.wait()
+        for i in range(records):
+            logger.info("t%d", thread, extra={"worker": thread, "seq": i})
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(BLOCK_THREADS)]
+    try:
+        for t in threads:
+            t.start()
+        start.wait()
+        t0 = time.perf_counter()
+        for t in threads:
+            t.join()
+        flushed = handler.flush(60.0)
+        seconds = time.perf_counter() - t0
+        stats = dict(handler.stats())
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    expected = records * BLOCK_THREADS
+    if not flushed or stats["delivered"] != expected:
+        raise BenchmarkError(
+            f"block: {expected} records sent, {stats['delivered']} delivered, flush returned "
+            f"{flushed}; handler stats {stats}"
+        )
+    return {"seconds": seconds, "stats": stats}
+
+
+def run_block(case: str, quick: bool) -> dict[str, Any]:
+    """
+    Time one burst from 8 threads with a 64 KiB queue in block mode and with the default queue.
+
+    The two set-ups run in this process one after the other against the same
+    receiver (the order alternates between two pairs of runs); the figure is
+    the ratio of their completion times (from the first call to the end of
+    the flush), which is 1 when a small queue costs nothing.
+    """
+    if case != "structflow":
+        raise BenchmarkError(f"unknown block case {case!r}; expected 'structflow'")
+    records = 2000 if quick else 20_000
+    receiver = Receiver()
+    small: list[float] = []
+    large: list[float] = []
+    requests = 0
+    try:
+        for pair in range(2):
+            for is_small in (True, False) if pair % 2 == 0 else (False, True):
+                receiver.reset()
+                out = _block_burst(
+                    receiver.url, f"bench.block.{pair}.{is_small}", records, is_small
+                )
+                (small if is_small else large).append(out["seconds"])
+                if is_small:
+                    requests += int(receiver.stats()["requests"])
+    finally:
+        receiver.stop()
+    small_s, large_s = statistics.fmean(small), statistics.fmean(large)
+    return {
+        "ratio": small_s / large_s,
+        "small_queue_s": small_s,
+        "default_queue_s": large_s,
+        "records": records * BLOCK_THREADS,
+        "small_queue_requests": requests / len(small),
     }
 
 

@@ -131,6 +131,17 @@ def build_plan(
     for sender in shipping.SENDERS:
         cost = 1.5 if quick else 5.0
         plan.append(Case("ship", sender, SHIP_LABELS[sender], SHIP_PEERS[sender], r, 300, cost))
+    plan.append(
+        Case(
+            "ship-block",
+            "structflow",
+            "structflow HTTPHandler, 8 threads, when_full=block: 64 KiB vs default queue",
+            "structflow",
+            r,
+            300,
+            2.0 if quick else 25.0,
+        )
+    )
     # The outage cases last tens of seconds each and measure memory and
     # losses, not speed: one round.
     for sender in shipping.OUTAGE_SENDERS:

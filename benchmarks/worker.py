@@ -22,6 +22,7 @@ GROUPS = {
     "scaling": ("benchmarks.scaling", "run"),
     "ship": ("benchmarks.shipping", "run_ship"),
     "outage": ("benchmarks.shipping", "run_outage"),
+    "ship-block": ("benchmarks.shipping", "run_block"),
     "syslog": ("benchmarks.shipping", "run_syslog"),
     "store-ingest": ("benchmarks.store", "run_ingest"),
     "store-query": ("benchmarks.store", "run_query"),

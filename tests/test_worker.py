@@ -61,6 +61,17 @@ def test_100k_records_are_delivered_exactly_once_in_order(
     assert seqs(receiver) == list(range(100_000))
 
 
+def assert_160k_delivered_in_order(receiver: HTTPReceiver, handler: HTTPHandler) -> None:
+    """8 threads x 20,000 records: all delivered, none dropped, each thread's in its order."""
+    assert handler.flush(timeout=60) is True
+    stats = handler.stats()
+    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (160_000, 160_000, NO_DROPS)
+    by_thread: dict[int, list[int]] = {}
+    for line in receiver.lines():
+        by_thread.setdefault(line["worker"], []).append(line["seq"])
+    assert by_thread == {t: list(range(20_000)) for t in range(8)}
+
+
 def test_eight_threads_deliver_the_exact_count_each_in_its_order(
     receiver: HTTPReceiver, closing: list[logging.Handler]
 ) -> None:
@@ -80,13 +91,7 @@ def test_eight_threads_deliver_the_exact_count_each_in_its_order(
     for t in threads:
         t.join(60)
 
-    assert handler.flush(timeout=60) is True
-    stats = handler.stats()
-    assert (stats["accepted"], stats["delivered"], stats["dropped"]) == (160_000, 160_000, NO_DROPS)
-    by_thread: dict[int, list[int]] = {}
-    for line in receiver.lines():
-        by_thread.setdefault(line["worker"], []).append(line["seq"])
-    assert by_thread == {t: list(range(20_000)) for t in range(8)}
+    assert_160k_delivered_in_order(receiver, handler)
 
 
 def test_flushing_while_other_threads_log_neither_duplicates_nor_drops(
@@ -281,6 +286,20 @@ def test_block_with_a_64_kib_queue_lets_eight_threads_finish_without_a_drop(
     assert handler.flush(timeout=60) is True
     stats = handler.stats()
     assert (stats["delivered"], stats["dropped"]) == (40_000, NO_DROPS)
+
+
+@pytest.mark.timeout(180)
+def test_block_with_a_64_kib_queue_finishes_a_burst_of_160k_records_in_order(
+    receiver: HTTPReceiver, closing: list[logging.Handler]
+) -> None:
+    """8 threads x 20,000 records; a log call may wait for room as long as it takes."""
+    handler = HTTPHandler(
+        receiver.url, max_queue_bytes=65_536, when_full="block", block_timeout=120
+    )
+    closing.append(handler)
+    eight_threads(attach(handler), 20_000)
+
+    assert_160k_delivered_in_order(receiver, handler)
 
 
 def _fill(receiver: HTTPReceiver, handler: HTTPHandler, total: int) -> logging.Logger:

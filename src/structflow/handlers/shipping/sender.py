@@ -236,6 +236,6 @@ class SenderStage(WorkerState):
         with self._lock:
             self._queued_bytes -= freed
             self._drops["shutdown"] += lost
-            if self._space_waiters:
+            if self._space_waiters and freed:
                 self._space_cv.notify_all()
             self._resolve_markers_locked()

@@ -107,6 +107,9 @@ class WorkerState:
         # Past this the sender sends what waits without waiting for a full
         # batch or flush_interval, and each log call yields the interpreter.
         self._high_water = s.max_queue_bytes // 2
+        # Whether log calls pace themselves past the high-water mark (not with
+        # when_full = "block", where a full queue makes them wait for room).
+        self._paced = s.when_full != "block"
         self.diagnostics = Diagnostics(label)
         self._buffer = make_buffer(s, sink, self.diagnostics, self.dropped)
         limits = [s.max_queue_bytes]

@@ -32,7 +32,8 @@ __all__ = ["DROP_REASONS", "Worker", "make_buffer"]
 #: How long after the shutdown deadline the writer, then the sender, may take to stop.
 _STOP_GRACE = (0.25, 0.35)
 #: Longest a log call waits for the writer to take the records waiting to be
-#: rendered, once they fill half of ``max_queue_bytes``.
+#: rendered, once they fill half of ``max_queue_bytes`` (but with
+#: ``when_full="block"``, where a full queue makes it wait for room instead).
 _PACE_TIMEOUT = 0.02
 
 _get_ident = threading.get_ident
@@ -107,7 +108,11 @@ class Worker(WriterStage, SenderStage):
             if self._writer_idle:
                 self._writer_idle = False
                 self._writer_cv.notify()
-            if intake > self._high_water and _get_ident() not in _worker_threads:
+            # Not with when_full = "block" (self._paced is false): a full queue
+            # makes the call wait for room, which paces it; waiting or yielding
+            # before that only competes with the worker's threads for the
+            # interpreter.
+            if intake > self._high_water and self._paced and _get_ident() not in _worker_threads:
                 # The records waiting to be rendered alone fill half the
                 # queue: the writer is behind (threads logging at once keep
                 # it from the GIL). Wait, briefly, until it takes them,
@@ -117,7 +122,7 @@ class Worker(WriterStage, SenderStage):
                 self._taken_cv.wait(_PACE_TIMEOUT)
                 self._pacing -= 1
                 return
-        if queued > self._high_water and _get_ident() not in _worker_threads:
+        if queued > self._high_water and self._paced and _get_ident() not in _worker_threads:
             # Past the high-water mark each call yields the interpreter once
             # (no waiting on I/O or locks), which lets the worker's threads
             # run instead of records being dropped.
@@ -244,6 +249,10 @@ class Worker(WriterStage, SenderStage):
                 self.sink.close()
         self._report_close(lost, 0 if ok else kept)
         lifecycle.forget(self)
+        # The sender's last attempt, cut at the deadline, can give its batch
+        # up (counted as shutdown) and so resolve the final flush just before
+        # the wait above ends: those records were not delivered either.
+        ok = ok and not lost
         self._close_ok = ok
         return ok
 
