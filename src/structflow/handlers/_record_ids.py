@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 import logging
 import secrets
+from collections.abc import Sequence
 
 __all__ = ["RecordIds"]
 
@@ -40,7 +41,8 @@ class RecordIds:
     def renew(self) -> None:
         """Draw a new prefix and restart the counter."""
         self._prefix_text = secrets.token_hex(8)
-        self._prefix = self._prefix_text.encode("ascii")
+        # What goes between a line's last value and the counter.
+        self._key = b',"_record_id":"' + self._prefix_text.encode("ascii") + b"-"
         self._counter = itertools.count()
 
     def new_id(self) -> str:
@@ -54,12 +56,27 @@ class RecordIds:
         ``_levelno`` is added for a level whose name does not stand for its
         number everywhere (a custom level), so a store can still rank it.
         """
-        if line[-1:] != b"}":
-            return line  # not an object: a formatter of the user's own, left as it made it
-        body = line[:-1]
-        comma = b"," if len(body) > 1 else b""
-        out = b'%s%s"_record_id":"%s-%x"' % (body, comma, self._prefix, next(self._counter))
-        levelno = record.levelno
-        if _STANDARD.get(record.levelname) != levelno and isinstance(levelno, int):
-            out += b',"_levelno":%d' % levelno
-        return out + b"}"
+        return self.stamp_all([line], [record])[0]
+
+    def stamp_all(
+        self, lines: Sequence[bytes], records: Sequence[logging.LogRecord]
+    ) -> list[bytes]:
+        """:meth:`stamp` each line of *lines* with the id of the record at its index."""
+        key = self._key
+        counter = self._counter
+        standard = _STANDARD.get
+        out = []
+        for line, record in zip(lines, records, strict=True):
+            if line[-1:] != b"}":
+                out.append(line)  # not an object: a formatter of the user's own, left as made
+                continue
+            levelno = record.levelno
+            if standard(record.levelname) == levelno or not isinstance(levelno, int):
+                tail = b'%x"}' % next(counter)
+            else:
+                tail = b'%x","_levelno":%d}' % (next(counter), levelno)
+            if len(line) > 2:
+                out.append(b"".join((line[:-1], key, tail)))
+            else:  # {}: no comma before the key
+                out.append(b"".join((b'{"_record_id":"', key[15:], tail)))
+        return out

@@ -155,6 +155,12 @@ class NdjsonEncoder(Encoder):
     def entry(self, record: logging.LogRecord, formatter: RecordFormatter) -> bytes:
         return self._ids.stamp(formatter.format_bytes(record), record)
 
+    def entries(
+        self, records: Sequence[logging.LogRecord], formatter: RecordFormatter
+    ) -> list[bytes]:
+        format_bytes = formatter.format_bytes
+        return self._ids.stamp_all([format_bytes(record) for record in records], records)
+
     def after_fork_in_child(self) -> None:
         self._ids.renew()
 

@@ -13,7 +13,6 @@ configured it first.
 from __future__ import annotations
 
 import importlib
-import importlib.abc
 import importlib.machinery
 import importlib.util
 import sys
@@ -21,7 +20,12 @@ import threading
 import traceback
 from collections.abc import Sequence
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
+
+if TYPE_CHECKING:
+    # Not imported at run time: importlib.abc pulls in importlib.resources
+    # (tempfile, shutil, random...), a tenth of structflow's import time.
+    from importlib.abc import Loader
 
 from structflow._config import Config, ConfigError
 
@@ -87,10 +91,10 @@ def reset() -> None:
 # --- configuring structlog when the application imports it ------------------------
 
 
-class _ConfigureAfterImport(importlib.abc.Loader):
-    """Runs structlog's own loader, then configures structlog for structflow."""
+class _ConfigureAfterImport:
+    """Runs structlog's own loader, then configures structlog for structflow (a loader)."""
 
-    def __init__(self, loader: importlib.abc.Loader) -> None:
+    def __init__(self, loader: Loader) -> None:
         self._loader = loader
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
@@ -105,8 +109,8 @@ class _ConfigureAfterImport(importlib.abc.Loader):
         _configure_now()
 
 
-class _ImportHook(importlib.abc.MetaPathFinder):
-    """A one-shot finder that notices the import of ``structlog``."""
+class _ImportHook:
+    """A one-shot finder (on ``sys.meta_path``) that notices the import of ``structlog``."""
 
     def find_spec(
         self,
@@ -121,7 +125,7 @@ class _ImportHook(importlib.abc.MetaPathFinder):
                 sys.meta_path.remove(self)
         spec = importlib.util.find_spec(fullname)
         if spec is not None and spec.loader is not None and hasattr(spec.loader, "exec_module"):
-            spec.loader = _ConfigureAfterImport(spec.loader)
+            spec.loader = cast("Loader", _ConfigureAfterImport(spec.loader))
         return spec
 
     def __repr__(self) -> str:

@@ -44,6 +44,12 @@ DROP_REASONS = (
 )
 #: A batch holds at most this fraction of ``max_queue_bytes``.
 _BATCHES_PER_QUEUE = 2
+#: The writer's rendered slices go into the buffer together until they hold
+#: this fraction of ``max_queue_bytes`` (or a batch, if smaller). Each push
+#: takes the lock and may wake the sender: one per slice costs a large queue
+#: a tenth of its throughput, in lock and interpreter hand-offs with the log
+#: calls.
+_PUSHES_PER_QUEUE = 8
 
 
 def make_buffer(
@@ -107,6 +113,8 @@ class WorkerState:
         # Past this the sender sends what waits without waiting for a full
         # batch or flush_interval, and each log call yields the interpreter.
         self._high_water = s.max_queue_bytes // 2
+        # The writer pushes rendered entries into the buffer in groups of this size.
+        self._push_bytes = min(self._batch_bytes, s.max_queue_bytes // _PUSHES_PER_QUEUE)
         # Whether log calls pace themselves past the high-water mark (not with
         # when_full = "block", where a full queue makes them wait for room).
         self._paced = s.when_full != "block"

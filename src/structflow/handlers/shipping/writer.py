@@ -2,9 +2,9 @@
 :class:`WriterStage`: the worker's writer thread, from the intake into the buffer.
 
 The writer takes the whole intake at once, renders its records into
-entries with the sink, a slice at a time, and pushes each slice into the
-buffer, accounting for it at once (so a small queue keeps moving while a
-large intake is rendered). It then positions the flush markers that came
+entries with the sink, a slice at a time, and pushes them into the buffer
+a group of slices at a time, accounting for each group at once (so a small
+queue keeps moving while a large intake is rendered). It then positions the flush markers that came
 with the intake, and wakes the sender when a batch is due. It never waits
 for the receiver.
 """
@@ -136,16 +136,30 @@ class WriterStage(WorkerState):
         total = len(items)
         done = released = 0
         failures = _Failures()
+        group: list[Rendered] = []
+        group_bytes = group_records = 0
         try:
             for part in record_slices(items, _RENDER_SLICE):
                 rendered = render_slice(self.sink, part, self._max_entry)
                 failures.add(rendered)
-                # The estimate was summed over the whole intake; each slice
+                group.append(rendered)
+                group_bytes += rendered.payload
+                group_records += len(part)
+                if (
+                    done + group_records < total
+                    and group_bytes < self._push_bytes
+                    and not self._space_waiters
+                    and self._queued_bytes < self._high_water
+                ):
+                    continue
+                # The estimate was summed over the whole intake; each group
                 # releases its share, and the last one the rest.
-                share = estimated * (done + len(part)) // total - released
-                self._push(rendered, share)
-                done += len(part)
+                share = estimated * (done + group_records) // total - released
+                self._push(group[0] if len(group) == 1 else _joined(group), share)
+                done += group_records
                 released += share
+                group = []
+                group_bytes = group_records = 0
         except BaseException:
             with self._lock:
                 self._drops["error"] += total - done
@@ -165,7 +179,7 @@ class WriterStage(WorkerState):
             self._wake_sender_locked(bool(markers))
 
     def _push(self, rendered: Rendered, estimated: int) -> None:
-        """Put one rendered slice into the buffer and account for it (its records: *estimated*)."""
+        """Put rendered slices into the buffer and account for them (their records: *estimated*)."""
         buffer = self._buffer
         entries = buffer.prepare(rendered.entries) if rendered.entries else rendered.entries
         spooled, cost = buffer.push(entries, rendered.payload) if entries else (0, 0)
@@ -241,3 +255,17 @@ class WriterStage(WorkerState):
             self._last_error,
         ):
             self._reported_errors += errors
+
+
+def _joined(group: list[Rendered]) -> Rendered:
+    """The rendered slices of *group* as one."""
+    entries: list[bytes] = []
+    for rendered in group:
+        entries += rendered.entries
+    return Rendered(
+        entries,
+        sum(r.payload for r in group),
+        sum(r.too_large for r in group),
+        sum(r.failed for r in group),
+        next((r.error for r in reversed(group) if r.error), ""),
+    )
