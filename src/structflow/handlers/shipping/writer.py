@@ -87,17 +87,19 @@ class WriterStage(WorkerState):
     def _writer_wait(self) -> None:
         """Sleep until records, a flush or the close arrive; then linger for more records."""
         with self._lock:
-            if self._intake or self._markers_in or self._stop_writer:
-                return
-            self._writer_idle = True
-            self._writer_cv.wait(self._buffer.idle_tick)
-            self._writer_idle = False
-            # No lingering when a slice is already there, or when callers
-            # wait for room (a small queue): waiting only delays them.
+            if not (self._intake or self._markers_in or self._stop_writer):
+                self._writer_idle = True
+                self._writer_cv.wait(self._buffer.idle_tick)
+                self._writer_idle = False
+            # Linger also when a few records came while the last ones were
+            # rendered: taking them at once would hand the interpreter back
+            # and forth with the log calls a few records at a time. No
+            # lingering when a slice is already there, for a flush or the
+            # close, or when callers wait for room (a small queue).
             linger = (
-                not self._markers_in
+                0 < len(self._intake) < _RENDER_SLICE
+                and not self._markers_in
                 and not self._stop_writer
-                and len(self._intake) < _RENDER_SLICE
                 and self._queued_bytes < self._high_water
                 and not self._space_waiters
             )
