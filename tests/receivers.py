@@ -39,6 +39,12 @@ from typing import Any, TypeVar
 import pytest
 
 from needs import require
+from structflow.handlers.shipping.worker import DROP_REASONS
+
+#: stats()["dropped"] of a handler that dropped nothing.
+NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
+#: Retry quickly: tests wait for retries, not for the default backoff.
+FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 
 
 def wait_until(

@@ -13,12 +13,14 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 
-__all__ = ["FLOW_SCRIPT", "Served", "server_env", "ship_flow", "ship_record"]
+__all__ = ["FLOW_SCRIPT", "Served", "served_fixture", "server_env", "ship_flow", "ship_record"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -225,3 +227,19 @@ def ship_flow(served: Served, flow_name: str, *, fail: bool = True) -> dict[str,
 def ship_record(url: str, flow_run_id: str, task_name: str, message: str) -> None:
     """Log one ERROR record with a run context from another process, through HTTPHandler."""
     _run(RECORD_SCRIPT, url, flow_run_id, task_name, message)
+
+
+@pytest.fixture(name="served", scope="module", params=["sqlite", "postgresql"])
+def served_fixture(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """A running server on each backend, for the module."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('serve') / 'logs.db'}"
+    else:
+        url = request.getfixturevalue("pg_cluster").new_schema()
+    server = Served(url)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from receivers import (
+    FAST,
+    NO_DROPS,
     Cut,
     Diagnostics,
     HTTPReceiver,
@@ -25,13 +27,9 @@ from receivers import (
     receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
 )
 from structflow.handlers import HTTPHandler, Outcome, ShippingHandler
-from structflow.handlers.shipping.worker import DROP_REASONS
 from structflow.testing import MockSink
 
 pytestmark = pytest.mark.timeout(60)
-
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 
 
 def seqs(receiver: HTTPReceiver) -> list[int]:

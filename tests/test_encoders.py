@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from receivers import (
+    NO_DROPS,
     HTTPReceiver,
     Respond,
     attach,
@@ -33,11 +34,9 @@ from structflow.handlers.encoders import (
 )
 from structflow.handlers.http import _HTTPSink
 from structflow.handlers.shipping.snapshot import snapshot
-from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
 
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
 RUN = {"flow_name": "etl-flow", "flow_run_id": "fr-1", "task_name": "Task B", "task_run_id": "tr-1"}
 OPTIONS = EncoderOptions(labels={"env": "prod"}, service="etl", hostname="host-1")
 

@@ -12,6 +12,8 @@ import pytest
 
 import structflow
 from receivers import (
+    FAST,
+    NO_DROPS,
     Diagnostics,
     HTTPReceiver,
     Respond,
@@ -27,12 +29,8 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
-
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 
 
 def ship(handler: HTTPHandler, n: int, size: int = 0) -> None:

@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from receivers import (
+    FAST,
+    NO_DROPS,
     Diagnostics,
     HTTPReceiver,
     Respond,
@@ -22,12 +24,9 @@ from receivers import (
     receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
 )
 from structflow.handlers import HTTPHandler, InsecureCredentialsWarning
-from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(60)
 
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 SECRET = "s3cr3t-Zq9"
 
 

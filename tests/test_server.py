@@ -20,27 +20,16 @@ from typing import Any
 import pytest
 import requests
 
-from servers import Served, ship_flow, ship_record
+from servers import (
+    Served,
+    served_fixture,  # noqa: F401 - pytest finds it as 'served'
+    ship_flow,
+    ship_record,
+)
 from storelines import line
 from structflow.server._ingest import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.timeout(180)
-
-
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def served(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """A running server on each backend, for the module."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('serve') / 'logs.db'}"
-    else:
-        url = request.getfixturevalue("pg_cluster").new_schema()
-    server = Served(url)
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -23,7 +23,12 @@ from typing import Any
 import pytest
 
 from needs import require
-from servers import Served, ship_flow, ship_record
+from servers import (
+    Served,
+    served_fixture,  # noqa: F401 - pytest finds it as 'served'
+    ship_flow,
+    ship_record,
+)
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -81,29 +86,13 @@ def browser() -> Iterator[Any]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def web(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """A running server on each backend, for the module."""
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path_factory.mktemp('web') / 'logs.db'}"
-    else:
-        url = request.getfixturevalue("pg_cluster").new_schema()
-    server = Served(url)
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture(scope="module")
-def runs(web: Served) -> dict[str, Any]:
+def runs(served: Served) -> dict[str, Any]:
     """A successful run, then the failing ETL run, shipped from other processes."""
-    ship_flow(web, "daily-report", fail=False)
-    ship_flow(web, "nightly-etl", fail=False)
-    ship_flow(web, "daily-report", fail=False)
-    return ship_flow(web, "nightly-etl")
+    ship_flow(served, "daily-report", fail=False)
+    ship_flow(served, "nightly-etl", fail=False)
+    ship_flow(served, "daily-report", fail=False)
+    return ship_flow(served, "nightly-etl")
 
 
 def wait_for(browser: Any, condition: Callable[[Any], Any], timeout: float = WAIT) -> Any:
@@ -131,15 +120,15 @@ def entry_levels(browser: Any) -> list[str]:
     return [row.get_attribute("data-level") for row in css(browser, "table.logs tr.entry")]
 
 
-def open_run(browser: Any, web: Served, run: dict[str, Any], query: str = "") -> None:
-    browser.get(f"{web.url}runs/{run['flow_run_id']}{query}")
+def open_run(browser: Any, served: Served, run: dict[str, Any], query: str = "") -> None:
+    browser.get(f"{served.url}runs/{run['flow_run_id']}{query}")
     wait_for(browser, lambda b: css(b, "table.logs tr.entry") and css(b, ".timeline li"))
 
 
 def test_the_runs_page_shows_the_failed_run(
-    browser: Any, web: Served, runs: dict[str, Any], tmp_path: Path
+    browser: Any, served: Served, runs: dict[str, Any], tmp_path: Path
 ) -> None:
-    browser.get(web.url)
+    browser.get(served.url)
     row = wait_for(
         browser, lambda b: b.find_elements("css selector", f'tr[data-run="{runs["flow_run_id"]}"]')
     )[0]
@@ -156,22 +145,22 @@ def test_the_runs_page_shows_the_failed_run(
 
 
 def test_the_runs_page_filters_by_state_in_a_shareable_address(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
-    browser.get(web.url + "?state=Success")
+    browser.get(served.url + "?state=Success")
     wait_for(browser, lambda b: css(b, "table.runs tbody tr"))
     states = {b.text for b in css(browser, "table.runs tbody .badge")}
     assert states == {"Success"}
 
 
 def test_opening_the_run_shows_its_task_runs_on_a_timeline(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
-    browser.get(web.url)
+    browser.get(served.url)
     link = wait_for(browser, lambda b: b.find_elements("link text", "nightly-etl"))[0]
     link.click()
     wait_for(browser, lambda b: css(b, ".timeline li"))
-    assert browser.current_url == f"{web.url}runs/{runs['flow_run_id']}"
+    assert browser.current_url == f"{served.url}runs/{runs['flow_run_id']}"
     tasks = [li.find_element("css selector", ".task").text for li in css(browser, ".timeline li")]
     assert tasks == ["extract", "transform", "transform[0]", "transform[1]", "transform[2]", "load"]
     bar = css(browser, ".timeline li")[-1].find_element("css selector", ".bar")
@@ -179,11 +168,11 @@ def test_opening_the_run_shows_its_task_runs_on_a_timeline(
 
 
 def test_the_level_filter_shows_only_errors(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
     from selenium.webdriver.support.ui import Select
 
-    open_run(browser, web, runs)
+    open_run(browser, served, runs)
     Select(browser.find_element("id", "log-level")).select_by_value("error")
     wait_for(
         browser, lambda b: "level=error" in b.current_url and set(entry_levels(b)) == {"error"}
@@ -192,11 +181,11 @@ def test_the_level_filter_shows_only_errors(
 
 
 def test_search_finds_the_entries_with_a_word(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    open_run(browser, web, runs)
+    open_run(browser, served, runs)
     box = browser.find_element("id", "log-search")
     box.send_keys("warehouse", Keys.ENTER)
     # The table is emptied while the new page of entries loads: wait for rows.
@@ -209,9 +198,9 @@ def test_search_finds_the_entries_with_a_word(
 
 
 def test_an_error_row_expands_to_its_preformatted_traceback(
-    browser: Any, web: Served, runs: dict[str, Any], tmp_path: Path
+    browser: Any, served: Served, runs: dict[str, Any], tmp_path: Path
 ) -> None:
-    open_run(browser, web, runs, "?task=load")
+    open_run(browser, served, runs, "?task=load")
     # The task's own record of its exception: its traceback has only the flow's frames.
     row = wait_for(
         browser,
@@ -227,13 +216,13 @@ def test_an_error_row_expands_to_its_preformatted_traceback(
 
 
 def test_the_live_tail_appends_a_record_logged_afterwards(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
-    open_run(browser, web, runs)
+    open_run(browser, served, runs)
     browser.find_element("id", "live-tail").click()
     wait_for(browser, lambda b: b.find_element("id", "live-status").text.startswith("Live"))
     assert "live=1" in browser.current_url
-    ship_record(web.ingest_url, runs["flow_run_id"], "load", "retry scheduled for the warehouse")
+    ship_record(served.ingest_url, runs["flow_run_id"], "load", "retry scheduled for the warehouse")
     wait_for(
         browser,
         lambda b: [
@@ -244,11 +233,11 @@ def test_the_live_tail_appends_a_record_logged_afterwards(
 
 
 def test_the_page_works_from_the_keyboard_with_a_visible_focus(
-    browser: Any, web: Served, runs: dict[str, Any]
+    browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
     from selenium.webdriver.common.keys import Keys
 
-    browser.get(web.url)
+    browser.get(served.url)
     link = wait_for(browser, lambda b: b.find_elements("link text", "nightly-etl"))[0]
     browser.find_element("css selector", "body").send_keys(Keys.TAB)
     outline = browser.execute_script("return getComputedStyle(document.activeElement).outlineStyle")

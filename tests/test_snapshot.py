@@ -12,18 +12,16 @@ from typing import Any
 import pytest
 
 from receivers import (
+    NO_DROPS,
     HTTPReceiver,
     attach,
     closing_fixture,  # noqa: F401 - pytest finds it as 'closing'
     receiver_fixture,  # noqa: F401 - pytest finds it as 'receiver'
 )
 from structflow.handlers import HTTPHandler
-from structflow.handlers.shipping.worker import DROP_REASONS
 from structflow.loggers import LogRecord
 
 pytestmark = pytest.mark.timeout(60)
-
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
 
 
 def test_emit_snapshots_the_record(receiver: HTTPReceiver, closing: list[logging.Handler]) -> None:

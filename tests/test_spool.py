@@ -25,6 +25,8 @@ import pytest
 
 from disks import small_disk_fixture, used_bytes  # noqa: F401 - pytest finds it as 'small_disk'
 from receivers import (
+    FAST,
+    NO_DROPS,
     Diagnostics,
     HTTPReceiver,
     Respond,
@@ -38,12 +40,9 @@ from receivers import (
 from structflow.handlers import HTTPHandler
 from structflow.handlers.shipping import spool as spool_module
 from structflow.handlers.shipping.segments import REC, identity_digest
-from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(90)
 
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 
 # Spools N records, flushes (which times out while the receiver is away),
 # prints the flush result and the spooled count, then dies by SIGKILL.

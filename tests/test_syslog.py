@@ -17,6 +17,8 @@ import pytest
 
 import structflow
 from receivers import (
+    FAST,
+    NO_DROPS,
     Rsyslog,
     SyslogNg,
     SyslogReceiver,
@@ -32,13 +34,10 @@ from receivers import (
 from structflow._context import context
 from structflow.formatters import JsonFormatter
 from structflow.handlers import SyslogHandler
-from structflow.handlers.shipping.worker import DROP_REASONS
 from structflow.handlers.syslog import DEFAULT_MAX_RECORD_BYTES, UDP_MAX_BYTES
 
 pytestmark = pytest.mark.timeout(60)
 
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
-FAST = {"retry_backoff": 0.01, "retry_max_backoff": 0.05}
 HEADER = re.compile(
     rb"<(?P<pri>\d{1,3})>1 (?P<ts>\S+) (?P<host>\S+) (?P<app>\S+) (?P<procid>\S+) (?P<msgid>\S+) - "
 )

@@ -17,6 +17,7 @@ import time
 import pytest
 
 from receivers import (
+    NO_DROPS,
     Diagnostics,
     Hang,
     HTTPReceiver,
@@ -30,11 +31,8 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
-from structflow.handlers.shipping.worker import DROP_REASONS
 
 pytestmark = pytest.mark.timeout(90)
-
-NO_DROPS = dict.fromkeys(DROP_REASONS, 0)
 
 
 def seqs(receiver: HTTPReceiver, key: str = "seq") -> list[int]:
