@@ -5,22 +5,27 @@ StoreHandler under crashes and contention, with real processes.
   next process stores every accepted record, none twice;
 * four processes writing to one SQLite file at once: every record stored,
   no "database is locked" anywhere;
-* fork: parent and child each store their own records once.
+* fork: parent and child each store their own records once;
+* a writer whose transaction is still open holds back every other writer,
+  so entries commit in the order of their ``seq`` (``follow`` relies on it).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from storelines import attached
+from storelines import attached, line
 from structflow import store
 from structflow.handlers import StoreHandler
 
@@ -163,3 +168,48 @@ def test_parent_and_forked_child_store_their_own_records_once(store_url: str) ->
     with store.connect(store_url) as s:
         messages = sorted(e.message for e in s.logs(limit=None))
     assert messages == ["child", "parent before fork", "parent pending at fork"]
+
+
+def _open_writer(url: str) -> Any:
+    """A connection of the store's database with a write transaction open, one entry inserted."""
+    insert = (
+        "INSERT INTO structflow_entries (uid, ts, level, levelno, logger, message, fields) "
+        "VALUES ('held', 0, 'info', 20, 'raw', 'held', '{}')"
+    )
+    if url.startswith("sqlite"):
+        conn: Any = sqlite3.connect(url[len("sqlite:///") :], isolation_level=None)
+        conn.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg
+
+        conn = psycopg.connect(url)  # not autocommit: the INSERT opens a transaction
+    conn.execute(insert)
+    return conn
+
+
+def test_a_writer_with_an_open_transaction_holds_back_the_others(store_url: str) -> None:
+    with store.connect(store_url):  # creates the schema
+        pass
+    held = _open_writer(store_url)
+    done = threading.Event()
+
+    def write() -> None:
+        with store.connect(store_url) as s:
+            s.ingest([line("after", record_id="after")])
+        done.set()
+
+    writer = threading.Thread(target=write, daemon=True)
+    try:
+        writer.start()
+        # Had the second writer committed now, its entry would be visible
+        # while one with a smaller seq could still commit.
+        assert not done.wait(1.0)
+    finally:
+        held.commit()
+        held.close()
+    assert done.wait(30)
+    writer.join(30)
+    with store.connect(store_url) as s:
+        order = "SELECT uid FROM structflow_entries ORDER BY seq"
+        rows = s._do("reading", lambda d: d.query(order))
+    assert [uid for (uid,) in rows] == ["held", "after"]

@@ -12,9 +12,10 @@ PostgreSQL dialect turns into its own.
   ``BEGIN IMMEDIATE`` write transactions that wait up to ``timeout`` for the
   lock, a hundred entries per INSERT, FTS5 for words, ``json_extract`` for
   fields.
-* PostgreSQL (psycopg 3): autocommit reads, one transaction per batch that
-  takes an advisory lock so ``seq`` order is commit order (``follow`` never
-  skips an entry committed late), the batch stored with COPY, a
+* PostgreSQL (psycopg 3): autocommit reads; a batch is one COPY, a
+  transaction of its own (no BEGIN and COMMIT: two round trips fewer),
+  whose insert trigger takes an advisory lock so ``seq`` order is commit
+  order (``follow`` never skips an entry committed late); a
   ``tsvector`` for words and ``@>`` on ``jsonb`` for fields, both
   GIN-indexed.
 """
@@ -51,7 +52,9 @@ _URL_HELP = "expected 'sqlite:///path/to/logs.db' or 'postgresql://user:password
 _INSTALL_HINT = "install the extra with: pip install 'structflow[postgres]'"
 #: Advisory lock keys (PostgreSQL): schema changes, and inserts.
 _MIGRATION_LOCK = 0x5F_57_F1_03_00_01
-_INGEST_LOCK = 0x5F_57_F1_03_00_02
+#: The advisory lock that serialises writers of a PostgreSQL store (taken by
+#: the insert trigger the schema creates).
+INGEST_LOCK = 0x5F_57_F1_03_00_02
 _BACKFILL_CHUNK = 5000
 _loads = orjson.loads
 _INSERT_INTO = f"INSERT INTO structflow_entries ({', '.join(COLUMNS)}) "
@@ -165,7 +168,7 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     def transaction(self, lock: str = "") -> contextlib.AbstractContextManager[None]:
-        """A write transaction; *lock* ``"migration"`` or ``"ingest"`` serialises it."""
+        """A write transaction; *lock* ``"migration"`` serialises it with other migrations."""
 
     @abc.abstractmethod
     def tables(self, names: Sequence[str]) -> set[str]:
@@ -173,7 +176,12 @@ class Dialect(abc.ABC):
 
     @abc.abstractmethod
     def insert(self, entries: Sequence[bytes]) -> int:
-        """Insert *entries* (JSON arrays of :data:`COLUMNS`) whose uid is new; in a transaction."""
+        """
+        Insert *entries* (JSON arrays of :data:`COLUMNS`) whose uid is new; return how many.
+
+        One transaction of its own, serialised with every other writer's (so
+        ``seq`` order is commit order): all of the batch is stored, or none.
+        """
 
     @abc.abstractmethod
     def delete_before(self, cutoff: int, limit: int) -> int:
@@ -321,6 +329,10 @@ class SQLiteDialect(Dialect):
         return {name for (name,) in rows}
 
     def insert(self, entries: Sequence[bytes]) -> int:
+        with self.transaction():
+            return self._insert(entries)
+
+    def _insert(self, entries: Sequence[bytes]) -> int:
         conn = self._connection()
         # Within the write transaction no one else inserts: the new entries
         # are exactly those past the largest seq now.
@@ -489,8 +501,6 @@ class PostgresDialect(Dialect):
                     conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
             return
         with conn.transaction():
-            if lock:
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_INGEST_LOCK,))
             yield
 
     def tables(self, names: Sequence[str]) -> set[str]:
@@ -503,10 +513,12 @@ class PostgresDialect(Dialect):
         from psycopg.errors import UniqueViolation
 
         conn = self._connection()
+        # The connection is in autocommit mode: the COPY (or the INSERT) is a
+        # transaction of its own, and the schema's insert trigger serialises it.
         try:
-            # In a savepoint: a batch holding an id stored already undoes
-            # only the COPY, and goes in again without that entry.
-            with conn.transaction(), conn.cursor() as cursor:
+            # A batch holding an id stored already is undone, and goes in
+            # again without that entry.
+            with conn.cursor() as cursor:
                 with cursor.copy(_POSTGRES_COPY) as copy:
                     copy.set_types(_COPY_TYPES)
                     write = copy.write_row

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from structflow.store._dialects import Dialect, Progress, StoreError
+from structflow.store._dialects import INGEST_LOCK, Dialect, Progress, StoreError
 
 __all__ = ["MIGRATIONS", "VERSION", "Migration", "current_version", "migrate"]
 
@@ -123,6 +123,21 @@ _POSTGRES_V2 = (
     "CREATE INDEX structflow_entries_words ON structflow_entries USING GIN (words)",
 )
 
+# Each batch is one COPY in a transaction of its own; before it inserts a
+# row (before any ``seq`` is drawn), this trigger takes the ingest lock, held
+# to the commit, so writers commit in ``seq`` order. Any other INSERT into the
+# table is serialised the same way.
+_POSTGRES_V4 = (
+    f"""CREATE FUNCTION structflow_entries_serialise() RETURNS trigger
+       LANGUAGE plpgsql AS $$
+       BEGIN
+           PERFORM pg_advisory_xact_lock({INGEST_LOCK});
+           RETURN NULL;
+       END $$""",
+    """CREATE TRIGGER structflow_entries_serialise BEFORE INSERT ON structflow_entries
+       FOR EACH STATEMENT EXECUTE FUNCTION structflow_entries_serialise()""",
+)
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -148,6 +163,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entries and their indexes", _SQLITE_V1, _POSTGRES_V1),
     Migration(2, "full-text index of messages", _SQLITE_V2, _POSTGRES_V2, "backfill_words"),
     Migration(3, "full-text index without word counts", _SQLITE_V3, (), "index_words"),
+    Migration(4, "writers serialised by an insert trigger", (), _POSTGRES_V4),
 )
 #: The schema version this structflow writes and reads.
 VERSION = MIGRATIONS[-1].version

@@ -255,11 +255,7 @@ class Store:
             StoreError: the database failed; nothing of the batch was stored.
         """
 
-        def insert(dialect: Dialect) -> int:
-            with dialect.transaction("ingest"):
-                return dialect.insert(entries)
-
-        return self._do("storing entries", insert)
+        return self._do("storing entries", lambda dialect: dialect.insert(entries))
 
     def prune(self, older_than: object, *, progress: Progress | None = None) -> int:
         """
