@@ -69,8 +69,8 @@ def test_an_id_repeated_within_one_batch_is_stored_once(store: Store) -> None:
 
 
 def test_an_entry_repeated_within_a_batch_of_entries_is_stored_once(store: Store) -> None:
-    _, entry = parse_line(line("a", record_id="same"))
-    _, other = parse_line(line("b", record_id="other"))
+    entry = store.encode_entry(parse_line(line("a", record_id="same"))[1])
+    other = store.encode_entry(parse_line(line("b", record_id="other"))[1])
     assert store.store_entries([entry, other, entry]) == 2
     assert store.store_entries([other, entry]) == 0
     assert [e.id for e in store.logs()] == ["same", "other"]
@@ -201,6 +201,48 @@ def test_nul_and_lone_surrogates_are_stored_as_every_backend_can_hold_them(store
     assert store.ingest([raw]).stored == 1
     (entry,) = store.logs()
     assert (entry.message, entry.fields) == ("a\ufffdb \\ud800", {"k": "\ufffd"})
+
+
+def test_tabs_newlines_and_backslashes_come_back_as_they_were_logged(store: Store) -> None:
+    # PostgreSQL's entries are COPY text lines, where these characters are escapes.
+    tricky = "a\tb\nc\rd\\N e\\\\f \\. \\t"
+    context = {"flow_name": tricky, "flow_run_id": "r\t1", "task_name": "t\\", "task_run_id": "\\N"}
+    exception = {"type": "E", "message": tricky, "traceback": "Traceback\n\t" + tricky}
+    store.ingest(
+        [
+            line(
+                tricky, logger=tricky, record_id=tricky, note=tricky, exception=exception, **context
+            ),
+            line("\\N", seconds=1, record_id="plain", nested={tricky: [tricky, 1.5]}),
+        ]
+    )
+    first, second = store.logs()
+    assert (first.id, first.message, first.logger, first.exception) == (
+        tricky,
+        tricky,
+        tricky,
+        "Traceback\n\t" + tricky,
+    )
+    assert (first.flow_name, first.flow_run_id, first.task_name, first.task_run_id) == (
+        tricky,
+        "r\t1",
+        "t\\",
+        "\\N",
+    )
+    assert first.fields == {"note": tricky}
+    assert (second.message, second.fields) == ("\\N", {"nested": {tricky: [tricky, 1.5]}})
+    assert [e.id for e in store.logs(search="e")] == [tricky]
+    assert [e.id for e in store.logs(where={"note": tricky})] == [tricky]
+
+
+def test_an_infinite_duration_is_stored_as_none(store: Store) -> None:
+    raw = (
+        b'{"timestamp":"2024-06-01T12:00:00Z","message":"done","lifecycle":"task_run_finished",'
+        b'"state":"Success","duration_s":Infinity,"task_run_id":"t"}'
+    )
+    assert store.ingest([raw]).stored == 1
+    (entry,) = store.logs()
+    assert entry.fields["duration_s"] is None
 
 
 def test_an_exception_keeps_its_traceback_text(store: Store) -> None:

@@ -17,8 +17,8 @@ import importlib.util
 import logging
 import math
 import time
-from collections.abc import Sequence
-from typing import Any, Unpack
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Unpack
 
 from structflow.handlers._record_ids import RecordIds
 from structflow.handlers.shipping.diagnostics import Diagnostics
@@ -32,6 +32,9 @@ from structflow.handlers.shipping.settings import (
 from structflow.handlers.shipping.sink import Outcome, Sink, release_exception
 from structflow.handlers.shipping.snapshot import fit_exceptions
 
+if TYPE_CHECKING:
+    from structflow.store._ingest import Columns
+
 __all__ = ["StoreHandler"]
 
 _OWNER = "StoreHandler"
@@ -42,14 +45,23 @@ PRUNE_INTERVAL = 3600.0
 class _StoreSink(Sink):
     """Renders records into store entries with a record id, and stores them a batch at a time."""
 
-    def __init__(self, url: str, shown: str, timeout: float, retention_days: float) -> None:
+    def __init__(
+        self,
+        url: str,
+        shown: str,
+        timeout: float,
+        retention_days: float,
+        encode: Callable[[Columns], bytes],
+    ) -> None:
         self.url = url
         self.shown = shown
         self.timeout = timeout
         self.retention_days = retention_days
         # Entries for one store are adopted from a spool only by a handler
-        # writing to the same store (and making entries the same way).
-        self.identity = f"store entries v1 {shown}"
+        # writing to the same store (and making entries the same way: the
+        # encoding is the dialect's, which the url names).
+        self.identity = f"store entries v2 {shown}"
+        self._encode = encode
         self._store: Any = None
         self._next_prune = 0.0
         self._diagnostics = Diagnostics(f"StoreHandler({shown})")
@@ -72,14 +84,15 @@ class _StoreSink(Sink):
         # The renderer's event dict (redacted, truncated, processed) becomes
         # the store's entry directly: no JSON line to parse again later.
         from structflow.formatters import to_json_bytes
-        from structflow.store._ingest import event_entry
+        from structflow.store._ingest import event_columns
 
         formatter: Any = self.record_formatter()
         fit_exceptions(formatter, records)
         event_dict = formatter.event_dict
         new_id = self._ids.new_id
+        encode = self._encode
         return [
-            event_entry(event_dict(record), new_id(), record.levelno, to_json_bytes)
+            encode(event_columns(event_dict(record), new_id(), record.levelno, to_json_bytes))
             for record in records
         ]
 
@@ -216,7 +229,7 @@ class StoreHandler(ShippingHandler):
             )
         retention = _check_retention(retention_days)
         timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
-        sink = _StoreSink(url, dialect.shown, timeout, retention)
+        sink = _StoreSink(url, dialect.shown, timeout, retention, dialect.encode_entry)
         super().__init__(sink, **options)
         self.url = dialect.shown
         self._show(repr(dialect.shown), {"retention_days": retention, "timeout": timeout})

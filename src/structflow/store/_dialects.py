@@ -37,8 +37,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from structflow.store._copy_text import copy_line
 from structflow.store._filters import WhereTerm, words_text
-from structflow.store._ingest import COLUMNS
+from structflow.store._ingest import COLUMNS, Columns, json_entry
 
 if TYPE_CHECKING:
     import psycopg
@@ -66,27 +67,24 @@ _ROWS_PER_INSERT = 100
 _chain = itertools.chain.from_iterable
 # A batch goes straight into the table with COPY, which writes the rows a
 # page at a time (an INSERT writes and logs them one by one): the server's
-# work per entry is about a third less. The words column takes the words as
-# tsvector text: they are letters and digits only, so each is one lexeme, as
+# work per entry is about a third less. The entries are COPY's own text
+# lines, sent as they are. The words column takes the words as tsvector
+# text: they are letters and digits only, so each is one lexeme, as
 # array_to_tsvector would make it.
 _POSTGRES_COPY = f"COPY structflow_entries ({', '.join(COLUMNS)}) FROM STDIN"
-_COPY_NUMBERS = {"ts": "int8", "levelno": "int4", "map_index": "int8", "duration_s": "float8"}
-_COPY_TYPES = [_COPY_NUMBERS.get(column, "text") for column in COLUMNS]
 # COPY cannot leave out an entry stored already (a batch retried after its
-# commit was lost, a spool replayed): such a batch is inserted with this
-# statement instead. The server unpacks the JSON array of entries.
-_POSTGRES_INSERT = (
-    _INSERT_INTO
-    + "SELECT e ->> 0, (e ->> 1)::bigint, e ->> 2, (e ->> 3)::int, e ->> 4, e ->> 5, e ->> 6, "
-    "e ->> 7, e ->> 8, e ->> 9, (e ->> 10)::bigint, e ->> 11, e ->> 12, (e ->> 13)::float8, "
-    "e ->> 14, array_to_tsvector(string_to_array(e ->> 15, ' ')), (e ->> 16)::jsonb "
-    "FROM jsonb_array_elements(%s::jsonb) AS e ON CONFLICT (uid) DO NOTHING"
+# commit was lost, a spool replayed): such a batch goes through a temporary
+# table instead, and from there into the entries in its order, leaving out
+# the ids stored already (and those repeated in the batch).
+_POSTGRES_INCOMING = (
+    "CREATE TEMPORARY TABLE structflow_incoming ON COMMIT DROP AS "
+    f"SELECT {', '.join(COLUMNS)} FROM structflow_entries WITH NO DATA"
 )
-
-
-def _document(entries: Sequence[bytes]) -> bytes:
-    """One JSON array of *entries*."""
-    return b"[" + b",".join(entries) + b"]"
+_POSTGRES_COPY_INCOMING = f"COPY structflow_incoming ({', '.join(COLUMNS)}) FROM STDIN"
+_POSTGRES_INSERT_INCOMING = (
+    f"{_INSERT_INTO}SELECT {', '.join(COLUMNS)} FROM structflow_incoming "
+    "ORDER BY ctid ON CONFLICT (uid) DO NOTHING"
+)
 
 
 Progress = Callable[[int, int, str], None]
@@ -174,10 +172,15 @@ class Dialect(abc.ABC):
     def tables(self, names: Sequence[str]) -> set[str]:
         """Which of the tables *names* exist (read at one moment)."""
 
+    @staticmethod
+    @abc.abstractmethod
+    def encode_entry(columns: Columns) -> bytes:
+        """One entry of *columns*, as the dialect keeps it (in a queue, a spool) and inserts it."""
+
     @abc.abstractmethod
     def insert(self, entries: Sequence[bytes]) -> int:
         """
-        Insert *entries* (JSON arrays of :data:`COLUMNS`) whose uid is new; return how many.
+        Insert *entries* (as :attr:`encode_entry` makes them) whose uid is new; return how many.
 
         One transaction of its own, serialised with every other writer's (so
         ``seq`` order is commit order): all of the batch is stored, or none.
@@ -246,6 +249,8 @@ class Dialect(abc.ABC):
 
 class SQLiteDialect(Dialect):
     """SQLite through the standard library, one file (or ``:memory:``)."""
+
+    encode_entry = staticmethod(json_entry)
 
     name = "sqlite"
 
@@ -442,6 +447,7 @@ class PostgresDialect(Dialect):
 
     name = "postgresql"
     fields_column = "fields::text"
+    encode_entry = staticmethod(copy_line)
 
     def __init__(self, url: str, timeout: float) -> None:
         super().__init__(url, timeout)
@@ -513,22 +519,23 @@ class PostgresDialect(Dialect):
         from psycopg.errors import UniqueViolation
 
         conn = self._connection()
-        # The connection is in autocommit mode: the COPY (or the INSERT) is a
-        # transaction of its own, and the schema's insert trigger serialises it.
+        data = memoryview(b"".join(entries))
+        # The connection is in autocommit mode: the COPY is a transaction of
+        # its own, and the schema's insert trigger serialises it.
         try:
             # A batch holding an id stored already is undone, and goes in
             # again without that entry.
             with conn.cursor() as cursor:
                 with cursor.copy(_POSTGRES_COPY) as copy:
-                    copy.set_types(_COPY_TYPES)
-                    write = copy.write_row
-                    for row in map(_loads, entries):
-                        write(row)
+                    copy.write(data)
                 return cursor.rowcount
         except UniqueViolation:
             pass
-        with conn.cursor() as cursor:
-            cursor.execute(_POSTGRES_INSERT, (_document(entries).decode("utf-8"),))
+        with conn.transaction(), conn.cursor() as cursor:
+            cursor.execute(_POSTGRES_INCOMING)
+            with cursor.copy(_POSTGRES_COPY_INCOMING) as copy:
+                copy.write(data)
+            cursor.execute(_POSTGRES_INSERT_INCOMING)
             return cursor.rowcount
 
     def delete_before(self, cutoff: int, limit: int) -> int:

@@ -3,12 +3,14 @@ Turning JSON lines (and the JSON renderer's event dicts) into the store's entrie
 
 The lines are what :class:`structflow.formatters.JsonFormatter` writes with
 the default schema (what HTTPHandler sends as NDJSON). Each valid line
-becomes one *entry*: a JSON array of the columns, which the dialects store
-a batch per transaction (SQLite a hundred entries per INSERT, PostgreSQL
-the batch with one COPY). StoreHandler makes the same
-entries straight from the event dict the renderer builds, without the line
-in between, and keeps them in its queue and spool. An invalid line is set
-aside with the reason, and never stops the others.
+becomes the *columns* of one entry (:data:`COLUMNS`), which the dialect
+encodes as it stores them: a JSON array for SQLite (:func:`json_entry`),
+a line of ``COPY`` text for PostgreSQL; the dialects store a batch per
+transaction (SQLite a hundred entries per INSERT, PostgreSQL the batch with
+one COPY). StoreHandler makes the same columns straight from the event dict
+the renderer builds, without the line in between, and keeps the encoded
+entries in its queue and spool. An invalid line is set aside with the
+reason, and never stops the others.
 """
 
 from __future__ import annotations
@@ -29,7 +31,16 @@ from structflow.store._filters import (
     words_text,
 )
 
-__all__ = ["COLUMNS", "ID_KEY", "LEVELNO_KEY", "InvalidLine", "event_entry", "parse_line"]
+__all__ = [
+    "COLUMNS",
+    "ID_KEY",
+    "LEVELNO_KEY",
+    "Columns",
+    "InvalidLine",
+    "event_columns",
+    "json_entry",
+    "parse_line",
+]
 
 #: The key of the sender's unique id of a line; a line seen before with the
 #: same id is not stored again. Without it, a hash of the line stands in.
@@ -58,6 +69,9 @@ COLUMNS = (
     "words",
     "fields",
 )
+
+#: One entry's values, in the order of :data:`COLUMNS`.
+Columns = tuple[Any, ...]
 
 _RUN_TEXT_KEYS = ("flow_name", "flow_run_id", "task_name", "task_run_id")
 #: Keys that become columns; every other key goes to ``fields``.
@@ -175,9 +189,11 @@ def _levelno(level: str) -> int:
     return UNKNOWN_LEVELNO if number is None else number
 
 
-def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]) -> bytes:
+def event_columns(
+    obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any], bytes]
+) -> Columns:
     """
-    The entry of an event dict as the JSON renderer builds it (default schema), or of a line.
+    An entry's columns, of an event dict as the JSON renderer builds it or of a line.
 
     *levelno* is the record's level number (anything but an int from 0 to
     2**31: the number of the level name). *dump* serialises the fields
@@ -241,7 +257,7 @@ def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any
         except TypeError as exc:
             raise InvalidLine(f"a field is not JSON ({exc})") from None
     exception = get("exception")
-    columns = (
+    return (
         uid,
         ts,
         level,
@@ -260,6 +276,10 @@ def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any
         words_text(message),
         fields_json,
     )
+
+
+def json_entry(columns: Columns) -> bytes:
+    """The entry of *columns* as a JSON array (how SQLite's dialect keeps them)."""
     try:
         entry = _dumps(columns)
     except TypeError:  # a lone surrogate: stored as its escape, as the renderer writes it
@@ -270,9 +290,9 @@ def event_entry(obj: dict[str, Any], uid: str, levelno: Any, dump: Callable[[Any
     return entry
 
 
-def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, bytes]:
+def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, Columns]:
     """
-    Return the unique id and the entry of one JSON line (or of an already parsed dict).
+    Return the unique id and the entry's columns of one JSON line (or of an already parsed dict).
 
     Raises:
         InvalidLine: the line cannot be stored; the message says why.
@@ -285,4 +305,4 @@ def parse_line(line: bytes | str | Mapping[str, Any]) -> tuple[str, bytes]:
         uid = "h:" + hashlib.blake2b(raw, digest_size=16).hexdigest()
     elif type(uid) is not str or not 0 < len(uid) <= MAX_ID_CHARS:
         raise InvalidLine(f"{ID_KEY}={uid!r} is not a string of 1 to {MAX_ID_CHARS} characters")
-    return uid, event_entry(obj, uid, obj.get(LEVELNO_KEY), _dumps)
+    return uid, event_columns(obj, uid, obj.get(LEVELNO_KEY), _dumps)

@@ -36,7 +36,7 @@ from structflow.store._filters import (
     parse_text,
     parse_time,
 )
-from structflow.store._ingest import InvalidLine, parse_line
+from structflow.store._ingest import Columns, InvalidLine, parse_line
 from structflow.store._runs import decode_run_cursor, list_runs, summarise_run
 from structflow.store._schema import migrate
 
@@ -222,13 +222,15 @@ class Store:
         Raises:
             StoreError: the database failed; nothing of the batch was stored.
         """
+        encode = self.encode_entry
         entries: list[bytes] = []
         invalid: list[tuple[int, str]] = []
         seen: set[str] = set()
         repeated = 0
         for index, line in enumerate(lines):
             try:
-                uid, entry = parse_line(line)
+                uid, columns = parse_line(line)
+                entry = encode(columns)
             except InvalidLine as exc:
                 invalid.append((index, str(exc)))
                 continue
@@ -243,13 +245,17 @@ class Store:
         stored = self.store_entries(entries) if entries else 0
         return IngestResult(stored, repeated + len(entries) - stored, invalid)
 
+    def encode_entry(self, columns: Columns) -> bytes:
+        """An entry of *columns* (in the order of ``COLUMNS``), encoded as the store keeps it."""
+        return self._dialect.encode_entry(columns)
+
     def store_entries(self, entries: Sequence[bytes]) -> int:
         """
         Store entries already made (by StoreHandler), in one transaction; return how many were new.
 
-        An entry is a JSON array of the columns, as
-        :func:`structflow.store._ingest.event_entry` makes it; one whose id is
-        stored already is left out.
+        An entry holds the columns of one record as the store's dialect
+        encodes them (:meth:`encode_entry`); one whose id is stored already
+        is left out.
 
         Raises:
             StoreError: the database failed; nothing of the batch was stored.
