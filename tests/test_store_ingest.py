@@ -206,7 +206,12 @@ def test_nul_and_lone_surrogates_are_stored_as_every_backend_can_hold_them(store
 def test_tabs_newlines_and_backslashes_come_back_as_they_were_logged(store: Store) -> None:
     # PostgreSQL's entries are COPY text lines, where these characters are escapes.
     tricky = "a\tb\nc\rd\\N e\\\\f \\. \\t"
-    context = {"flow_name": tricky, "flow_run_id": "r\t1", "task_name": "t\\", "task_run_id": "\\N"}
+    context: dict[str, Any] = {
+        "flow_name": tricky,
+        "flow_run_id": "r\t1",
+        "task_name": "t\\",
+        "task_run_id": "\\N",
+    }
     exception = {"type": "E", "message": tricky, "traceback": "Traceback\n\t" + tricky}
     store.ingest(
         [
