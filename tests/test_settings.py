@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import fields
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import structflow
-from structflow.handlers import HTTPHandler, ShippingHandler, SyslogHandler
+from structflow.handlers import HTTPHandler, ShippingHandler, StoreHandler, SyslogHandler
 from structflow.handlers.shipping.settings import ShippingOptions, WorkerSettings
 
 SHIPPING_OPTIONS = {
@@ -27,6 +28,34 @@ def trailing_keywords(cls: type, n: int) -> dict[str, Any]:
 @pytest.mark.parametrize("cls", [HTTPHandler, SyslogHandler, ShippingHandler])
 def test_every_shipping_handler_shows_the_same_options_with_the_same_defaults(cls: type) -> None:
     assert trailing_keywords(cls, len(SHIPPING_OPTIONS)) == SHIPPING_OPTIONS
+
+
+def test_the_store_handler_shows_the_same_options_with_larger_batches() -> None:
+    larger = {"batch_max_records": 10_000, "batch_max_bytes": 4_194_304}
+    assert trailing_keywords(StoreHandler, len(SHIPPING_OPTIONS)) == {**SHIPPING_OPTIONS, **larger}
+
+
+def test_the_store_handlers_batches_are_larger_unless_set_and_give_way_to_a_small_queue(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    handlers = [
+        StoreHandler(url),
+        StoreHandler(url, batch_max_records=5000, batch_max_bytes=1_048_576),
+        StoreHandler(url, max_queue_bytes=1_048_576),
+    ]
+    try:
+        default, as_others, small_queue = handlers
+        assert repr(default) == f"StoreHandler({url!r})"
+        assert repr(as_others) == (
+            f"StoreHandler({url!r}, batch_max_records=5000, batch_max_bytes=1048576)"
+        )
+        assert repr(small_queue) == f"StoreHandler({url!r}, max_queue_bytes=1048576)"
+        batches = [(h._worker._batch_records, h._worker._batch_bytes) for h in handlers]
+        assert batches == [(10_000, 4_194_304), (5000, 1_048_576), (10_000, 524_288)]
+    finally:
+        for handler in handlers:
+            handler.close()
 
 
 def test_the_typed_options_are_the_shown_ones() -> None:

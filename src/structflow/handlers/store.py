@@ -27,7 +27,7 @@ from structflow.handlers.shipping.settings import (
     ShippingOptions,
     check_float,
     check_str,
-    takes_shipping_options,
+    takes_shipping_options_with,
 )
 from structflow.handlers.shipping.sink import Outcome, Sink, release_exception
 from structflow.handlers.shipping.snapshot import fit_exceptions
@@ -40,6 +40,10 @@ __all__ = ["StoreHandler"]
 _OWNER = "StoreHandler"
 #: Seconds between prunes when ``retention_days`` is set.
 PRUNE_INTERVAL = 3600.0
+#: Larger batches than the other handlers': a database stores a batch in one
+#: transaction (a commit, a sync of its journal), and a burst goes in at a
+#: few transactions a second.
+_WORKER_DEFAULTS: dict[str, Any] = {"batch_max_records": 10_000, "batch_max_bytes": 4_194_304}
 
 
 class _StoreSink(Sink):
@@ -204,8 +208,9 @@ class StoreHandler(ShippingHandler):
     """
 
     OWN_DEFAULTS = {"retention_days": 0.0, "timeout": 10.0}
+    WORKER_DEFAULTS = _WORKER_DEFAULTS
 
-    @takes_shipping_options
+    @takes_shipping_options_with(**_WORKER_DEFAULTS)
     def __init__(
         self,
         url: str,

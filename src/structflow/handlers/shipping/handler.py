@@ -74,6 +74,10 @@ class ShippingHandler(logging.Handler):
     #: The subclass's own keyword arguments with their defaults, in the
     #: order ``repr`` shows them (see :meth:`_show`).
     OWN_DEFAULTS: ClassVar[dict[str, Any]] = {}
+    #: The worker options whose default differs for this handler (shown by
+    #: ``inspect.signature`` when ``__init__`` is decorated with
+    #: ``@takes_shipping_options_with(**WORKER_DEFAULTS)``).
+    WORKER_DEFAULTS: ClassVar[dict[str, Any]] = {}
     #: A shipping handler never ships diagnostics: when no other handler
     #: shows them, they go to stderr (see :mod:`.diagnostics`).
     skips_shipping_diagnostics: ClassVar[bool] = True
@@ -85,7 +89,7 @@ class ShippingHandler(logging.Handler):
         if not worker_options.keys() <= _OPTION_NAMES:
             check_keywords(owner, options, type(self))
         levelno = check_level(owner, worker_options.pop("level", DEFAULT_LEVEL))
-        settings = WorkerSettings.from_options(owner, worker_options)
+        settings = WorkerSettings.from_options(owner, worker_options, self.WORKER_DEFAULTS)
         super().__init__(levelno)
         self._sink = sink
         self._settings = settings
@@ -232,7 +236,7 @@ class ShippingHandler(logging.Handler):
         for key, value in own.items():
             if value != self.OWN_DEFAULTS[key]:
                 yield f"{key}={value!r}"
-        for key, value in self._settings.non_defaults().items():
+        for key, value in self._settings.non_defaults(self.WORKER_DEFAULTS).items():
             yield f"{key}={value!r}"
         if self.level:
             yield f"level={logging.getLevelName(self.level)!r}"

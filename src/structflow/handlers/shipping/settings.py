@@ -47,6 +47,7 @@ __all__ = [
     "default_service",
     "resolve_env",
     "takes_shipping_options",
+    "takes_shipping_options_with",
 ]
 
 #: What ``when_full`` may be.
@@ -235,15 +236,21 @@ class WorkerSettings:
     fsync_interval: float = 1.0
 
     @classmethod
-    def from_options(cls, owner: str, options: Mapping[str, Any]) -> WorkerSettings:
+    def from_options(
+        cls, owner: str, options: Mapping[str, Any], defaults: Mapping[str, Any] | None = None
+    ) -> WorkerSettings:
         """
         Build settings from a handler's worker options, validating each.
+
+        *defaults* holds the handler's own defaults where they differ from
+        the worker's (see ``ShippingHandler.WORKER_DEFAULTS``); they give
+        way, as the worker's do, to what the user set.
 
         Raises:
             ValueError: a value is invalid; the message names the key, the
                 value and what is allowed.
         """
-        s = cls(**options)
+        s = cls(**{**(defaults or {}), **options})
         check_int(owner, "batch_max_records", s.batch_max_records, 1)
         check_int(owner, "batch_max_bytes", s.batch_max_bytes, 1024)
         check_float(owner, "flush_interval", s.flush_interval, 0.0, strict=True)
@@ -264,12 +271,17 @@ class WorkerSettings:
         }
         return cls(**{**{f.name: getattr(s, f.name) for f in fields(cls)}, **floats})
 
-    def non_defaults(self) -> dict[str, Any]:
-        """Return the settings that differ from their defaults, in declaration order."""
+    def non_defaults(self, defaults: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """
+        Return the settings that differ from their defaults, in declaration order.
+
+        *defaults* overrides the worker's defaults (a handler's own).
+        """
+        own = defaults or {}
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if value != f.default:
+            if value != own.get(f.name, f.default):
                 out[f.name] = value
         return out
 
@@ -323,12 +335,23 @@ def takes_shipping_options(init: _Init) -> _Init:
     with its default, after the handler's own parameters, exactly as if each
     had been written out.
     """
+    return _show_options(init, {})
+
+
+def takes_shipping_options_with(**defaults: Any) -> Callable[[_Init], _Init]:
+    """:func:`takes_shipping_options`, showing the handler's own defaults of some settings."""
+    return lambda init: _show_options(init, defaults)
+
+
+def _show_options(init: _Init, defaults: Mapping[str, Any]) -> _Init:
     signature = inspect.signature(init)
     kept = [p for p in signature.parameters.values() if p.kind is not p.VAR_KEYWORD]
     keyword = inspect.Parameter.KEYWORD_ONLY
     shown = [inspect.Parameter("level", keyword, default=DEFAULT_LEVEL, annotation="str | int")]
     shown.extend(
-        inspect.Parameter(f.name, keyword, default=f.default, annotation=f.type)
+        inspect.Parameter(
+            f.name, keyword, default=defaults.get(f.name, f.default), annotation=f.type
+        )
         for f in fields(WorkerSettings)
     )
     init.__signature__ = signature.replace(parameters=[*kept, *shown])  # type: ignore[attr-defined]
