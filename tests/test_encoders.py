@@ -24,6 +24,7 @@ from receivers import (
 )
 from structflow.formatters import JsonFormatter
 from structflow.handlers import HTTPHandler
+from structflow.handlers._record_ids import RecordIds
 from structflow.handlers.encoders import (
     ENCODINGS,
     DatadogEncoder,
@@ -92,9 +93,20 @@ def test_ndjson_body_is_one_object_per_line_ending_with_a_newline() -> None:
     first, _second, end = got.split(b"\n")
     prefix = json.loads(first)["_record_id"].split("-")[0]
     assert got == (
-        f'{DOC_A},"_record_id":"{prefix}-0"}}\n{DOC_B},"_record_id":"{prefix}-1"}}\n'.encode()
+        f'{DOC_A},"_record_id":"{prefix}-000000000000"}}\n{DOC_B},"_record_id":"{prefix}-000000000001"}}\n'.encode()
     )
     assert end == b""
+
+
+def test_one_handlers_record_ids_sort_in_the_order_they_were_made() -> None:
+    """A store's unique index on the ids then grows at its end (see RecordIds)."""
+    records = two_records() * 10
+    lines = body("ndjson", records).splitlines()
+    stamped = [json.loads(line)["_record_id"] for line in lines]
+    ids = RecordIds()
+    made = [ids.new_id() for _ in range(300)]
+    assert (stamped, made) == (sorted(stamped), sorted(made))
+    assert (len(set(stamped)), len(set(made))) == (20, 300)
 
 
 def test_ndjson_marks_a_custom_level_with_its_number() -> None:

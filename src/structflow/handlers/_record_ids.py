@@ -32,7 +32,10 @@ class RecordIds:
 
     An id is 64 random bits drawn per handler and process, then a counter:
     unique without a uuid per record. :meth:`renew` draws new bits (a forked
-    child must not repeat its parent's ids).
+    child must not repeat its parent's ids). The counter has a fixed width
+    of 12 hex digits, so one handler's ids sort in the order they were made:
+    a store's unique index on them then grows at its end, which costs the
+    database about half as much as inserting in the middle.
     """
 
     def __init__(self) -> None:
@@ -47,7 +50,7 @@ class RecordIds:
 
     def new_id(self) -> str:
         """Return the next id."""
-        return f"{self._prefix_text}-{next(self._counter):x}"
+        return f"{self._prefix_text}-{next(self._counter):012x}"
 
     def stamp(self, line: bytes, record: logging.LogRecord) -> bytes:
         """
@@ -72,9 +75,9 @@ class RecordIds:
                 continue
             levelno = record.levelno
             if standard(record.levelname) == levelno or not isinstance(levelno, int):
-                tail = b'%x"}' % next(counter)
+                tail = b'%012x"}' % next(counter)
             else:
-                tail = b'%x","_levelno":%d}' % (next(counter), levelno)
+                tail = b'%012x","_levelno":%d}' % (next(counter), levelno)
             if len(line) > 2:
                 out.append(b"".join((line[:-1], key, tail)))
             else:  # {}: no comma before the key
