@@ -126,7 +126,10 @@ _POSTGRES_V2 = (
 # Each batch is one COPY in a transaction of its own; before it inserts a
 # row (before any ``seq`` is drawn), this trigger takes the ingest lock, held
 # to the commit, so writers commit in ``seq`` order. Any other INSERT into the
-# table is serialised the same way.
+# table is serialised the same way. The run indexes lose their ``seq``: the
+# few entries of one run with the same ``ts`` are put in ``seq`` order after
+# the index scan (an incremental sort), and each insert into them compares a
+# column less (about 5% of the server's work per entry).
 _POSTGRES_V4 = (
     f"""CREATE FUNCTION structflow_entries_serialise() RETURNS trigger
        LANGUAGE plpgsql AS $$
@@ -136,6 +139,15 @@ _POSTGRES_V4 = (
        END $$""",
     """CREATE TRIGGER structflow_entries_serialise BEFORE INSERT ON structflow_entries
        FOR EACH STATEMENT EXECUTE FUNCTION structflow_entries_serialise()""",
+    "DROP INDEX structflow_entries_flow_run",
+    """CREATE INDEX structflow_entries_flow_run ON structflow_entries (flow_run_id, ts)
+       INCLUDE (level) WHERE flow_run_id IS NOT NULL""",
+    "DROP INDEX structflow_entries_task_run",
+    """CREATE INDEX structflow_entries_task_run ON structflow_entries (task_run_id, ts)
+       WHERE task_run_id IS NOT NULL""",
+    "DROP INDEX structflow_entries_flow_name",
+    """CREATE INDEX structflow_entries_flow_name ON structflow_entries (flow_name, ts)
+       WHERE flow_name IS NOT NULL""",
 )
 
 
@@ -163,7 +175,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "entries and their indexes", _SQLITE_V1, _POSTGRES_V1),
     Migration(2, "full-text index of messages", _SQLITE_V2, _POSTGRES_V2, "backfill_words"),
     Migration(3, "full-text index without word counts", _SQLITE_V3, (), "index_words"),
-    Migration(4, "writers serialised by an insert trigger", (), _POSTGRES_V4),
+    Migration(
+        4, "writers take turns through an insert trigger; run indexes by time", (), _POSTGRES_V4
+    ),
 )
 #: The schema version this structflow writes and reads.
 VERSION = MIGRATIONS[-1].version
