@@ -92,6 +92,15 @@ def test_show_masks_secrets_as_the_handlers_repr_does(tmp_path: Path) -> None:
     assert '"X-Api-Key": "***"' in lines["logging.http.headers"]
 
 
+def test_show_prints_a_store_url_without_secrets_as_given(tmp_path: Path) -> None:
+    absolute = f"sqlite:///{tmp_path / 'logs.db'}"  # four slashes: an absolute path
+    proc = run(["config", "show"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL=absolute)
+
+    assert proc.returncode == 0, proc.stderr
+    lines = {line.split("=")[0].strip(): line for line in proc.stdout.splitlines()}
+    assert f'"{absolute}"' in lines["logging.store.url"]
+
+
 def test_validate_builds_the_formatters_it_will_use(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text('[logging]\nformat = "log-format"\n', encoding="utf-8")
     proc = run(["config", "validate"], tmp_path)

@@ -67,6 +67,10 @@ def mask_url(url: str) -> str:
     query = "&".join(
         p.split("=", 1)[0] + (f"={MASK}" if "=" in p else "") for p in parts.query.split("&") if p
     )
+    if netloc == parts.netloc and query == parts.query and not parts.fragment:
+        # Nothing to hide: as given (urlunsplit would turn the empty host of
+        # sqlite:////abs/path.db into sqlite://abs/path.db).
+        return url
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
