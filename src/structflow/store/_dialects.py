@@ -13,9 +13,10 @@ PostgreSQL dialect turns into its own.
   lock, a hundred entries per INSERT, FTS5 for words, ``json_extract`` for
   fields.
 * PostgreSQL (psycopg 3): autocommit reads; a batch is one COPY, a
-  transaction of its own (no BEGIN and COMMIT: two round trips fewer),
-  whose insert trigger takes an advisory lock so ``seq`` order is commit
-  order (``follow`` never skips an entry committed late); a
+  transaction of its own (no BEGIN, lock, savepoint or COMMIT statements:
+  two round trips a batch where there were seven), whose insert trigger
+  takes an advisory lock so ``seq`` order is commit order (``follow`` never
+  skips an entry committed late); a
   ``tsvector`` for words and ``@>`` on ``jsonb`` for fields, both
   GIN-indexed.
 """
