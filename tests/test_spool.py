@@ -361,8 +361,8 @@ def test_once_a_full_disk_is_delivered_its_space_comes_back_and_later_records_ar
     assert handler.flush(timeout=60) is True
     stats = handler.stats()
     assert (stats["delivered"], stats["dropped"]) == (36_000, NO_DROPS)
-    # The disk takes records again: more than the freed space holds at once
-    # (about 6,000 of these), or than it would take were the space not back (0).
+    # The disk takes records again: most of what the freed space holds at
+    # once (about 6,000 of these), where it would take none were it not back.
     assert stats["spooled"] - spooled > 5_000
     assert list(range(36_000)) == seqs(receiver)
     assert used_bytes(small_disk) < 256 * 1024
