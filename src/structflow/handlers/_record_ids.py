@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 __all__ = ["RecordIds"]
 
+#: The id's key, after the comma that follows a line's last value.
+_ID_KEY = b',"_record_id":"'
 _STANDARD = {
     "DEBUG": logging.DEBUG,
     "INFO": logging.INFO,
@@ -45,7 +47,7 @@ class RecordIds:
         """Draw a new prefix and restart the counter."""
         self._prefix_text = secrets.token_hex(8)
         # What goes between a line's last value and the counter.
-        self._key = b',"_record_id":"' + self._prefix_text.encode("ascii") + b"-"
+        self._key = _ID_KEY + self._prefix_text.encode("ascii") + b"-"
         self._counter = itertools.count()
 
     def new_id(self) -> str:
@@ -81,5 +83,5 @@ class RecordIds:
             if len(line) > 2:
                 out.append(b"".join((line[:-1], key, tail)))
             else:  # {}: no comma before the key
-                out.append(b"".join((b'{"_record_id":"', key[15:], tail)))
+                out.append(b"".join((b"{", key[1:], tail)))
         return out

@@ -36,6 +36,8 @@ def copy_line(columns: Sequence[Any]) -> bytes:
     if duration is not None and not math.isfinite(duration):
         # As in JSON, which has no infinities.
         columns = (*columns[:_DURATION], None, *columns[_DURATION + 1 :])
+    # Each column by name rather than a loop over them (as _escaped does):
+    # this runs for every record, and the loop costs it a third more.
     (
         uid,
         ts,

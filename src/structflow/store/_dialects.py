@@ -59,7 +59,8 @@ _MIGRATION_LOCK = 0x5F_57_F1_03_00_01
 INGEST_LOCK = 0x5F_57_F1_03_00_02
 _BACKFILL_CHUNK = 5000
 _loads = orjson.loads
-_INSERT_INTO = f"INSERT INTO structflow_entries ({', '.join(COLUMNS)}) "
+_COLUMN_LIST = ", ".join(COLUMNS)
+_INSERT_INTO = f"INSERT INTO structflow_entries ({_COLUMN_LIST}) "
 #: The columns an entry may leave empty (None): ``flow_name`` to ``exception``.
 _NULLABLE = slice(6, 15)
 #: Entries one SQLite INSERT stores: a statement run once for many rows costs
@@ -72,18 +73,18 @@ _chain = itertools.chain.from_iterable
 # lines, sent as they are. The words column takes the words as tsvector
 # text: they are letters and digits only, so each is one lexeme, as
 # array_to_tsvector would make it.
-_POSTGRES_COPY = f"COPY structflow_entries ({', '.join(COLUMNS)}) FROM STDIN"
+_POSTGRES_COPY = f"COPY structflow_entries ({_COLUMN_LIST}) FROM STDIN"
 # COPY cannot leave out an entry stored already (a batch retried after its
 # commit was lost, a spool replayed): such a batch goes through a temporary
 # table instead, and from there into the entries in its order, leaving out
 # the ids stored already (and those repeated in the batch).
 _POSTGRES_INCOMING = (
     "CREATE TEMPORARY TABLE structflow_incoming ON COMMIT DROP AS "
-    f"SELECT {', '.join(COLUMNS)} FROM structflow_entries WITH NO DATA"
+    f"SELECT {_COLUMN_LIST} FROM structflow_entries WITH NO DATA"
 )
-_POSTGRES_COPY_INCOMING = f"COPY structflow_incoming ({', '.join(COLUMNS)}) FROM STDIN"
+_POSTGRES_COPY_INCOMING = f"COPY structflow_incoming ({_COLUMN_LIST}) FROM STDIN"
 _POSTGRES_INSERT_INCOMING = (
-    f"{_INSERT_INTO}SELECT {', '.join(COLUMNS)} FROM structflow_incoming "
+    f"{_INSERT_INTO}SELECT {_COLUMN_LIST} FROM structflow_incoming "
     "ORDER BY ctid ON CONFLICT (uid) DO NOTHING"
 )
 
