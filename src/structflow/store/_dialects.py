@@ -74,8 +74,10 @@ _chain = itertools.chain.from_iterable
 # text: they are letters and digits only, so each is one lexeme, as
 # array_to_tsvector would make it.
 _POSTGRES_COPY = f"COPY structflow_entries ({_COLUMN_LIST}) FROM STDIN"
-#: More than a batch holds (``batch_max_bytes`` is 4 MiB by default).
-_COPY_FLUSH_BYTES = 256 * 1024 * 1024
+#: Bytes of a batch libpq holds before psycopg waits for them to be sent:
+#: twice a default batch (``batch_max_bytes`` is 4 MiB), so that a default
+#: batch goes in one go and a larger one keeps libpq's copy of it bounded.
+_COPY_FLUSH_BYTES = 8 * 1024 * 1024
 # COPY cannot leave out an entry stored already (a batch retried after its
 # commit was lost, a spool replayed): such a batch goes through a temporary
 # table instead, and from there into the entries in its order, leaving out
