@@ -12,7 +12,7 @@ import orjson
 import pytest
 
 from storelines import T0, line, rendered
-from structflow.store import IngestResult, LogEntry, Store
+from structflow.store import IngestResult, LogEntry, Store, _dialects
 from structflow.store._dialects import SQLiteDialect, dialect_for
 from structflow.store._ingest import parse_line
 from structflow.store._schema import migrate
@@ -311,9 +311,14 @@ def test_to_dict_is_ready_for_json(store: Store) -> None:
     }
 
 
-def test_a_batch_of_several_megabytes_is_stored_whole_and_once(store: Store) -> None:
+@pytest.mark.parametrize("threshold", [True, False], ids=["psycopg-3.3.9", "older-psycopg"])
+def test_a_batch_of_several_megabytes_is_stored_whole_and_once(
+    store: Store, threshold: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # More than the driver hands to the server at once (8 MiB; 128 KiB with
-    # older psycopg): the batch goes in as one transaction all the same.
+    # older psycopg, whose writer takes no flush threshold): the batch goes
+    # in as one transaction all the same.
+    monkeypatch.setattr(_dialects, "_writer_takes_flush_threshold", lambda: threshold)
     words = " ".join(f"word{n}" for n in range(300))
     entries = [
         store.encode_entry(parse_line(line(f"{n} {words}", record_id=f"big-{n}"))[1])

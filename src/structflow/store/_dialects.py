@@ -26,6 +26,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import functools
+import inspect
 import itertools
 import operator
 import os
@@ -579,7 +580,7 @@ class PostgresDialect(Dialect):
         return "fields @> ?::jsonb", [orjson.dumps(document).decode("utf-8")]
 
 
-def _batch_writer(cursor: psycopg.Cursor[Any]) -> Any:
+def _batch_writer(cursor: psycopg.Cursor[Any]) -> psycopg.copy.LibpqWriter | None:
     """
     psycopg's writer of a batch's ``COPY``, told to send the batch in one go (psycopg 3.3.9+).
 
@@ -590,10 +591,17 @@ def _batch_writer(cursor: psycopg.Cursor[Any]) -> Any:
     """
     from psycopg.copy import LibpqWriter
 
-    try:
-        return LibpqWriter(cursor, flush_threshold=_COPY_FLUSH_BYTES)
-    except TypeError:
+    if not _writer_takes_flush_threshold():
         return None
+    return LibpqWriter(cursor, flush_threshold=_COPY_FLUSH_BYTES)
+
+
+@functools.cache
+def _writer_takes_flush_threshold() -> bool:
+    """Whether this psycopg's ``LibpqWriter`` takes ``flush_threshold`` (asked once)."""
+    from psycopg.copy import LibpqWriter
+
+    return "flush_threshold" in inspect.signature(LibpqWriter).parameters
 
 
 def _present(row: list[Any]) -> tuple[bool, ...]:
