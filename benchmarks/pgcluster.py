@@ -83,13 +83,17 @@ class PostgresCluster:
             "--locale=C.UTF-8",
             "--no-sync",
         )
-        options = [
+        self._options = [
             f"-p {self.port}",
             f"-k {self.dir}",
             "-c listen_addresses=127.0.0.1",
             "-c max_connections=50",
             *(f"-c {s}" for s in settings),
         ]
+        self.start()
+
+    def start(self) -> None:
+        """Start the server (again, after :meth:`crash`); return once it takes connections."""
         self._run(
             "pg_ctl",
             "-D",
@@ -97,13 +101,22 @@ class PostgresCluster:
             "-l",
             os.path.join(self.dir, "server.log"),
             "-o",
-            " ".join(options),
+            " ".join(self._options),
             "-w",
             "-t",
             "60",
             "start",
         )
         self._running = True
+
+    def crash(self) -> None:
+        """
+        Stop the server as a crash would (``pg_ctl stop -m immediate``): connections are cut.
+
+        The data stays; :meth:`start` brings the server back after crash recovery.
+        """
+        self._running = False
+        self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop")
 
     def _run(self, tool: str, *args: str) -> None:
         cmd = [os.path.join(self.bindir, tool), *args]

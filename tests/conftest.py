@@ -72,15 +72,36 @@ def collect() -> Collect:
 # --- the log store: every store test runs on SQLite and on PostgreSQL ---------------------
 
 
-@pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PostgresCluster]:
-    """A throwaway PostgreSQL cluster for the session (fails under CI=true when missing)."""
+def _require_postgres() -> None:
     require(
         find_bindir() is not None and importlib.util.find_spec("psycopg") is not None,
         "PostgreSQL (Debian package 'postgresql') and psycopg (the structflow[postgres] extra)",
     )
+
+
+@pytest.fixture(scope="session")
+def pg_cluster() -> Iterator[PostgresCluster]:
+    """A throwaway PostgreSQL cluster for the session (fails under CI=true when missing)."""
+    _require_postgres()
     # Durability is not under test here: skip the disk syncs.
     cluster = PostgresCluster(["fsync=off", "synchronous_commit=off", "full_page_writes=off"])
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def own_pg_cluster() -> Iterator[PostgresCluster]:
+    """
+    A PostgreSQL cluster of the test's own, which it may crash and start again.
+
+    A commit is durable once acknowledged (``synchronous_commit`` on), as on
+    a production server; only the disk syncs are skipped (the machine itself
+    does not crash).
+    """
+    _require_postgres()
+    cluster = PostgresCluster(["fsync=off"])
     try:
         yield cluster
     finally:

@@ -58,3 +58,21 @@ def test_diagnostics_stay_off_stderr_when_a_handler_shows_them(receiver: HTTPRec
     assert proc.stderr == ""
     assert "shown: HTTPHandler(" in proc.stdout
     assert "the receiver rejected 5 record(s)" in proc.stdout
+
+
+def test_a_percent_in_the_destination_does_not_garble_the_message(
+    receiver: HTTPReceiver,
+) -> None:
+    # Percent-encoded urls are common (a path with escapes, PostgreSQL's
+    # options=-csearch_path%3D...); the label that names the destination is
+    # text, not part of the message's format.
+    receiver.default = Respond(400, body=b"bad request")
+    url = receiver.url.rstrip("/") + "/logs%20in"
+
+    proc = run_python(REJECTED_CHILD, url, "alone")
+
+    assert proc.returncode == 0, proc.stderr
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("structflow.shipping: ERROR: HTTPHandler(")
+    assert "HTTPHandler(http://127.0.0.1:" in line and "/logs%20in (ndjson)): " in line
+    assert "the receiver rejected 5 record(s) (HTTP 400 Bad Request: bad request); dropped" in line

@@ -7,7 +7,10 @@ StoreHandler under crashes and contention, with real processes.
   no "database is locked" anywhere;
 * fork: parent and child each store their own records once;
 * a writer whose transaction is still open holds back every other writer,
-  so entries commit in the order of their ``seq`` (``follow`` relies on it).
+  so entries commit in the order of their ``seq`` (``follow`` relies on it);
+* PostgreSQL crashing while records flow, and records logged while it is
+  down: every record stored once it is back, none twice, no error raised
+  into the caller.
 """
 
 from __future__ import annotations
@@ -24,7 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from benchmarks.pgcluster import PostgresCluster
 
+import structflow
 from storelines import attached, line
 from structflow import store
 from structflow.handlers import StoreHandler
@@ -213,3 +218,48 @@ def test_a_writer_with_an_open_transaction_holds_back_the_others(store_url: str)
         order = "SELECT uid FROM structflow_entries ORDER BY seq"
         rows = s._do("reading", lambda d: d.query(order))
     assert [uid for (uid,) in rows] == ["held", "after"]
+
+
+def test_postgresql_crashing_while_records_flow_loses_and_doubles_nothing(
+    own_pg_cluster: PostgresCluster,
+) -> None:
+    url = own_pg_cluster.new_schema()
+    handler = StoreHandler(url, batch_max_records=200, flush_interval=0.05, timeout=5)
+    logger = structflow.get_logger("outage")
+    logger.addHandler(handler)
+    logger.propagate = False
+    crashed = threading.Event()
+
+    def crash_once_records_are_stored() -> None:
+        deadline = time.monotonic() + 60
+        while handler.stats()["delivered"] < 200 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        own_pg_cluster.crash()  # connections cut, most likely with a batch on its way
+        crashed.set()
+
+    crasher = threading.Thread(target=crash_once_records_are_stored)
+    crasher.start()
+    try:
+        for i in range(2000):  # the server crashes somewhere in here
+            logger.info("record %d", i, phase="before")
+        assert crashed.wait(60)
+        for i in range(2000, 3000):  # nothing listens on the port
+            logger.info("record %d", i, phase="down")
+        own_pg_cluster.start()
+        for i in range(3000, 4000):
+            logger.info("record %d", i, phase="after")
+        assert handler.flush(timeout=60)
+        stats = handler.stats()
+    finally:
+        crasher.join(60)
+        logger.removeHandler(handler)
+        handler.close()
+
+    assert stats["accepted"] == stats["delivered"] == 4000
+    assert sum(stats["dropped"].values()) == 0
+    assert stats["retried"] > 0  # the outage was met, not missed
+    with store.connect(url) as s:
+        entries = s.logs(limit=None)
+    messages = [e.message for e in entries]
+    assert sorted(messages) == sorted(f"record {i}" for i in range(4000))  # each once
+    assert len({e.id for e in entries}) == 4000

@@ -115,7 +115,9 @@ class Diagnostics:
                 return False
             self._last[kind] = now
             suppressed = self._suppressed.pop(kind, 0)
-        text = f"{self.label}: {message}"
+        # The label names the destination, whose url may hold a "%" (a
+        # percent-escape): it is text, not part of the format.
+        text = f"{self.label.replace('%', '%%')}: {message}"
         if suppressed:
             text += f" ({suppressed} similar message(s) in the last {self.interval:g} s not shown)"
         with contextlib.suppress(Exception):
