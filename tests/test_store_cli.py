@@ -179,8 +179,8 @@ def test_the_configured_store_is_used_without_store(filled: str, tmp_path: Path)
         (["logs", "--search", "!!"], "structflow logs: --search='!!' has no word to search for;"),
         (["logs", "--limit", "none"], "structflow logs: argument --limit: --limit='none' is"),
         (["runs", "--since", "later"], "structflow runs: --since='later' is not a time;"),
-        (["store", "prune"], "structflow store: give --older-than (such as 30d) or set"),
-        (["store", "prune", "--older-than", "old"], "structflow store: --older-than='old' is"),
+        (["store", "prune"], "structflow store prune: give --older-than (such as 30d) or set"),
+        (["store", "prune", "--older-than", "old"], "structflow store prune: --older-than='old'"),
         (["logs", "--nope"], "structflow: unrecognized arguments: --nope"),
     ],
 )
@@ -209,6 +209,24 @@ def test_a_store_that_cannot_be_used_exits_2_with_one_line(
     assert (proc.returncode, proc.stderr.count("\n")) == (2, 1)
     assert proc.stderr.startswith(message)
     assert "pw" not in proc.stderr
+
+
+@pytest.mark.parametrize("args", [["logs"], ["logs", "--follow"], ["runs"], ["store", "prune"]])
+def test_reading_a_store_where_nothing_was_stored_exits_2_and_creates_nothing(
+    store_url: str, tmp_path: Path, args: list[str]
+) -> None:
+    # A mistyped --store (or a configured store nothing ever wrote to) is
+    # said as such, rather than shown as an empty store that is then made.
+    proc = cli([*args, "--older-than", "1d"] if "prune" in args else args, tmp_path,
+               STRUCTFLOW__LOGGING__STORE__URL=store_url)  # fmt: skip
+    assert (proc.returncode, proc.stderr.count("\n")) == (2, 1), proc.stderr
+    command = " ".join(args[:2] if "prune" in args else args[:1])
+    assert proc.stderr.startswith(f"structflow {command}: store "), proc.stderr
+    assert "nothing has been stored there yet" in proc.stderr
+    assert "check the url, or log a run to it first" in proc.stderr
+    assert not (tmp_path / "logs.db").exists()
+    with pytest.raises(store.StoreError, match="nothing has been stored there yet"):
+        store.connect(store_url, create=False)
 
 
 def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import sqlite3
 import threading
 from pathlib import Path
 
@@ -116,6 +117,40 @@ def test_a_foreign_entries_table_is_not_taken_over(store_url: str) -> None:
     dialect.close()
     with pytest.raises(StoreError, match="it was not made by structflow"):
         connect(store_url)
+
+
+def test_without_create_a_url_where_nothing_was_stored_is_refused_and_left_alone(
+    store_url: str, tmp_path: Path
+) -> None:
+    with pytest.raises(StoreError, match="nothing has been stored there yet"):
+        connect(store_url, create=False)
+    assert not (tmp_path / "logs.db").exists()  # the SQLite store's file
+    # Nor were the tables made (on PostgreSQL): a second try is refused the same way.
+    with pytest.raises(StoreError, match="nothing has been stored there yet"):
+        connect(store_url, create=False)
+    with connect(store_url) as made:
+        made.ingest([line("kept")])
+    with connect(store_url, create=False) as opened:
+        assert [e.message for e in opened.logs()] == ["kept"]
+
+
+def test_without_create_a_missing_file_makes_no_directory(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match=r"a/b/logs\.db does not exist\); check the url"):
+        connect(f"sqlite:///{tmp_path}/a/b/logs.db", create=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_without_create_another_applications_sqlite_file_is_not_changed(tmp_path: Path) -> None:
+    path = tmp_path / "app.db"
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE users (name TEXT)")
+    conn.commit()
+    conn.close()
+    before = path.read_bytes()
+    with pytest.raises(StoreError, match=r"app\.db holds no structflow tables"):
+        connect(f"sqlite:///{path}", create=False)
+    assert path.read_bytes() == before  # not even switched to the WAL journal
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.db"]
 
 
 def test_several_openers_of_a_new_store_create_it_once(store_url: str) -> None:

@@ -127,7 +127,8 @@ def run_command(args: argparse.Namespace) -> int:
         return command(args)
     except (BadInput, ValueError, StoreError, ImportError) as exc:
         text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
-        sys.stderr.write(f"structflow {args.command}: {text}\n")
+        name = f"store {args.store_action}" if args.command == "store" else args.command
+        sys.stderr.write(f"structflow {name}: {text}\n")
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return EXIT_OK
@@ -181,7 +182,8 @@ class ProgressBar:
 def _open_store(url: str | None) -> Store:
     bar = ProgressBar()
     try:
-        return connect(url, progress=bar)
+        # Reading a store never creates one: a mistyped url is an error, not an empty store.
+        return connect(url, create=False, progress=bar)
     finally:
         bar.close()
 

@@ -144,8 +144,27 @@ class Dialect(abc.ABC):
         return mask_url(self.url)
 
     @abc.abstractmethod
-    def open(self) -> None:
-        """Connect; raise :class:`StoreError` when the database cannot be reached."""
+    def open(self, create: bool = True) -> None:
+        """
+        Connect; raise :class:`StoreError` when the database cannot be reached.
+
+        With *create* false, a database that holds no store yet (a SQLite file
+        that does not exist) is refused with a :class:`StoreError`, and left
+        as it was.
+        """
+
+    def _refuse_without_store(self, why: str) -> None:
+        """Raise :class:`StoreError` (and close) unless the connected database holds a store."""
+        if self.tables(["structflow_schema", "structflow_entries"]):
+            return
+        self.close()
+        raise self._no_store(why)
+
+    def _no_store(self, why: str) -> StoreError:
+        return StoreError(
+            f"store {self.shown}: nothing has been stored there yet ({why}); "
+            "check the url, or log a run to it first"
+        )
 
     def close(self) -> None:
         """Close the connection (idempotent)."""
@@ -266,10 +285,12 @@ class SQLiteDialect(Dialect):
         self.path = path
         self._conn: sqlite3.Connection | None = None
 
-    def open(self) -> None:
+    def open(self, create: bool = True) -> None:
         path = self.path
         if path != ":memory:":
             path = os.path.expanduser(path)
+            if not create and not os.path.exists(path):
+                raise self._no_store(f"{path} does not exist")
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -284,10 +305,14 @@ class SQLiteDialect(Dialect):
         except sqlite3.Error as exc:
             raise StoreError(f"store {self.shown}: cannot open {path} ({exc})") from None
         try:
+            if not create:
+                self._conn = conn
+                self._refuse_without_store(f"{path} holds no structflow tables")
             if path != ":memory:":
                 self._use_wal(conn)
             conn.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error as exc:
+            self._conn = None
             conn.close()
             raise StoreError(
                 f"store {self.shown}: {path} is not a usable SQLite database ({exc})"
@@ -460,7 +485,7 @@ class PostgresDialect(Dialect):
         super().__init__(url, timeout)
         self._conn: psycopg.Connection[Any] | None = None
 
-    def open(self) -> None:
+    def open(self, create: bool = True) -> None:
         try:
             import psycopg
         except ImportError as exc:
@@ -479,6 +504,8 @@ class PostgresDialect(Dialect):
                 f"cannot connect to the PostgreSQL store {self.shown}: {_first_line(exc)}"
             ) from None
         self._conn = conn
+        if not create:
+            self._refuse_without_store("no structflow tables in the connection's schema")
 
     def _connection(self) -> psycopg.Connection[Any]:
         conn = self._conn

@@ -87,7 +87,11 @@ def configured_url() -> str:
 
 
 def connect(
-    url: str | None = None, *, timeout: float = 30.0, progress: Progress | None = None
+    url: str | None = None,
+    *,
+    create: bool = True,
+    timeout: float = 30.0,
+    progress: Progress | None = None,
 ) -> Store:
     """
     Open the log store at *url*, creating or upgrading its schema as needed.
@@ -98,6 +102,11 @@ def connect(
             ``postgresql://user:password@host:5432/db`` (the
             ``structflow[postgres]`` extra). None: ``[logging.store] url``
             from the configuration, else ``sqlite:///~/.structflow/logs.db``.
+        create: make the store when there is none yet (the file, its
+            directory, the tables). False: a url where nothing was ever stored
+            (a mistyped path, say) raises :class:`StoreError` and leaves the
+            database as it was; ``structflow logs``, ``runs`` and ``store
+            prune`` open stores this way.
         timeout: seconds to wait for a database lock or a connection.
         progress: called as ``progress(done, total, what)`` while a schema
             upgrade rewrites existing entries.
@@ -107,15 +116,16 @@ def connect(
 
     Raises:
         ValueError: *url* is invalid (unknown scheme, no path).
-        StoreError: the store cannot be reached or opened, or its schema is
-            newer than this structflow.
+        StoreError: the store cannot be reached or opened, its schema is
+            newer than this structflow, or (with *create* false) it does not
+            exist.
         ImportError: a PostgreSQL url without psycopg installed.
 
     .. versionadded:: 0.1.0
     """
     dialect = dialect_for(configured_url() if url is None else url, timeout)
     try:
-        dialect.open()
+        dialect.open(create)
         migrate(dialect, progress)
     except _DRIVER_ERRORS as exc:
         dialect.close()
