@@ -605,7 +605,7 @@ def closing_fixture() -> Iterator[list[logging.Handler]]:
 
 
 class Diagnostics(logging.Handler):
-    """Collects the records of the ``structflow.shipping`` logger."""
+    """Collects the records of a logger (the ``structflow.shipping`` logger's, by default)."""
 
     def __init__(self) -> None:
         super().__init__(logging.DEBUG)
@@ -618,11 +618,11 @@ class Diagnostics(logging.Handler):
         return [r.getMessage() for r in self.records]
 
 
-@pytest.fixture(name="diagnostics")
-def diagnostics_fixture() -> Iterator[Diagnostics]:
-    """Diagnostics of the shipping handlers made during the test."""
+@contextlib.contextmanager
+def collected(name: str) -> Iterator[Diagnostics]:
+    """Collect every record of logger *name* while the block runs."""
     collector = Diagnostics()
-    logger = logging.getLogger("structflow.shipping")
+    logger = logging.getLogger(name)
     logger.addHandler(collector)
     saved = logger.level
     logger.setLevel(logging.DEBUG)
@@ -631,6 +631,13 @@ def diagnostics_fixture() -> Iterator[Diagnostics]:
     finally:
         logger.removeHandler(collector)
         logger.setLevel(saved)
+
+
+@pytest.fixture(name="diagnostics")
+def diagnostics_fixture() -> Iterator[Diagnostics]:
+    """Diagnostics of the shipping handlers made during the test."""
+    with collected("structflow.shipping") as collector:
+        yield collector
 
 
 def run_python(

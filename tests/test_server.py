@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 import requests
+from benchmarks.pgcluster import PostgresCluster
 
 from servers import (
     Served,
@@ -27,6 +28,7 @@ from servers import (
     ship_record,
 )
 from storelines import line
+from structflow import store
 from structflow.server._ingest import MAX_BODY_BYTES
 
 pytestmark = pytest.mark.timeout(180)
@@ -304,6 +306,32 @@ def test_a_reconnecting_tail_resumes_after_its_last_event_id(served: Served) -> 
     ) as response:
         events = read_events(lines_of(response), 2)
     assert [e["data"]["message"] for e in events] == ["m1", "m2"]
+
+
+def test_a_live_tail_stays_open_through_a_postgresql_restart(
+    own_pg_cluster: PostgresCluster,
+) -> None:
+    url = own_pg_cluster.new_schema()
+    with store.connect(url) as s:
+        s.ingest([line("before", seconds=0, flow_run_id="r1")])
+    server = Served(url)
+    try:
+        with server.get("api/logs/stream", {"flow_run_id": "r1"}, stream=True) as response:
+            lines = lines_of(response)
+            (first,) = read_events(lines, 1)
+            own_pg_cluster.crash()
+            assert server.proc.stderr is not None
+            said = server.proc.stderr.readline()
+            own_pg_cluster.start()
+            stored = server.post(
+                "api/logs", data=ndjson(line("after", seconds=1, flow_run_id="r1"))
+            )
+            assert stored.status_code == 200, stored.text
+            (second,) = read_events(lines, 1)
+    finally:
+        server.stop()
+    assert [first["data"]["message"], second["data"]["message"]] == ["before", "after"]
+    assert "lost the store while following: cannot connect" in said, said
 
 
 def test_a_bad_tail_filter_is_400_before_any_event(served: Served) -> None:

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from benchmarks.pgcluster import PostgresCluster
 
 from storelines import lifecycle, line
 from structflow import store
@@ -229,20 +232,34 @@ def test_reading_a_store_where_nothing_was_stored_exits_2_and_creates_nothing(
         store.connect(store_url, create=False)
 
 
-def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path: Path) -> None:
+@contextlib.contextmanager
+def following(url: str, tmp_path: Path, *more: str) -> Iterator[subprocess.Popen[str]]:
+    """``structflow logs --follow --json`` on *url*, running until the block ends."""
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
         "STRUCTFLOW__USER_CONFIG_PATH": config_path(tmp_path),
     }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "structflow.cli", "logs", "--store", filled, "--follow", "--json",
-         "--limit", "1"],
+        [sys.executable, "-m", "structflow.cli", "logs", "--store", url, "--follow", "--json",
+         *more],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )  # fmt: skip
     try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path: Path) -> None:
+    with following(filled, tmp_path, "--limit", "1") as proc:
         assert proc.stdout is not None
         first = json.loads(proc.stdout.readline())
         assert first["message"] == "Beginning Flow run for 'report'"
@@ -251,13 +268,30 @@ def test_logs_follow_prints_new_entries_until_interrupted(filled: str, tmp_path:
         assert json.loads(proc.stdout.readline())["message"] == "live one"
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=30) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
+
+
+def test_logs_follow_says_when_postgresql_goes_away_and_goes_on_when_it_is_back(
+    own_pg_cluster: PostgresCluster, tmp_path: Path
+) -> None:
+    url = own_pg_cluster.new_schema()
+    with store.connect(url) as s:
+        s.ingest([line("before", seconds=0)])
+    with following(url, tmp_path) as proc:
+        assert proc.stdout is not None and proc.stderr is not None
+        assert json.loads(proc.stdout.readline())["message"] == "before"
+        own_pg_cluster.crash()
+        lost = proc.stderr.readline()
+        assert lost.startswith("structflow logs: lost the store while following: cannot connect")
+        assert lost.endswith("; trying again, at most every 5 s\n")
+        own_pg_cluster.start()
+        with store.connect(url) as s:
+            s.ingest([line("after", seconds=1)])
+        assert json.loads(proc.stdout.readline())["message"] == "after"
+        back = proc.stderr.readline()
+        assert back.startswith("structflow logs: store postgresql://"), back
+        assert ": following again, after " in back
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=30) == 0
 
 
 class _Terminal(io.StringIO):

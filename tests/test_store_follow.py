@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import logging
 import threading
+import time
+from collections.abc import Callable
 
 import pytest
+from benchmarks.pgcluster import PostgresCluster
 
+from receivers import collected
 from storelines import line
-from structflow.store import Store, connect
+from structflow.store import Store, StoreError, connect
 
 
 def take(iterator: object, n: int) -> list[str]:
@@ -54,6 +59,74 @@ def test_follow_ends_when_the_store_is_closed(store_url: str) -> None:
         assert [e.message for e in follower.follow(poll_interval=0.02)] == ["only"]
     finally:
         timer.cancel()
+
+
+def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+def test_follow_goes_on_after_postgresql_restarts_and_misses_nothing(
+    own_pg_cluster: PostgresCluster,
+) -> None:
+    url = own_pg_cluster.new_schema()
+    with connect(url) as writer:
+        writer.ingest([line("before", seconds=0)])
+    follower = connect(url)
+    seen: list[str] = []
+    errors: list[BaseException] = []
+
+    def consume() -> None:
+        try:
+            seen.extend(e.message for e in follower.follow(poll_interval=0.05))
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=consume)
+    with collected("structflow.store") as notes:
+        thread.start()
+        try:
+            assert wait_until(lambda: seen == ["before"])
+            own_pg_cluster.crash()
+            assert wait_until(lambda: any(r.levelno == logging.WARNING for r in notes.records))
+            own_pg_cluster.start()
+            with connect(url) as writer:
+                # Stored while the follower is still without its connection.
+                writer.ingest([line("while it was away", seconds=1)])
+                assert wait_until(lambda: len(seen) == 2)
+                writer.ingest([line("after", seconds=2)])
+                assert wait_until(lambda: len(seen) == 3)
+        finally:
+            follower.close()
+            thread.join(30)
+    assert errors == []
+    assert seen == ["before", "while it was away", "after"]  # none missed, none twice
+    warning, info = [r for r in notes.records if r.levelno >= logging.INFO]
+    assert warning.levelno == logging.WARNING
+    text = warning.getMessage()
+    assert text.startswith("lost the store while following: cannot connect to the PostgreSQL")
+    assert text.endswith("; trying again, at most every 5 s")
+    assert info.getMessage().startswith(f"store {follower.url}: following again, after ")
+
+
+def test_follow_raises_when_the_database_answers_with_an_error(store_url: str) -> None:
+    follower = connect(store_url)
+    try:
+        follower.ingest([line("only")])
+        tail = follower.follow(poll_interval=0.02)
+        assert take(tail, 1) == ["only"]
+        with connect(store_url) as other:
+            other._do("dropping", lambda d: d.query("DROP TABLE structflow_entries CASCADE"
+                                                    if d.name == "postgresql" else
+                                                    "DROP TABLE structflow_entries"))  # fmt: skip
+        with pytest.raises(StoreError, match="following entries failed"):
+            next(tail)
+    finally:
+        follower.close()
 
 
 def test_follow_checks_its_filters_before_iterating(store: Store) -> None:

@@ -263,3 +263,23 @@ def test_postgresql_crashing_while_records_flow_loses_and_doubles_nothing(
     messages = [e.message for e in entries]
     assert sorted(messages) == sorted(f"record {i}" for i in range(4000))  # each once
     assert len({e.id for e in entries}) == 4000
+
+
+def test_an_open_store_outlives_a_postgresql_restart(own_pg_cluster: PostgresCluster) -> None:
+    url = own_pg_cluster.new_schema()
+    with store.connect(url) as s:
+        s.ingest([line("before", seconds=0)])
+        own_pg_cluster.crash()
+        with pytest.raises(store.StoreError, match="cannot connect to the PostgreSQL store"):
+            s.logs()
+        own_pg_cluster.start()
+        assert [e.message for e in s.logs()] == ["before"]
+        # Its connection dies again, unnoticed until the next call, which
+        # goes through on a new connection rather than failing once.
+        own_pg_cluster.crash()
+        own_pg_cluster.start()
+        assert s.ingest([line("after", seconds=1)]).stored == 1
+        own_pg_cluster.crash()
+        own_pg_cluster.start()
+        assert [e.message for e in s.logs()] == ["before", "after"]
+        assert s.run("nope") is None

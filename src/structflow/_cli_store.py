@@ -265,6 +265,7 @@ def _logs(args: argparse.Namespace) -> int:
         render = lambda entry: formatter.format(entry_record(entry))  # noqa: E731
     with _open_store(args.store) as store:
         if args.follow:
+            _notes_on_stderr("structflow logs")
             backlog = args.limit if args.limit is not None else 10
             for entry in _checked(store.follow, filters, limit=backlog):
                 _write([render(entry)])
@@ -278,6 +279,21 @@ def _logs(args: argparse.Namespace) -> int:
             )
         _write(render(entry) for entry in reversed(latest[:limit]))
     return EXIT_OK
+
+
+def _notes_on_stderr(command: str) -> None:
+    """
+    Show the store's notes (``follow`` lost its connection, follows again) on stderr only.
+
+    One line each, named after *command*; not passed on to the handlers the
+    configuration gives the ``structflow`` logger.
+    """
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(f"{command}: %(message)s"))
+    notes = logging.getLogger("structflow.store")
+    notes.addHandler(handler)
+    notes.setLevel(logging.INFO)
+    notes.propagate = False
 
 
 def _checked(call: Callable[..., Any], filters: dict[str, Any], **more: Any) -> Any:

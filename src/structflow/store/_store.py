@@ -8,6 +8,7 @@ the same file or database) as it likes.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 import threading
 import time
@@ -54,6 +55,10 @@ _SELECT = (
 _PAGE = 1000
 #: Rows deleted per transaction by prune (other writers get the lock between).
 _PRUNE_CHUNK = 5000
+#: Longest wait between tries while following a store whose connection was lost.
+_RECONNECT_MAX_SECONDS = 5.0
+#: Where ``follow`` says that it lost the connection, and that it follows again.
+_logger = logging.getLogger("structflow.store")
 _loads = orjson.loads
 
 
@@ -186,10 +191,21 @@ class Store:
         with self._lock:
             if self._closed:
                 raise StoreError(f"store {self.url}: {doing} failed: the store is closed")
+            dialect = self._dialect
+            was_open = dialect.is_open
             try:
-                return work(self._dialect)
+                return work(dialect)
             except _DRIVER_ERRORS as exc:
-                raise self._dialect.translate(exc, doing) from None
+                if not (was_open and not dialect.is_open):
+                    raise dialect.translate(exc, doing) from None
+            # The connection was lost since its last use (PostgreSQL restarted,
+            # a proxy closed it while idle): once more on a new one. Every
+            # operation may run twice: a write stores an entry once per id,
+            # and a prune deletes what is old whether or not it ran.
+            try:
+                return work(dialect)
+            except _DRIVER_ERRORS as exc:
+                raise dialect.translate(exc, doing) from None
 
     def after_fork_in_child(self) -> None:
         """Forget the connection inherited from the parent; the next use opens a new one."""
@@ -407,13 +423,22 @@ class Store:
         The iterator ends when the store is closed; otherwise stop it with
         ``break`` (or Ctrl-C).
 
+        When the connection is lost while following (PostgreSQL restarted,
+        a network failure), the iterator keeps trying, every *poll_interval*
+        and then less often, up to every 5 seconds, until the database
+        answers again; it then goes on from the last entry it yielded, so
+        nothing that landed meanwhile is missed or repeated. It says so on
+        the ``structflow.store`` logger: a warning when the connection is
+        lost, an info when it follows again.
+
         Args:
             limit: how many stored entries to show first (None: all).
             poll_interval: seconds between looks for new entries.
 
         Raises:
             ValueError: a filter is invalid (raised here, before iterating).
-            StoreError: the database failed.
+            StoreError: the database failed (other than by a lost connection
+                once following).
         """
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
             raise ValueError(f"poll_interval={poll_interval!r} is invalid; expected seconds > 0")
@@ -444,18 +469,44 @@ class Store:
                 yield entry
         # Then what lands, in the order it lands.
         tail = _with(q, after=None, limit=_PAGE)
+        lost_at: float | None = None
+        wait = poll
         while not self._closed:
             try:
                 got = self._select(tail, "seq > ?", last, by_seq=True)
-            except StoreError:
+            except StoreError as exc:
                 if self._closed:
                     return
-                raise
+                if self._dialect.is_open:
+                    raise  # the database answered, with an error: trying again would not help
+                if lost_at is None:
+                    lost_at = time.monotonic()
+                    _logger.warning(
+                        "lost the store while following: %s; trying again, at most every %g s",
+                        exc,
+                        _RECONNECT_MAX_SECONDS,
+                    )
+                self._nap(wait, poll)
+                wait = min(wait * 2, max(poll, _RECONNECT_MAX_SECONDS))
+                continue
+            if lost_at is not None:
+                _logger.info(
+                    "store %s: following again, after %.1f s without a connection",
+                    self.url,
+                    time.monotonic() - lost_at,
+                )
+                lost_at, wait = None, poll
             for seq, entry in got:
                 last = seq
                 yield entry
             if len(got) < _PAGE:
                 time.sleep(poll)
+
+    def _nap(self, seconds: float, step: float) -> None:
+        """Sleep *seconds*, in steps of at most *step*, waking early when the store is closed."""
+        deadline = time.monotonic() + seconds
+        while not self._closed and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(step, left))
 
     def _select(
         self, q: Query, condition: str, value: int, *, by_seq: bool = False
