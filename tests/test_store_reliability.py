@@ -7,7 +7,8 @@ StoreHandler under crashes and contention, with real processes.
   no "database is locked" anywhere;
 * fork: parent and child each store their own records once;
 * a writer whose transaction is still open holds back every other writer,
-  so entries commit in the order of their ``seq`` (``follow`` relies on it);
+  so entries commit in the order of their ``seq`` (``follow`` relies on it),
+  for ``timeout`` seconds at most;
 * PostgreSQL crashing while records flow, and records logged while it is
   down: every record stored once it is back, none twice, no error raised
   into the caller.
@@ -218,6 +219,39 @@ def test_a_writer_with_an_open_transaction_holds_back_the_others(store_url: str)
         order = "SELECT uid FROM structflow_entries ORDER BY seq"
         rows = s._do("reading", lambda d: d.query(order))
     assert [uid for (uid,) in rows] == ["held", "after"]
+
+
+def test_a_lock_held_past_the_timeout_fails_the_call_and_the_handler_tries_again(
+    store_url: str,
+) -> None:
+    with store.connect(store_url):  # creates the schema
+        pass
+    handler = StoreHandler(store_url, timeout=0.5, flush_interval=0.05)
+    logger = structflow.get_logger("held-back")
+    logger.addHandler(handler)
+    logger.propagate = False
+    held = _open_writer(store_url)
+    try:
+        locked = pytest.raises(store.StoreError, match=r"still locked after waiting 0\.5 s\)$")
+        with store.connect(store_url, timeout=0.5) as s, locked:
+            s.ingest([line("refused", record_id="refused")])
+        logger.info("queued")
+        # The handler's attempt gives up after the timeout (rather than
+        # waiting for as long as the lock is held) and is tried again later.
+        deadline = time.monotonic() + 60
+        while handler.stats()["retried"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handler.stats()["retried"] >= 1
+    finally:
+        held.commit()
+        held.close()
+    try:
+        assert handler.flush(timeout=60)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    with store.connect(store_url) as s:
+        assert sorted(e.message for e in s.logs()) == ["held", "queued"]
 
 
 def test_postgresql_crashing_while_records_flow_loses_and_doubles_nothing(

@@ -267,7 +267,14 @@ class Dialect(abc.ABC):
 
     def translate(self, error: Exception, doing: str) -> StoreError:
         """A :class:`StoreError` for a driver error met while *doing* something."""
-        return StoreError(f"store {self.shown}: {doing} failed: {_first_line(error)}")
+        text = _first_line(error)
+        if self.waited_for_lock(error):
+            text += f" (still locked after waiting {self.timeout:g} s)"
+        return StoreError(f"store {self.shown}: {doing} failed: {text}")
+
+    @abc.abstractmethod
+    def waited_for_lock(self, error: Exception) -> bool:
+        """Whether *error* says a lock was still held by another writer after :attr:`timeout`."""
 
 
 # --- SQLite -------------------------------------------------------------------------------
@@ -464,14 +471,16 @@ class SQLiteDialect(Dialect):
             value,
         ]
 
-    def translate(self, error: Exception, doing: str) -> StoreError:
+    def waited_for_lock(self, error: Exception) -> bool:
         text = _first_line(error)
-        if "locked" in text or "busy" in text:
-            text += f" (still locked after waiting {self.timeout:g} s)"
-        return StoreError(f"store {self.shown}: {doing} failed: {text}")
+        return "locked" in text or "busy" in text
 
 
 # --- PostgreSQL ---------------------------------------------------------------------------
+
+
+#: PostgreSQL's SQLSTATE for a lock still held after ``lock_timeout``.
+_LOCK_NOT_AVAILABLE = "55P03"
 
 
 class PostgresDialect(Dialect):
@@ -495,11 +504,22 @@ class PostgresDialect(Dialect):
         url = self.url
         if url.startswith("postgres:"):
             url = "postgresql" + url[len("postgres") :]
+        conn = None
         try:
             conn = psycopg.connect(
                 url, autocommit=True, connect_timeout=max(1, round(self.timeout))
             )
+            # A lock held by another session (a writer whose transaction
+            # stays open, a migration, an ALTER TABLE) is waited for as long
+            # as a SQLite lock is: `timeout`, then the call fails and a
+            # StoreHandler tries again later, rather than waiting for ever.
+            conn.execute(
+                "SELECT set_config('lock_timeout', %s, false)",
+                (f"{max(1, round(self.timeout * 1000))}ms",),
+            )
         except psycopg.Error as exc:
+            if conn is not None:
+                conn.close()
             raise StoreError(
                 f"cannot connect to the PostgreSQL store {self.shown}: {_first_line(exc)}"
             ) from None
@@ -542,6 +562,9 @@ class PostgresDialect(Dialect):
             return
         with conn.transaction():
             yield
+
+    def waited_for_lock(self, error: Exception) -> bool:
+        return getattr(error, "sqlstate", None) == _LOCK_NOT_AVAILABLE
 
     def tables(self, names: Sequence[str]) -> set[str]:
         found = self.query(
