@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import socket
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -227,3 +229,44 @@ def test_a_closed_store_says_so(store: Store) -> None:
     store.close()
     with pytest.raises(StoreError, match="the store is closed"):
         store.logs()
+
+
+def _roles_block() -> str:
+    """The ```sql block of the store page's "Roles" section."""
+    page = (Path(__file__).parent.parent / "docs" / "store.md").read_text()
+    section = page[page.index("### Roles") :]
+    return section[section.index("```sql\n") + 7 : section.index("\n```", section.index("```sql"))]
+
+
+def test_the_documented_grants_let_a_writer_store_once_and_a_reader_only_read(
+    pg_cluster: PostgresCluster,
+) -> None:
+    suffix = f"{os.getpid()}_{time.monotonic_ns()}"
+    schema, writer, reader = f"logs_{suffix}", f"log_writer_{suffix}", f"log_reader_{suffix}"
+    pg_cluster.sql(f"CREATE SCHEMA {schema}")
+    path = f"options=-csearch_path%3D{schema}"
+    connect(f"{pg_cluster.url()}?{path}").close()  # the owner creates the store
+    sql = (
+        _roles_block()
+        .replace("log_writer", writer)
+        .replace("log_reader", reader)
+        .replace("SCHEMA logs ", f"SCHEMA {schema} ")
+        .replace("logs.", f"{schema}.")
+    )
+    code = "\n".join(x for x in sql.splitlines() if not x.startswith("--"))
+    for statement in filter(None, (x.strip() for x in code.split(";"))):
+        pg_cluster.sql(statement)
+
+    def url(role: str) -> str:
+        return f"postgresql://{role}@127.0.0.1:{pg_cluster.port}/postgres?{path}"
+
+    with connect(url(writer)) as w:
+        assert w.ingest([line("once", record_id="a1")]).stored == 1
+        assert w.ingest([line("once", record_id="a1")]).duplicates == 1  # sent twice
+        assert w.prune(older_than="3650d") == 0
+    with connect(url(reader)) as r:
+        assert [e.message for e in r.logs()] == ["once"]
+        with pytest.raises(StoreError, match="permission denied for table structflow_entries"):
+            r.ingest([line("refused", record_id="b1")])
+        with pytest.raises(StoreError, match="permission denied for table structflow_entries"):
+            r.prune(older_than="1d")
