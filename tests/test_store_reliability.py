@@ -11,12 +11,15 @@ StoreHandler under crashes and contention, with real processes.
   for ``timeout`` seconds at most;
 * PostgreSQL crashing while records flow, and records logged while it is
   down: every record stored once it is back, none twice, no error raised
-  into the caller.
+  into the caller;
+* a SQLite store's files removed while written: a new store is made; its
+  file moved: nothing is written until it is back.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sqlite3
 import subprocess
@@ -31,6 +34,7 @@ import pytest
 from benchmarks.pgcluster import PostgresCluster
 
 import structflow
+from receivers import collected
 from storelines import attached, line
 from structflow import store
 from structflow.handlers import StoreHandler
@@ -317,3 +321,82 @@ def test_an_open_store_outlives_a_postgresql_restart(own_pg_cluster: PostgresClu
         own_pg_cluster.start()
         assert [e.message for e in s.logs()] == ["before", "after"]
         assert s.run("nope") is None
+
+
+def _handler_on(url: str, name: str) -> tuple[logging.Logger, StoreHandler]:
+    handler = StoreHandler(url, flush_interval=0.05)
+    logger = structflow.get_logger(name)
+    logger.addHandler(handler)
+    logger.propagate = False
+    return logger, handler
+
+
+def test_a_sqlite_store_whose_files_are_removed_while_written_is_made_anew(
+    tmp_path: Path,
+) -> None:
+    # Without this, what is written after the files are removed goes to a
+    # file nobody can open again, and is counted delivered.
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    logger, handler = _handler_on(url, "cleared")
+    with collected("structflow.store") as notes:
+        try:
+            logger.info("before")
+            assert handler.flush(timeout=30)
+            for path in tmp_path.iterdir():  # the store and its journal
+                path.unlink()
+            logger.info("after")
+            assert handler.flush(timeout=30)
+        finally:
+            logger.removeHandler(handler)
+            handler.close()
+    with store.connect(url, create=False) as s:
+        assert [e.message for e in s.logs()] == ["after"]
+    assert [r.getMessage() for r in notes.records] == [
+        f"store {url}: its files were removed while it was open; a new store was made there"
+    ]
+
+
+def test_a_sqlite_store_moved_while_written_is_not_written_until_it_is_back(
+    tmp_path: Path,
+) -> None:
+    # SQLite keeps part of the database in its journal (logs.db-wal), which
+    # stays under the old name: a new store made there would take it for
+    # its own. Records wait instead, and are stored once the file is back.
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    logger, handler = _handler_on(url, "moved")
+    try:
+        logger.info("before")
+        assert handler.flush(timeout=30)
+        (tmp_path / "logs.db").rename(tmp_path / "archived.db")
+        logger.info("while moved")
+        deadline = time.monotonic() + 60
+        while handler.stats()["retried"] == 0 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert handler.stats()["retried"] >= 1
+        assert not (tmp_path / "logs.db").exists()  # nothing made in its place
+        with pytest.raises(store.StoreError, match=r"logs\.db is missing but its journal"):
+            store.connect(url)
+        (tmp_path / "archived.db").rename(tmp_path / "logs.db")
+        assert handler.flush(timeout=60)
+    finally:
+        logger.removeHandler(handler)
+        handler.close()
+    with store.connect(url) as s:
+        assert [e.message for e in s.logs()] == ["before", "while moved"]
+
+
+def test_a_reader_whose_sqlite_store_is_removed_says_so_and_makes_none(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    with store.connect(url) as s:
+        s.ingest([line("gone")])
+    with store.connect(url, create=False) as reader:
+        assert [e.message for e in reader.logs()] == ["gone"]
+        for path in tmp_path.iterdir():
+            path.unlink()
+        for _ in range(2):
+            with pytest.raises(store.StoreError, match="nothing has been stored there yet"):
+                reader.logs()
+        assert list(tmp_path.iterdir()) == []
+        with store.connect(url) as writer:  # a writer makes the store again
+            writer.ingest([line("new")])
+        assert [e.message for e in reader.logs()] == ["new"]

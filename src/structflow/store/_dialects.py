@@ -137,6 +137,8 @@ class Dialect(abc.ABC):
         self.url = url
         self.timeout = timeout
         self._conn: Any = None
+        #: Whether the database may be made when there is none (``open``'s argument).
+        self.create = True
 
     @property
     def shown(self) -> str:
@@ -152,6 +154,19 @@ class Dialect(abc.ABC):
         that does not exist) is refused with a :class:`StoreError`, and left
         as it was.
         """
+
+    def removed(self) -> bool:
+        """
+        Whether the database open was removed (a SQLite store's files deleted by hand).
+
+        A :class:`~structflow.store.Store` then opens the url again, which
+        makes a new store there.
+
+        Raises:
+            StoreError: the database was moved or replaced in a way that
+                cannot be followed safely; nothing is written until it is back.
+        """
+        return False
 
     def _refuse_without_store(self, why: str) -> None:
         """Raise :class:`StoreError` (and close) unless the connected database holds a store."""
@@ -291,13 +306,27 @@ class SQLiteDialect(Dialect):
         super().__init__(url, timeout)
         self.path = path
         self._conn: sqlite3.Connection | None = None
+        #: The open file's device and inode, and its path.
+        self._file: tuple[int, int, str] | None = None
 
     def open(self, create: bool = True) -> None:
+        self.create = create
         path = self.path
+        self._file = None
         if path != ":memory:":
             path = os.path.expanduser(path)
-            if not create and not os.path.exists(path):
-                raise self._no_store(f"{path} does not exist")
+            if not os.path.exists(path):
+                if not create:
+                    raise self._no_store(f"{path} does not exist")
+                if os.path.exists(path + "-wal"):
+                    # A journal without its database: a new file would take it
+                    # for its own.
+                    raise StoreError(
+                        f"store {self.shown}: {path} is missing but its journal "
+                        f"{path}-wal is there (the file was moved or removed while "
+                        "open); put the file back, or remove the journal "
+                        f"({path}-wal and {path}-shm) to start a new store"
+                    )
             try:
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -325,6 +354,38 @@ class SQLiteDialect(Dialect):
                 f"store {self.shown}: {path} is not a usable SQLite database ({exc})"
             ) from None
         self._conn = conn
+        if path != ":memory:":
+            with contextlib.suppress(OSError):
+                st = os.stat(path)
+                self._file = (st.st_dev, st.st_ino, path)
+
+    def removed(self) -> bool:
+        # What is written through a connection whose file was deleted goes
+        # to a file nobody can open again. When every file of the store is
+        # gone, a new store is made at the path. When the file was moved or
+        # replaced, SQLite keeps part of the database in the journal under
+        # the old name, where a new store would take it for its own: then
+        # nothing is written until the file is back.
+        opened = self._file
+        if opened is None or self._conn is None:
+            return False
+        path = opened[2]
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            if not os.path.exists(path + "-wal"):
+                return True
+        except OSError:
+            return False
+        else:
+            if (st.st_dev, st.st_ino) == opened[:2]:
+                return False
+        raise StoreError(
+            f"store {self.shown}: {path} is no longer the file this store opened (it was "
+            "moved, replaced, or removed without its journal while open); nothing is "
+            f"written until it is back. To start a new store there, remove {path}-wal and "
+            f"{path}-shm too, or restart the process"
+        )
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Switch a new database to WAL; another process doing the same may hold it a moment."""
@@ -341,7 +402,7 @@ class SQLiteDialect(Dialect):
 
     def _connection(self) -> sqlite3.Connection:
         if self._conn is None:
-            self.open()
+            self.open(self.create)
         assert self._conn is not None
         return self._conn
 
@@ -495,6 +556,7 @@ class PostgresDialect(Dialect):
         self._conn: psycopg.Connection[Any] | None = None
 
     def open(self, create: bool = True) -> None:
+        self.create = create
         try:
             import psycopg
         except ImportError as exc:
@@ -531,7 +593,7 @@ class PostgresDialect(Dialect):
         conn = self._conn
         if conn is None or conn.closed or conn.broken:
             self._conn = None
-            self.open()
+            self.open(self.create)
             conn = self._conn
         assert conn is not None
         return conn

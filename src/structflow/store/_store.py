@@ -192,6 +192,8 @@ class Store:
             if self._closed:
                 raise StoreError(f"store {self.url}: {doing} failed: the store is closed")
             dialect = self._dialect
+            if dialect.removed():
+                self._reopen(doing)
             was_open = dialect.is_open
             try:
                 return work(dialect)
@@ -206,6 +208,22 @@ class Store:
                 return work(dialect)
             except _DRIVER_ERRORS as exc:
                 raise dialect.translate(exc, doing) from None
+
+    def _reopen(self, doing: str) -> None:
+        """Open the database the url names now, in place of the one removed (lock held)."""
+        dialect = self._dialect
+        dialect.close()
+        try:
+            dialect.open(dialect.create)
+            migrate(dialect)
+        except _DRIVER_ERRORS as exc:
+            dialect.close()
+            raise dialect.translate(exc, doing) from None
+        _logger.warning(
+            "store %s: its files were removed while it was open; %s",
+            self.url,
+            "a new store was made there" if dialect.create else "opened the store there now",
+        )
 
     def after_fork_in_child(self) -> None:
         """Forget the connection inherited from the parent; the next use opens a new one."""
