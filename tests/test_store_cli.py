@@ -6,9 +6,11 @@ import contextlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ from benchmarks.pgcluster import PostgresCluster
 
 from storelines import lifecycle, line
 from structflow import store
-from structflow._cli_store import ProgressBar
+from structflow._cli_store import Busy, ProgressBar
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -297,6 +299,24 @@ def test_logs_follow_says_when_postgresql_goes_away_and_goes_on_when_it_is_back(
 class _Terminal(io.StringIO):
     def isatty(self) -> bool:
         return True
+
+
+def test_a_query_that_takes_long_says_it_still_runs_on_a_terminal_only() -> None:
+    terminal = _Terminal()
+    with Busy("reading the store", terminal, after=0.0, every=0.01):
+        deadline = time.monotonic() + 30
+        while terminal.getvalue().count("\r") < 3 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    # Redrawn in place, then blanked when the query ends.
+    assert re.fullmatch(r"(\rreading the store\u2026 \d+ s){3,}\r {22}\r", terminal.getvalue())
+    piped = io.StringIO()
+    with Busy("reading the store", piped, after=0.0, every=0.01):
+        time.sleep(0.05)
+    assert piped.getvalue() == ""
+    quick = _Terminal()
+    with Busy("reading the store", quick, after=30.0):
+        pass
+    assert quick.getvalue() == ""
 
 
 def test_the_progress_bar_draws_on_a_terminal_only() -> None:

@@ -14,6 +14,8 @@ import datetime as dt
 import logging
 import os
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import IO, Any, NoReturn
 
@@ -24,7 +26,7 @@ from structflow.store._entries import LogEntry, RunSummary
 from structflow.store._filters import parse_where_pairs
 from structflow.store._store import Store, configured_url, connect
 
-__all__ = ["COMMANDS", "ProgressBar", "add_commands", "one_line_errors", "run_command"]
+__all__ = ["COMMANDS", "Busy", "ProgressBar", "add_commands", "one_line_errors", "run_command"]
 
 COMMANDS = ("logs", "runs", "store")
 EXIT_OK = 0
@@ -142,6 +144,13 @@ def run_command(args: argparse.Namespace) -> int:
 # --- progress -----------------------------------------------------------------------
 
 
+def _is_terminal(stream: IO[str]) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
 class ProgressBar:
     """
     A plain progress bar on stderr, drawn only when stderr is a terminal.
@@ -153,10 +162,7 @@ class ProgressBar:
     def __init__(self, stream: IO[str] | None = None, width: int = 30) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.width = width
-        try:
-            self.enabled = bool(self.stream.isatty())
-        except (AttributeError, ValueError):
-            self.enabled = False
+        self.enabled = _is_terminal(self.stream)
         self._open = False
 
     def __call__(self, done: int, total: int, what: str) -> None:
@@ -177,6 +183,53 @@ class ProgressBar:
             self.stream.write("\n")
             self.stream.flush()
             self._open = False
+
+
+class Busy:
+    """
+    A line on stderr saying that a query still runs, drawn only when stderr is a terminal.
+
+    A query done within *after* seconds draws nothing; a longer one shows
+    ``what… N s``, redrawn every *every* seconds, and the line is cleared
+    when it ends (queries have no total to show a bar of).
+    """
+
+    def __init__(
+        self, what: str, stream: IO[str] | None = None, after: float = 1.0, every: float = 0.5
+    ) -> None:
+        self.what = what
+        self.stream = stream if stream is not None else sys.stderr
+        self.after = after
+        self.every = every
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._drawn = 0
+
+    def __enter__(self) -> Busy:
+        if _is_terminal(self.stream):
+            self._thread = threading.Thread(target=self._draw, name="structflow-busy", daemon=True)
+            self._thread.start()
+        return self
+
+    def _draw(self) -> None:
+        if self._done.wait(self.after):
+            return
+        started = time.monotonic() - self.after
+        while True:
+            text = f"\r{self.what}\u2026 {time.monotonic() - started:.0f} s"
+            self.stream.write(text)
+            self.stream.flush()
+            self._drawn = max(self._drawn, len(text) - 1)
+            if self._done.wait(self.every):
+                return
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join()
+        if self._drawn:
+            self.stream.write("\r" + " " * self._drawn + "\r")
+            self.stream.flush()
 
 
 def _open_store(url: str | None) -> Store:
@@ -271,7 +324,8 @@ def _logs(args: argparse.Namespace) -> int:
                 _write([render(entry)])
             return EXIT_OK
         limit = args.limit if args.limit is not None else 1000
-        latest = _checked(store.logs, filters, limit=limit + 1, order="desc")
+        with Busy("structflow logs: reading the store"):
+            latest = _checked(store.logs, filters, limit=limit + 1, order="desc")
         if len(latest) > limit:
             sys.stderr.write(
                 f"structflow logs: showing the latest {limit:,} entries; use --limit or --since "
@@ -365,7 +419,7 @@ def runs_table(runs: list[RunSummary]) -> list[str]:
 
 def _runs(args: argparse.Namespace) -> int:
     filters = {"flow_name": args.flow_name, "state": args.state, "since": args.since}
-    with _open_store(args.store) as store:
+    with _open_store(args.store) as store, Busy("structflow runs: reading the store"):
         runs = _checked(store.runs, filters, limit=args.limit)
     if args.json:
         _write(orjson.dumps(run.to_dict()).decode("utf-8") for run in runs)
