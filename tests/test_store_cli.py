@@ -241,14 +241,23 @@ def following(url: str, tmp_path: Path, *more: str) -> Iterator[subprocess.Popen
         **{k: v for k, v in os.environ.items() if not k.startswith("STRUCTFLOW__")},
         "STRUCTFLOW__USER_CONFIG_PATH": config_path(tmp_path),
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "structflow.cli", "logs", "--store", url, "--follow", "--json",
-         *more],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )  # fmt: skip
+    # Ctrl-C as at a terminal, even when the tests run as a background job,
+    # whose children would start with SIGINT ignored.
+    ignored = signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+    if ignored:
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "structflow.cli", "logs", "--store", url, "--follow", "--json",
+             *more],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+    finally:
+        if ignored:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         yield proc
     finally:
