@@ -129,16 +129,21 @@ def connect(
     .. versionadded:: 0.1.0
     """
     dialect = dialect_for(configured_url() if url is None else url, timeout)
+    _open_schema(dialect, create, progress, "opening the store")
+    return Store(dialect)
+
+
+def _open_schema(dialect: Dialect, create: bool, progress: Progress | None, doing: str) -> None:
+    """Connect *dialect* and bring its schema up to date; closed again on any error."""
     try:
         dialect.open(create)
         migrate(dialect, progress)
     except _DRIVER_ERRORS as exc:
         dialect.close()
-        raise dialect.translate(exc, "opening the store") from None
+        raise dialect.translate(exc, doing) from None
     except BaseException:
         dialect.close()
         raise
-    return Store(dialect)
 
 
 class Store:
@@ -213,12 +218,7 @@ class Store:
         """Open the database the url names now, in place of the one removed (lock held)."""
         dialect = self._dialect
         dialect.close()
-        try:
-            dialect.open(dialect.create)
-            migrate(dialect)
-        except _DRIVER_ERRORS as exc:
-            dialect.close()
-            raise dialect.translate(exc, doing) from None
+        _open_schema(dialect, dialect.create, None, doing)
         _logger.warning(
             "store %s: its files were removed while it was open; %s",
             self.url,
