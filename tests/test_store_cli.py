@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from benchmarks.pgcluster import PostgresCluster
 
+from receivers import wait_until
 from storelines import lifecycle, line
 from structflow import store
 from structflow._cli_store import Busy, ProgressBar
@@ -313,9 +314,7 @@ class _Terminal(io.StringIO):
 def test_a_query_that_takes_long_says_it_still_runs_on_a_terminal_only() -> None:
     terminal = _Terminal()
     with Busy("reading the store", terminal, after=0.0, every=0.01):
-        deadline = time.monotonic() + 30
-        while terminal.getvalue().count("\r") < 3 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        wait_until(lambda: terminal.getvalue().count("\r") >= 3, timeout=30)
     # Redrawn in place, then blanked when the query ends.
     assert re.fullmatch(r"(\rreading the store\u2026 \d+ s){3,}\r {22}\r", terminal.getvalue())
     piped = io.StringIO()

@@ -6,13 +6,11 @@ import datetime as dt
 import itertools
 import logging
 import threading
-import time
-from collections.abc import Callable
 
 import pytest
 from benchmarks.pgcluster import PostgresCluster
 
-from receivers import collected
+from receivers import collected, wait_until
 from storelines import line
 from structflow.store import Store, StoreError, connect
 
@@ -61,15 +59,6 @@ def test_follow_ends_when_the_store_is_closed(store_url: str) -> None:
         timer.cancel()
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 30.0) -> bool:
-    deadline = time.monotonic() + seconds
-    while not condition():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.01)
-    return True
-
-
 def test_follow_goes_on_after_postgresql_restarts_and_misses_nothing(
     own_pg_cluster: PostgresCluster,
 ) -> None:
@@ -90,16 +79,18 @@ def test_follow_goes_on_after_postgresql_restarts_and_misses_nothing(
     with collected("structflow.store") as notes:
         thread.start()
         try:
-            assert wait_until(lambda: seen == ["before"])
+            assert wait_until(lambda: seen == ["before"], timeout=30)
             own_pg_cluster.crash()
-            assert wait_until(lambda: any(r.levelno == logging.WARNING for r in notes.records))
+            assert wait_until(
+                lambda: any(r.levelno == logging.WARNING for r in notes.records), timeout=30
+            )
             own_pg_cluster.start()
             with connect(url) as writer:
                 # Stored while the follower is still without its connection.
                 writer.ingest([line("while it was away", seconds=1)])
-                assert wait_until(lambda: len(seen) == 2)
+                assert wait_until(lambda: len(seen) == 2, timeout=30)
                 writer.ingest([line("after", seconds=2)])
-                assert wait_until(lambda: len(seen) == 3)
+                assert wait_until(lambda: len(seen) == 3, timeout=30)
         finally:
             follower.close()
             thread.join(30)

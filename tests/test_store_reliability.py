@@ -34,7 +34,7 @@ import pytest
 from benchmarks.pgcluster import PostgresCluster
 
 import structflow
-from receivers import collected
+from receivers import collected, wait_until
 from storelines import attached, line
 from structflow import store
 from structflow.handlers import StoreHandler
@@ -242,10 +242,7 @@ def test_a_lock_held_past_the_timeout_fails_the_call_and_the_handler_tries_again
         logger.info("queued")
         # The handler's attempt gives up after the timeout (rather than
         # waiting for as long as the lock is held) and is tried again later.
-        deadline = time.monotonic() + 60
-        while handler.stats()["retried"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert handler.stats()["retried"] >= 1
+        assert wait_until(lambda: handler.stats()["retried"] >= 1, timeout=60)
     finally:
         held.commit()
         held.close()
@@ -269,9 +266,7 @@ def test_postgresql_crashing_while_records_flow_loses_and_doubles_nothing(
     crashed = threading.Event()
 
     def crash_once_records_are_stored() -> None:
-        deadline = time.monotonic() + 60
-        while handler.stats()["delivered"] < 200 and time.monotonic() < deadline:
-            time.sleep(0.005)
+        wait_until(lambda: handler.stats()["delivered"] >= 200, timeout=60)
         own_pg_cluster.crash()  # connections cut, most likely with a batch on its way
         crashed.set()
 
@@ -369,10 +364,7 @@ def test_a_sqlite_store_moved_while_written_is_not_written_until_it_is_back(
         assert handler.flush(timeout=30)
         (tmp_path / "logs.db").rename(tmp_path / "archived.db")
         logger.info("while moved")
-        deadline = time.monotonic() + 60
-        while handler.stats()["retried"] == 0 and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert handler.stats()["retried"] >= 1
+        assert wait_until(lambda: handler.stats()["retried"] >= 1, timeout=60)
         assert not (tmp_path / "logs.db").exists()  # nothing made in its place
         with pytest.raises(store.StoreError, match=r"logs\.db is missing but its journal"):
             store.connect(url)
