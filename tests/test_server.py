@@ -321,17 +321,20 @@ def test_a_live_tail_stays_open_through_a_postgresql_restart(
             (first,) = read_events(lines, 1)
             own_pg_cluster.crash()
             assert server.proc.stderr is not None
-            said = server.proc.stderr.readline()
+            lost = server.proc.stderr.readline()
             own_pg_cluster.start()
             stored = server.post(
                 "api/logs", data=ndjson(line("after", seconds=1, flow_run_id="r1"))
             )
             assert stored.status_code == 200, stored.text
             (second,) = read_events(lines, 1)
+            back = server.proc.stderr.readline()
     finally:
         server.stop()
     assert [first["data"]["message"], second["data"]["message"]] == ["before", "after"]
-    assert "lost the store while following: cannot connect" in said, said
+    assert lost.startswith("structflow serve: lost the store while following: cannot connect"), lost
+    assert back.startswith("structflow serve: store "), back
+    assert ": following again, after " in back, back
 
 
 def test_a_bad_tail_filter_is_400_before_any_event(served: Served) -> None:

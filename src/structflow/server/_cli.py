@@ -83,6 +83,7 @@ def serve(settings: ServerSettings) -> int:
     """Check the store, listen, and serve until stopped."""
     import uvicorn
 
+    from structflow._cli_store import _notes_on_stderr
     from structflow.server._app import create_app
     from structflow.store import StoreError, connect
 
@@ -98,6 +99,8 @@ def serve(settings: ServerSettings) -> int:
         reason = exc.strerror or str(exc)
         return _fail(f"serve: cannot listen on {settings.host}:{settings.port} ({reason})", 1)
     app = create_app(settings.store, settings.token)
+    # A live tail that loses the store, and finds it again, says so.
+    _notes_on_stderr("structflow serve")
     config = uvicorn.Config(
         app,
         log_level="warning",
