@@ -181,13 +181,18 @@ def test_a_spool_dir_that_cannot_be_a_directory_names_the_key_and_source(
 
 @pytest.mark.parametrize(
     ("where", "reason"),
-    [("a-file", "is a file, not a directory"), ("a-file/spool", "cannot be created")],
+    [
+        ("a-file", "; it is a file, not a directory;"),
+        ("a-file/spool", "; it cannot be created ({tmp}/a-file is a file, not a directory);"),
+        ("a-file/a/spool", "; it cannot be created ({tmp}/a-file is a file, not a directory);"),
+    ],
 )
 def test_a_spool_dir_given_to_configure_names_the_key(
     tmp_path: Path, where: str, reason: str
 ) -> None:
     write(tmp_path / "a-file", "")
     spool = str(tmp_path / where)
+    reason = reason.format(tmp=tmp_path)
     with pytest.raises(ConfigError) as info:
         structflow.configure(syslog={"address": "tcp://127.0.0.1:9", "spool_dir": spool})
     message = str(info.value)

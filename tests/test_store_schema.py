@@ -219,6 +219,14 @@ def test_a_directory_path_is_a_store_error(tmp_path: Path) -> None:
         connect(f"sqlite:///{tmp_path}")
 
 
+def test_a_file_where_a_directory_should_be_is_named(tmp_path: Path) -> None:
+    (tmp_path / "logs").write_text("not a directory")
+    with pytest.raises(StoreError) as caught:
+        connect(f"sqlite:///{tmp_path}/logs/today/logs.db")
+    assert str(caught.value).endswith(f"({tmp_path}/logs is a file, not a directory)")
+    assert (tmp_path / "logs").read_text() == "not a directory"
+
+
 def test_the_sqlite_file_and_its_directories_are_created(tmp_path: Path) -> None:
     with connect(f"sqlite:///{tmp_path}/a/b/logs.db") as store:
         assert store.backend == "sqlite"

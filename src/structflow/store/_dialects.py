@@ -39,6 +39,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import orjson
 
+from structflow._paths import make_directory
 from structflow.store._copy_text import copy_line
 from structflow.store._filters import WhereTerm, words_text
 from structflow.store._ingest import COLUMNS, Columns, json_entry
@@ -327,13 +328,11 @@ class SQLiteDialect(Dialect):
                         "open); put the file back, or remove the journal "
                         f"({path}-wal and {path}-shm) to start a new store"
                     )
-            try:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
+            problem = make_directory(Path(path).parent)
+            if problem:
                 raise StoreError(
-                    f"store {self.shown}: cannot create the directory for {path} "
-                    f"({exc.strerror or exc})"
-                ) from None
+                    f"store {self.shown}: cannot create the directory for {path} ({problem})"
+                )
         try:
             conn = sqlite3.connect(
                 path, timeout=self.timeout, isolation_level=None, check_same_thread=False

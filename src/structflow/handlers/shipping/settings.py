@@ -28,6 +28,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any, TypedDict, TypeVar
 
+from structflow._paths import make_directory
+
 __all__ = [
     "DEFAULT_LEVEL",
     "FSYNC_POLICIES",
@@ -110,11 +112,10 @@ def check_spool_dir(owner: str, value: object) -> str:
     if os.path.exists(path):
         reason = "it is a file, not a directory"
     else:
-        try:
-            os.makedirs(path, exist_ok=True)
+        problem = make_directory(path)
+        if not problem:
             return path
-        except OSError as exc:
-            reason = f"it cannot be created ({exc.strerror or exc})"
+        reason = f"it cannot be created ({problem})"
     raise ValueError(
         f"{owner}: spool_dir={path!r} is invalid; {reason}; expected a directory, or a path "
         "where one can be created"
