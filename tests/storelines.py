@@ -12,6 +12,7 @@ import orjson
 
 import structflow
 from structflow.formatters import JsonFormatter
+from structflow.store import Store
 
 #: The moment lines are made relative to (aware, UTC).
 T0 = dt.datetime(2024, 6, 1, 12, 0, tzinfo=dt.UTC)
@@ -143,3 +144,21 @@ def lifecycle(
             )
         )
     return out
+
+
+_REFUSE_POISON = {
+    "sqlite": """CREATE TRIGGER refuse_poison BEFORE INSERT ON structflow_entries
+                 WHEN NEW.message = 'poison' BEGIN SELECT RAISE(ABORT, 'no poison here'); END""",
+    "postgresql": """ALTER TABLE structflow_entries
+                     ADD CONSTRAINT no_poison CHECK (message <> 'poison')""",
+}
+
+
+def refuse_poison(store: Store) -> None:
+    """
+    Make the database refuse every entry whose message is "poison".
+
+    A rule of the database's own (a constraint a DBA added) that one entry
+    breaks: no retry could ever store a batch holding it whole.
+    """
+    store._do("adding a rule", lambda d: d.query(_REFUSE_POISON[d.name]))

@@ -27,7 +27,7 @@ from servers import (
     ship_flow,
     ship_record,
 )
-from storelines import line
+from storelines import line, refuse_poison
 from structflow import store
 from structflow.server._ingest import MAX_BODY_BYTES
 
@@ -139,6 +139,27 @@ def test_valid_lines_are_stored_and_bad_ones_are_named_by_line_number(served: Se
     assert (answer["stored"], answer["rejected"]) == (2, 2)
     assert [e["line"] for e in answer["errors"]] == [2, 5]
     assert answer["errors"][1]["reason"] == "no 'timestamp'"
+
+
+def test_lines_the_database_refuses_are_named_and_the_others_stored(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    with store.connect(url) as s:
+        refuse_poison(s)
+    server = Served(url)
+    try:
+        response = server.post(
+            "api/logs", data=ndjson(line("good 1"), line("poison"), line("good 2", seconds=1))
+        )
+        entries = server.get("api/logs").json()["entries"]
+    finally:
+        server.stop()
+    assert response.status_code == 207, response.text
+    answer = response.json()
+    assert (answer["stored"], answer["rejected"]) == (2, 1)
+    (error,) = answer["errors"]
+    assert error["line"] == 2
+    assert error["reason"] == "the database refused it: no poison here"
+    assert [e["message"] for e in entries] == ["good 1", "good 2"]
 
 
 def test_a_body_of_only_bad_lines_is_400(served: Served) -> None:

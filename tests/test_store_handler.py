@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import logging
+import random
 import re
 import socket
+import string
 from collections.abc import Iterator, MutableMapping
 from typing import Any
 
 import pytest
 
 import structflow
-from storelines import attached, line
+from receivers import collected
+from storelines import attached, line, refuse_poison
 from structflow import store
 from structflow.formatters import ClassicFormatter, JsonFormatter
 from structflow.handlers import StoreHandler
@@ -77,6 +80,44 @@ def test_a_level_unknown_elsewhere_keeps_its_number(
     assert handler.flush(timeout=30) is True
     with store.connect(store_url) as s:
         assert [(e.level, e.levelno) for e in s.logs()] == [("notice", 25)]
+
+
+def test_a_record_with_a_name_too_long_for_an_index_holds_up_no_other(
+    handler: StoreHandler, store_url: str
+) -> None:
+    logger = structflow.get_logger("stored")
+    # Letters at random: PostgreSQL cannot compress them to fit an index entry.
+    name = "".join(random.Random(3).choices(string.ascii_letters, k=30_000))
+    logger.info("before")
+    with structflow.context(flow_name=name, flow_run_id="run-long"):
+        logger.info("named at length")
+    logger.info("after")
+    assert handler.flush(timeout=30) is True
+    stats = handler.stats()
+    assert (stats["delivered"], stats["retried"], sum(stats["dropped"].values())) == (3, 0, 0)
+    with store.connect(store_url) as s:
+        assert [e.message for e in s.logs()] == ["before", "named at length", "after"]
+        (long,) = s.logs(flow_name=name)
+    assert long.flow_run_id == "run-long"
+    assert long.flow_name is not None and long.flow_name.startswith(name[:900])
+
+
+def test_an_entry_the_database_refuses_is_set_aside_and_the_rest_stored(
+    handler: StoreHandler, store_url: str
+) -> None:
+    with store.connect(store_url) as s:
+        refuse_poison(s)
+    logger = structflow.get_logger("stored")
+    with collected("structflow.shipping") as said:
+        for message in ("one", "two", "poison", "three", "four"):
+            logger.info(message)
+        assert handler.flush(timeout=30) is True
+    stats = handler.stats()
+    assert (stats["delivered"], stats["dropped"]["rejected"], stats["retried"]) == (4, 1, 0)
+    with store.connect(store_url) as s:
+        assert [e.message for e in s.logs()] == ["one", "two", "three", "four"]
+    (said_once,) = said.messages()
+    assert "rejected 1 record(s) (the database refused it: " in said_once, said_once
 
 
 def test_records_the_store_cannot_take_are_dropped_and_counted(

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import random
 import sqlite3
+import string
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
-from storelines import T0, line, rendered
+from storelines import T0, line, refuse_poison, rendered
 from structflow.store import IngestResult, LogEntry, Store, _dialects
 from structflow.store._dialects import SQLiteDialect, dialect_for
 from structflow.store._ingest import parse_line
@@ -71,8 +73,8 @@ def test_an_id_repeated_within_one_batch_is_stored_once(store: Store) -> None:
 def test_an_entry_repeated_within_a_batch_of_entries_is_stored_once(store: Store) -> None:
     entry = store.encode_entry(parse_line(line("a", record_id="same"))[1])
     other = store.encode_entry(parse_line(line("b", record_id="other"))[1])
-    assert store.store_entries([entry, other, entry]) == 2
-    assert store.store_entries([other, entry]) == 0
+    assert store.store_entries([entry, other, entry]).stored == 2
+    assert store.store_entries([other, entry]).stored == 0
     assert [e.id for e in store.logs()] == ["same", "other"]
 
 
@@ -203,6 +205,61 @@ def test_nul_and_lone_surrogates_are_stored_as_every_backend_can_hold_them(store
     assert (entry.message, entry.fields) == ("a\ufffdb \\ud800", {"k": "\ufffd"})
 
 
+def test_lines_the_database_refuses_are_invalid_and_the_others_stored(store: Store) -> None:
+    refuse_poison(store)
+    messages = ["a", "poison", "b", "c", "poison", "d", "e"]
+    batch = [line(m, seconds=i, record_id=f"r{i}") for i, m in enumerate(messages)]
+    result = store.ingest([b"not json", *batch])
+    assert (result.stored, result.duplicates) == (5, 0)
+    assert [index for index, _ in result.invalid] == [0, 2, 5]
+    assert all(why.startswith("the database refused it: ") for _, why in result.invalid[1:])
+    assert [e.message for e in store.logs()] == ["a", "b", "c", "d", "e"]
+    # Sent again, the stored ones are duplicates and the refused ones refused again.
+    again = store.ingest(batch)
+    assert (again.stored, again.duplicates, len(again.invalid)) == (0, 5, 2)
+
+
+def _random_text(chars: int, seed: int) -> str:
+    """Letters at random: PostgreSQL cannot compress them to fit its index entries."""
+    return "".join(random.Random(seed).choices(string.ascii_letters, k=chars))
+
+
+def test_names_too_long_for_an_index_are_stored_cut_and_found_by_their_whole_value(
+    store: Store,
+) -> None:
+    names: dict[str, Any] = {
+        key: _random_text(20_000, seed)
+        for seed, key in enumerate(("flow_name", "flow_run_id", "task_name", "task_run_id"))
+    }
+    level = _random_text(5_000, 9).lower()
+    lifecycle, state = _random_text(8_000, 10), _random_text(8_000, 11)
+    result = store.ingest(
+        [
+            line("long names", level=level, lifecycle=lifecycle, state=state, **names),
+            line("short names", seconds=1, flow_run_id="r1"),
+        ]
+    )
+    assert (result.stored, result.invalid) == (2, [])
+    (entry,) = store.logs(flow_run_id=names["flow_run_id"])
+    for key, whole in names.items():
+        value = getattr(entry, key)
+        assert len(value.encode()) <= 1000, key
+        assert value.startswith(whole[:900]), key
+        assert value.endswith(" bytes]"), key
+    assert len(entry.level.encode()) <= 1000
+    assert entry.level.startswith(level[:900])
+    # The whole values stay in the fields, which have no such limit.
+    assert (entry.fields["lifecycle"], entry.fields["state"]) == (lifecycle, state)
+    found = store.logs(
+        flow_name=names["flow_name"],
+        task_name=names["task_name"],
+        task_run_id=names["task_run_id"],
+        where={"flow_run_id": names["flow_run_id"], "level": level},
+    )
+    assert [e.id for e in found] == [entry.id]
+    assert [e.message for e in store.logs(flow_run_id="r1")] == ["short names"]
+
+
 def test_tabs_newlines_and_backslashes_come_back_as_they_were_logged(store: Store) -> None:
     # PostgreSQL's entries are COPY text lines, where these characters are escapes.
     tricky = "a\tb\nc\rd\\N e\\\\f \\. \\t"
@@ -325,8 +382,8 @@ def test_a_batch_of_several_megabytes_is_stored_whole_and_once(
         for n in range(4500)
     ]
     assert sum(map(len, entries)) > 9 * 1024 * 1024
-    assert store.store_entries(entries) == 4500
-    assert store.store_entries(entries[::-1]) == 0
+    assert store.store_entries(entries).stored == 4500
+    assert store.store_entries(entries[::-1]).stored == 0
     stored = store.logs(limit=5000)
     assert [e.id for e in stored] == [f"big-{n}" for n in range(4500)]
     assert all(e.message == f"{n} {words}" for n, e in enumerate(stored))

@@ -114,13 +114,20 @@ class _StoreSink(Sink):
     def send(self, entries: Sequence[bytes], timeout: float) -> Outcome:
         try:
             store = self._store or self._open()
-            store.store_entries(entries)
+            result = store.store_entries(entries)
         except Exception as exc:
             detail = f"{type(exc).__name__}: {exc}"
             release_exception(exc)
             self.close()
             return Outcome("retry", detail)
         self._prune_if_due()
+        if result.invalid:
+            # Entries the database will not take (a constraint of its own, a
+            # value no rule of ours foresaw) are dropped as rejected; the
+            # store has stored the others.
+            refused = len(result.invalid)
+            detail = result.invalid[0][1] + (f"; and {refused - 1} more" if refused > 1 else "")
+            return Outcome("partial", detail, rejected=refused)
         return Outcome("ok")
 
     def _prune_if_due(self) -> None:

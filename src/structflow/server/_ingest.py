@@ -1,7 +1,9 @@
 """
 ``POST /api/logs``: NDJSON as :class:`structflow.handlers.HTTPHandler` sends it, into the store.
 
-Every valid line is stored, in one transaction per request, and a line
+Every valid line is stored, in one transaction per request (a line the
+database refuses is found by storing the request in halves, and refused
+with the database's reason), and a line
 whose ``_record_id`` is stored already is counted as a duplicate, so a batch
 the sender retries (after a timeout, or from its spool after a crash) lands
 once. The answer says how many lines were stored, how many were duplicates,

@@ -111,6 +111,19 @@ class StoreError(Exception):
     """
 
 
+class RefusedData(StoreError):
+    """
+    The database refused what a call gave it (a value it will not hold), not the call itself.
+
+    Making the same call again fails the same way; a batch of entries that
+    fails so holds an entry to set aside. ``reason`` is the database's word.
+    """
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
 def mask_url(url: str) -> str:
     """*url* with its password replaced by ``***``."""
     try:
@@ -286,11 +299,16 @@ class Dialect(abc.ABC):
         text = _first_line(error)
         if self.waited_for_lock(error):
             text += f" (still locked after waiting {self.timeout:g} s)"
-        return StoreError(f"store {self.shown}: {doing} failed: {text}")
+        message = f"store {self.shown}: {doing} failed: {text}"
+        return RefusedData(message, text) if self.refused_data(error) else StoreError(message)
 
     @abc.abstractmethod
     def waited_for_lock(self, error: Exception) -> bool:
         """Whether *error* says a lock was still held by another writer after :attr:`timeout`."""
+
+    @abc.abstractmethod
+    def refused_data(self, error: Exception) -> bool:
+        """Whether *error* refuses a value given (see :class:`RefusedData`)."""
 
 
 # --- SQLite -------------------------------------------------------------------------------
@@ -535,12 +553,21 @@ class SQLiteDialect(Dialect):
         text = _first_line(error)
         return "locked" in text or "busy" in text
 
+    def refused_data(self, error: Exception) -> bool:
+        # A value too big or out of range, or a constraint an entry breaks
+        # (a repeated id is left out by the insert itself).
+        return isinstance(error, sqlite3.DataError | sqlite3.IntegrityError)
+
 
 # --- PostgreSQL ---------------------------------------------------------------------------
 
 
 #: PostgreSQL's SQLSTATE for a lock still held after ``lock_timeout``.
 _LOCK_NOT_AVAILABLE = "55P03"
+#: SQLSTATE classes of a value refused: data exceptions, integrity constraint
+#: violations (a repeated id is left out by the insert itself) and program
+#: limits exceeded (a value too large for an index).
+_REFUSED_DATA_CLASSES = ("22", "23", "54")
 
 
 class PostgresDialect(Dialect):
@@ -626,6 +653,10 @@ class PostgresDialect(Dialect):
 
     def waited_for_lock(self, error: Exception) -> bool:
         return getattr(error, "sqlstate", None) == _LOCK_NOT_AVAILABLE
+
+    def refused_data(self, error: Exception) -> bool:
+        sqlstate = getattr(error, "sqlstate", None)
+        return isinstance(sqlstate, str) and sqlstate[:2] in _REFUSED_DATA_CLASSES
 
     def tables(self, names: Sequence[str]) -> set[str]:
         found = self.query(

@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
+from structflow._values import truncate
+
 __all__ = [
     "COLUMN_KEYS",
     "LOG_FILTERS",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_where",
     "parse_where_pairs",
     "search_words",
+    "stored_name",
     "words_of",
     "words_text",
 ]
@@ -98,6 +101,19 @@ SEARCH_CHARS = 65_536
 #: the same way when stored and when searched).
 WORD_CHARS = 64
 _MAX_SEARCH_WORDS = 32
+#: The most a name that entries are found by exactly (a flow or task name, a
+#: run id, a level, a lifecycle event or a state) holds, in UTF-8 bytes. A
+#: longer one is cut, with a marker, the same way when stored and when
+#: filtered by: an index entry of PostgreSQL holds at most 2704 bytes, and a
+#: row that does not fit would fail its whole batch.
+NAME_BYTES = 1000
+#: Names this long or shorter are within NAME_BYTES however they are stored
+#: (a lone surrogate is stored as its six-character escape).
+SHORT_NAME_CHARS = NAME_BYTES // 6
+#: The columns (and ``where`` keys) that hold such names.
+NAME_COLUMNS = frozenset(
+    {"flow_name", "flow_run_id", "task_name", "task_run_id", "level", "lifecycle", "state"}
+)
 
 _DURATION = re.compile(r"\s*(\d{1,12}(?:\.\d{1,9})?)\s*(s|m|h|d|w)\s*", re.IGNORECASE)
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
@@ -130,6 +146,13 @@ def clean_text(text: str) -> str:
     except UnicodeEncodeError:
         text = text.encode("utf-8", "backslashreplace").decode("utf-8")
     return text
+
+
+def stored_name(text: str) -> str:
+    """*text* as a name column holds it: cleaned, and cut to :data:`NAME_BYTES` with a marker."""
+    if len(text) <= SHORT_NAME_CHARS:
+        return clean_text(text)
+    return truncate(clean_text(text), NAME_BYTES)
 
 
 def words_text(message: str) -> str:
@@ -290,7 +313,7 @@ class WhereTerm:
         return key if len(self.path) == 1 and key in COLUMN_KEYS else None
 
 
-def _where_value(value: object, shown: str) -> Scalar:
+def _where_value(value: object, shown: str, column: str | None) -> Scalar:
     if value is None or isinstance(value, bool):
         return value
     if isinstance(value, int):
@@ -302,7 +325,7 @@ def _where_value(value: object, shown: str) -> Scalar:
             raise ValueError(f"{shown} is not a finite number")
         return value
     if isinstance(value, str):
-        return clean_text(value)
+        return stored_name(value) if column in NAME_COLUMNS else clean_text(value)
     raise ValueError(
         f"{shown} is invalid; a field is compared with a string, number, true, false or null"
     )
@@ -333,7 +356,9 @@ def parse_where(where: object, labels: Mapping[str, str] | None = None) -> tuple
                 f"{name} key {key!r} is not a field path; expected names of letters, digits, "
                 "'_' and '-' joined by dots, such as 'rows' or 'user.id'"
             )
-        terms.append(WhereTerm(tuple(key.split(".")), _where_value(value, f"{name}[{key!r}]")))
+        path = tuple(key.split("."))
+        column = key if len(path) == 1 and key in COLUMN_KEYS else None
+        terms.append(WhereTerm(path, _where_value(value, f"{name}[{key!r}]", column)))
     return tuple(terms)
 
 
@@ -417,11 +442,11 @@ def parse_order(value: object, labels: Mapping[str, str] | None = None) -> bool:
 
 
 def parse_text(value: object, key: str, labels: Mapping[str, str] | None = None) -> str | None:
-    """Return a run or name filter: None, or a string (cleaned as stored text is)."""
+    """Return a run or name filter: None, or a string (as the name column stores it)."""
     if value is None:
         return None
     if isinstance(value, str):
-        return clean_text(value)
+        return stored_name(value)
     raise ValueError(f"{_name(labels, key)}={value!r} is invalid; expected a string")
 
 

@@ -24,10 +24,12 @@ import orjson
 
 from structflow.store._filters import (
     EPOCH,
+    SHORT_NAME_CHARS,
     STANDARD_LEVELS,
     UNKNOWN_LEVELNO,
     clean_text,
     level_number,
+    stored_name,
     words_text,
 )
 
@@ -160,13 +162,16 @@ def _timestamp_slowly(value: Any) -> int:
         raise InvalidLine(f"timestamp={value!r} is out of range") from None
 
 
-def _text(obj: dict[str, Any], key: str) -> str | None:
+def _name(obj: dict[str, Any], key: str) -> str | None:
+    """The value of a name column (a number becomes its text), as the column holds it."""
     value = obj.get(key)
-    if value is None or isinstance(value, str):
-        return value
+    if value is None:
+        return None
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    raise InvalidLine(f"{key}={value!r} is not a string")
+        value = str(value)
+    elif not isinstance(value, str):
+        raise InvalidLine(f"{key}={value!r} is not a string")
+    return stored_name(value)
 
 
 def _exception(value: Any) -> str | None:
@@ -215,8 +220,8 @@ def event_columns(
     level = get("level")
     if type(level) is not str or not level:
         level = "info"
-    elif not level.islower():
-        level = level.lower()
+    elif not level.islower() or len(level) > SHORT_NAME_CHARS:
+        level = stored_name(level.lower())
     if type(levelno) is not int or not 0 <= levelno <= 2**31:
         levelno = _levelno(level)
     logger = get("logger")
@@ -231,11 +236,15 @@ def event_columns(
         and type(flow_run_id) is str
         and type(task_name) is str
         and type(task_run_id) is str
+        and len(flow_name) <= SHORT_NAME_CHARS
+        and len(flow_run_id) <= SHORT_NAME_CHARS
+        and len(task_name) <= SHORT_NAME_CHARS
+        and len(task_run_id) <= SHORT_NAME_CHARS
     ):
-        flow_name = _text(obj, "flow_name")
-        flow_run_id = _text(obj, "flow_run_id")
-        task_name = _text(obj, "task_name")
-        task_run_id = _text(obj, "task_run_id")
+        flow_name = _name(obj, "flow_name")
+        flow_run_id = _name(obj, "flow_run_id")
+        task_name = _name(obj, "task_name")
+        task_run_id = _name(obj, "task_run_id")
     map_index = get("map_index")
     if map_index is not None and (type(map_index) is not int or not -(2**63) <= map_index < 2**63):
         raise InvalidLine(f"map_index={map_index!r} is not a 64-bit integer")
@@ -247,10 +256,8 @@ def event_columns(
         lifecycle = fields.get("lifecycle")
         state = fields.get("state")
         duration = fields.get("duration_s")
-        if type(lifecycle) is not str:
-            lifecycle = None
-        if type(state) is not str:
-            state = None
+        lifecycle = stored_name(lifecycle) if type(lifecycle) is str else None
+        state = stored_name(state) if type(state) is str else None
         duration = float(duration) if type(duration) in (int, float) else None  # type: ignore[arg-type]
         try:
             fields_json = dump(fields).decode("utf-8")

@@ -22,6 +22,7 @@ from structflow.store._dialects import (
     DEFAULT_URL,
     Dialect,
     Progress,
+    RefusedData,
     StoreError,
     dialect_for,
 )
@@ -261,13 +262,17 @@ class Store:
         Returns:
             How many lines were stored, how many were duplicates, and the
             index and reason of every invalid line (the valid ones are stored
-            all the same).
+            all the same), including lines the database refused (see
+            :meth:`store_entries`).
 
         Raises:
-            StoreError: the database failed; nothing of the batch was stored.
+            StoreError: the database failed; nothing of the batch was stored
+                (or, while halving a refused batch, part of it was: ingesting
+                the same lines again stores each once).
         """
         encode = self.encode_entry
         entries: list[bytes] = []
+        positions: list[int] = []
         invalid: list[tuple[int, str]] = []
         seen: set[str] = set()
         repeated = 0
@@ -286,26 +291,59 @@ class Store:
             else:
                 seen.add(uid)
                 entries.append(entry)
-        stored = self.store_entries(entries) if entries else 0
-        return IngestResult(stored, repeated + len(entries) - stored, invalid)
+                positions.append(index)
+        if not entries:
+            return IngestResult(0, repeated, invalid)
+        result = self.store_entries(entries)
+        if result.invalid:
+            invalid = sorted(invalid + [(positions[i], why) for i, why in result.invalid])
+        return IngestResult(result.stored, repeated + result.duplicates, invalid)
 
     def encode_entry(self, columns: Columns) -> bytes:
         """An entry of *columns* (in the order of ``COLUMNS``), encoded as the store keeps it."""
         return self._dialect.encode_entry(columns)
 
-    def store_entries(self, entries: Sequence[bytes]) -> int:
+    def store_entries(self, entries: Sequence[bytes]) -> IngestResult:
         """
-        Store entries already made (by StoreHandler), in one transaction; return how many were new.
+        Store entries already made (by StoreHandler), in one transaction.
 
         An entry holds the columns of one record as the store's dialect
         encodes them (:meth:`encode_entry`); one whose id is stored already
-        is left out.
+        is left out (a duplicate).
+
+        When the database refuses the batch for a value it will not hold
+        (a constraint of its own, a value too large for it), the batch is
+        stored in halves, a transaction each, down to each refused entry
+        alone: those are left out, and the others stored.
+
+        Returns:
+            How many entries were stored, how many were duplicates, and the
+            index and the database's reason of every entry it refused.
 
         Raises:
-            StoreError: the database failed; nothing of the batch was stored.
+            StoreError: the database failed: nothing of the batch was
+                stored, or (while halving a refused batch) part of it was;
+                storing the same entries again stores each once.
         """
+        return self._store_apart(list(enumerate(entries)))
 
-        return self._do("storing entries", lambda dialect: dialect.insert(entries))
+    def _store_apart(self, entries: list[tuple[int, bytes]]) -> IngestResult:
+        """:meth:`store_entries` of (index, entry) pairs, halving them when the database refuses."""
+        try:
+            stored = self._do("storing entries", lambda d: d.insert([e for _, e in entries]))
+            return IngestResult(stored, len(entries) - stored, [])
+        except RefusedData as exc:
+            if len(entries) == 1:
+                return IngestResult(
+                    0, 0, [(entries[0][0], f"the database refused it: {exc.reason}")]
+                )
+        middle = len(entries) // 2
+        first, second = self._store_apart(entries[:middle]), self._store_apart(entries[middle:])
+        return IngestResult(
+            first.stored + second.stored,
+            first.duplicates + second.duplicates,
+            first.invalid + second.invalid,
+        )
 
     def prune(self, older_than: object, *, progress: Progress | None = None) -> int:
         """
