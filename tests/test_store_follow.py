@@ -163,6 +163,16 @@ def test_prune_reports_progress_in_chunks(store: Store) -> None:
     assert calls == [(5000, 12000, "pruning"), (10000, 12000, "pruning"), (12000, 12000, "pruning")]
 
 
+def test_prune_with_a_limit_deletes_the_oldest_that_many(store: Store) -> None:
+    store.ingest([line(f"m{i}", seconds=i) for i in range(7_000)])
+    assert store.prune(older_than="1d", limit=6_000) == 6_000
+    assert [e.message for e in store.logs(limit=2)] == ["m6000", "m6001"]
+    assert store.prune(older_than="1d", limit=6_000) == 1_000
+    assert store.prune(older_than="1d", limit=6_000) == 0
+    with pytest.raises(ValueError, match="limit=0 is invalid"):
+        store.prune(older_than="1d", limit=0)
+
+
 def test_prune_needs_a_duration_or_a_time(store: Store) -> None:
     store.ingest([line("kept")])
     with pytest.raises(ValueError, match="older_than='forever' is not a time"):

@@ -40,6 +40,10 @@ __all__ = ["StoreHandler"]
 _OWNER = "StoreHandler"
 #: Seconds between prunes when ``retention_days`` is set.
 PRUNE_INTERVAL = 3600.0
+#: Most entries one prune deletes after a batch is stored: a large backlog
+#: (retention just turned on) goes a slice per batch until it is gone, rather
+#: than holding up the records for as long as deleting all of it takes.
+PRUNE_SLICE = 5000
 #: Larger batches than the other handlers': a database stores a batch in one
 #: transaction (a commit, a sync of its journal), and a burst goes in at a
 #: few transactions a second.
@@ -135,7 +139,11 @@ class _StoreSink(Sink):
             return
         self._next_prune = time.monotonic() + PRUNE_INTERVAL
         try:
-            self._store.prune(older_than=dt.timedelta(days=self.retention_days))
+            deleted = self._store.prune(
+                older_than=dt.timedelta(days=self.retention_days), limit=PRUNE_SLICE
+            )
+            if deleted >= PRUNE_SLICE:
+                self._next_prune = 0.0  # more to delete: the next slice after the next batch
         except Exception as exc:
             self._diagnostics.report(
                 "prune",
@@ -198,7 +206,8 @@ class StoreHandler(ShippingHandler):
         url: the store, as :func:`structflow.store.connect` takes it
             (``sqlite:///path/to/logs.db`` or ``postgresql://...``).
         retention_days: delete entries older than this many days, once an
-            hour while the handler writes (``0``: keep everything).
+            hour while the handler writes, at most :data:`PRUNE_SLICE` after
+            each batch until none is left (``0``: keep everything).
         timeout: seconds to wait for the database (a lock, a connection).
         options: ``level`` and the worker options (``batch_max_records`` ...
             ``fsync_interval``), which every shipping handler shares; see

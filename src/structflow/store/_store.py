@@ -345,13 +345,22 @@ class Store:
             first.invalid + second.invalid,
         )
 
-    def prune(self, older_than: object, *, progress: Progress | None = None) -> int:
+    def prune(
+        self,
+        older_than: object,
+        *,
+        limit: int | None = None,
+        progress: Progress | None = None,
+    ) -> int:
         """
         Delete the entries older than *older_than*; return how many were deleted.
 
         Args:
             older_than: a duration (``"30d"``, ``"12h"``, a timedelta: entries
                 older than that), or a datetime (entries before it).
+            limit: delete at most this many, the oldest first (None: every
+                one); a caller that must not be held up long prunes a slice
+                at a time, until fewer than *limit* are deleted.
             progress: called as ``progress(done, total, "pruning")`` after each
                 chunk of deletions.
 
@@ -360,28 +369,33 @@ class Store:
         pages for new entries; ``VACUUM`` gives them back to the disk.
 
         Raises:
-            ValueError: *older_than* is not a duration or a time.
+            ValueError: *older_than* is not a duration or a time, or *limit*
+                is not an integer >= 1.
             StoreError: the database failed (what was deleted stays deleted).
         """
         cutoff = parse_time(older_than, "older_than")
+        most = parse_limit(limit)
 
         def count(dialect: Dialect) -> int:
             rows = dialect.query("SELECT COUNT(*) FROM structflow_entries WHERE ts < ?", (cutoff,))
             return int(rows[0][0])
 
-        def delete_chunk(dialect: Dialect) -> int:
-            with dialect.transaction():
-                return dialect.delete_before(cutoff, _PRUNE_CHUNK)
-
-        total = self._do("counting entries to prune", count)
+        total = 0 if progress is None else self._do("counting entries to prune", count)
         done = 0
-        while True:
+        while most is None or done < most:
+            chunk = _PRUNE_CHUNK if most is None else min(_PRUNE_CHUNK, most - done)
+
+            def delete_chunk(dialect: Dialect, chunk: int = chunk) -> int:
+                with dialect.transaction():
+                    return dialect.delete_before(cutoff, chunk)
+
             deleted = self._do("pruning entries", delete_chunk)
             done += deleted
             if progress is not None and (deleted or not done):
                 progress(done, max(total, done), "pruning")
-            if deleted < _PRUNE_CHUNK:
-                return done
+            if deleted < chunk:
+                break
+        return done
 
     # --- reading ---------------------------------------------------------------------
 
