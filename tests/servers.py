@@ -110,9 +110,10 @@ class Served:
         store: the store's url.
         token: the server's token (``""``: none).
         args: more command-line arguments.
+        env: more environment variables (``STRUCTFLOW__...``).
     """
 
-    def __init__(self, store: str, token: str = "", *args: str) -> None:
+    def __init__(self, store: str, token: str = "", *args: str, **env: str) -> None:
         cmd = [sys.executable, "-m", "structflow.cli", "serve", "--store", store, "--port", "0"]
         if token:
             cmd += ["--token", token]
@@ -122,7 +123,7 @@ class Served:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
-            env=server_env(),
+            env=server_env(**env),
         )
         assert self.proc.stdout is not None
         line = self.proc.stdout.readline()

@@ -9,6 +9,7 @@ run ids.
 
 from __future__ import annotations
 
+import datetime as dt
 import gzip
 import json
 import threading
@@ -160,6 +161,22 @@ def test_lines_the_database_refuses_are_named_and_the_others_stored(tmp_path: Pa
     assert error["line"] == 2
     assert error["reason"] == "the database refused it: no poison here"
     assert [e["message"] for e in entries] == ["good 1", "good 2"]
+
+
+def test_the_configured_retention_prunes_the_served_store_as_lines_land(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'logs.db'}"
+    with store.connect(url) as s:
+        s.ingest([line(f"from 2024, {i}", seconds=i) for i in range(20)])
+    server = Served(url, STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS="30")
+    try:
+        before = server.get("api/logs", {"limit": "100"}).json()["entries"]
+        today = {"timestamp": dt.datetime.now(dt.UTC).isoformat(), "message": "today"}
+        stored = server.post("api/logs", data=ndjson(json.dumps(today).encode()))
+        after = server.get("api/logs", {"limit": "100"}).json()["entries"]
+    finally:
+        server.stop()
+    assert (len(before), stored.status_code) == (20, 200)
+    assert [e["message"] for e in after] == ["today"]
 
 
 def test_a_body_of_only_bad_lines_is_400(served: Served) -> None:

@@ -149,9 +149,9 @@ def test_retention_prunes_old_entries_once_records_flow(store_url: str) -> None:
 def test_a_backlog_of_old_entries_is_pruned_a_slice_per_batch(
     store_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from structflow.handlers import store as store_handler
+    from structflow.store import _retention as retention
 
-    monkeypatch.setattr(store_handler, "PRUNE_SLICE", 10)
+    monkeypatch.setattr(retention, "PRUNE_SLICE", 10)
     with store.connect(store_url) as s:
         s.ingest([line(f"old {i}", seconds=i) for i in range(35)])
     made = StoreHandler(store_url, retention_days=1)

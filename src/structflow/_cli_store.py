@@ -433,22 +433,13 @@ def _runs(args: argparse.Namespace) -> int:
 # --- store prune ------------------------------------------------------------------------
 
 
-def _retention_days() -> float | None:
-    from structflow._config import effective_config
-
-    cfg = effective_config()
-    section = cfg["logging"].get("store")
-    days = section.get("retention_days") if section is not None else None
-    if isinstance(days, int | float) and not isinstance(days, bool) and days > 0:
-        return float(days)
-    return None
-
-
 def _prune(args: argparse.Namespace) -> int:
+    from structflow.store._retention import configured_retention_days
+
     older_than: Any = args.older_than
     if older_than is None:
-        days = _retention_days()
-        if days is None:
+        days = configured_retention_days()
+        if not days:
             raise BadInput("give --older-than (such as 30d) or set [logging.store] retention_days")
         older_than = dt.timedelta(days=days)
     url = args.store if args.store is not None else configured_url()

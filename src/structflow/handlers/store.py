@@ -12,11 +12,8 @@ spool replayed by the next process after a crash) is stored exactly once.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import logging
-import math
-import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Unpack
 
@@ -34,16 +31,10 @@ from structflow.handlers.shipping.snapshot import fit_exceptions
 
 if TYPE_CHECKING:
     from structflow.store._ingest import Columns
+    from structflow.store._retention import Retention
 
 __all__ = ["StoreHandler"]
 
-_OWNER = "StoreHandler"
-#: Seconds between prunes when ``retention_days`` is set.
-PRUNE_INTERVAL = 3600.0
-#: Most entries one prune deletes after a batch is stored: a large backlog
-#: (retention just turned on) goes a slice per batch until it is gone, rather
-#: than holding up the records for as long as deleting all of it takes.
-PRUNE_SLICE = 5000
 #: Larger batches than the other handlers': a database stores a batch in one
 #: transaction (a commit, a sync of its journal), and a burst goes in at a
 #: few transactions a second.
@@ -58,20 +49,19 @@ class _StoreSink(Sink):
         url: str,
         shown: str,
         timeout: float,
-        retention_days: float,
+        retention: Retention,
         encode: Callable[[Columns], bytes],
     ) -> None:
         self.url = url
         self.shown = shown
         self.timeout = timeout
-        self.retention_days = retention_days
+        self.retention = retention
         # Entries for one store are adopted from a spool only by a handler
         # writing to the same store (and making entries the same way: the
         # encoding is the dialect's, which the url names).
         self.identity = f"store entries v2 {shown}"
         self._encode = encode
         self._store: Any = None
-        self._next_prune = 0.0
         self._diagnostics = Diagnostics(f"StoreHandler({shown})")
         self._ids = RecordIds()
 
@@ -135,21 +125,14 @@ class _StoreSink(Sink):
         return Outcome("ok")
 
     def _prune_if_due(self) -> None:
-        if not self.retention_days or time.monotonic() < self._next_prune:
-            return
-        self._next_prune = time.monotonic() + PRUNE_INTERVAL
         try:
-            deleted = self._store.prune(
-                older_than=dt.timedelta(days=self.retention_days), limit=PRUNE_SLICE
-            )
-            if deleted >= PRUNE_SLICE:
-                self._next_prune = 0.0  # more to delete: the next slice after the next batch
+            self.retention.prune_if_due(self._store)
         except Exception as exc:
             self._diagnostics.report(
                 "prune",
                 "warning",
                 "could not prune entries older than %g days: %s",
-                self.retention_days,
+                self.retention.days,
                 exc,
             )
 
@@ -170,18 +153,6 @@ class _StoreSink(Sink):
 
     def describe(self) -> str:
         return self.shown
-
-
-def _check_retention(value: object) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and (not math.isfinite(float(value)) or float(value) < 0):  # type: ignore[arg-type]
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{_OWNER}: retention_days={value!r} is invalid; expected a number of days >= 0 "
-            "(0 keeps entries forever)"
-        )
-    return float(value)  # type: ignore[arg-type]
 
 
 class StoreHandler(ShippingHandler):
@@ -206,8 +177,8 @@ class StoreHandler(ShippingHandler):
         url: the store, as :func:`structflow.store.connect` takes it
             (``sqlite:///path/to/logs.db`` or ``postgresql://...``).
         retention_days: delete entries older than this many days, once an
-            hour while the handler writes, at most :data:`PRUNE_SLICE` after
-            each batch until none is left (``0``: keep everything).
+            hour while the handler writes, at most 5,000 after each batch
+            until none is left (``0``: keep everything).
         timeout: seconds to wait for the database (a lock, a connection).
         options: ``level`` and the worker options (``batch_max_records`` ...
             ``fsync_interval``), which every shipping handler shares; see
@@ -236,6 +207,7 @@ class StoreHandler(ShippingHandler):
         **options: Unpack[ShippingOptions],
     ) -> None:
         from structflow.store._dialects import dialect_for
+        from structflow.store._retention import Retention, check_retention_days
 
         owner = type(self).__name__
         check_str(owner, "url", url, what="a store url such as 'sqlite:///logs.db'")
@@ -248,9 +220,9 @@ class StoreHandler(ShippingHandler):
                 f"{owner}: url={dialect.shown!r} needs psycopg 3; install the extra with: "
                 "pip install 'structflow[postgres]'"
             )
-        retention = _check_retention(retention_days)
+        retention = check_retention_days(retention_days, owner)
         timeout = check_float(owner, "timeout", timeout, 0.0, strict=True)
-        sink = _StoreSink(url, dialect.shown, timeout, retention, dialect.encode_entry)
+        sink = _StoreSink(url, dialect.shown, timeout, Retention(retention), dialect.encode_entry)
         super().__init__(sink, **options)
         self.url = dialect.shown
         self._show(repr(dialect.shown), {"retention_days": retention, "timeout": timeout})

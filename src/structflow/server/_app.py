@@ -35,6 +35,7 @@ from structflow.server._query import get_logs, get_run, get_runs
 from structflow.server._stores import Stores
 from structflow.server._stream import stream_logs
 from structflow.server._web import page, static_files
+from structflow.store._retention import Retention, check_retention_days
 
 __all__ = ["create_app"]
 
@@ -47,7 +48,7 @@ async def _not_allowed(request: Request, _exc: Exception) -> Response:
     return error_response(405, f"{request.method} is not allowed on {request.url.path}")
 
 
-def create_app(store: str, token: str = "") -> Starlette:
+def create_app(store: str, token: str = "", *, retention_days: float = 0.0) -> Starlette:
     """
     Return the ASGI application serving the log store at *store*.
 
@@ -59,10 +60,16 @@ def create_app(store: str, token: str = "") -> Starlette:
         store: the store's url, as :func:`structflow.store.connect` takes it.
         token: the bearer token every request for data must carry
             (``Authorization: Bearer <token>``); ``""``: none.
+        retention_days: prune entries older than this many days as lines
+            are stored: once an hour, at most 5,000 after one request
+            (``0``: keep everything).
+
+    Raises:
+        ValueError: *retention_days* is not a number of days >= 0.
 
     .. versionadded:: 0.1.0
     """
-    stores = Stores(store)
+    stores = Stores(store, Retention(check_retention_days(retention_days, "create_app()")))
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:

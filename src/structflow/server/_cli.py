@@ -98,7 +98,7 @@ def serve(settings: ServerSettings) -> int:
     except OSError as exc:
         reason = exc.strerror or str(exc)
         return _fail(f"serve: cannot listen on {settings.host}:{settings.port} ({reason})", 1)
-    app = create_app(settings.store, settings.token)
+    app = create_app(settings.store, settings.token, retention_days=settings.retention_days)
     # A live tail that loses the store, and finds it again, says so.
     _notes_on_stderr("structflow serve")
     config = uvicorn.Config(

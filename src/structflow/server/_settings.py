@@ -40,18 +40,21 @@ class ServerSettings:
         host: the address to listen on.
         port: the TCP port (0: any free port).
         token: the bearer token every request must carry; ``""``: none.
+        retention_days: entries older than this many days are pruned as
+            lines are stored (``[logging.store] retention_days``; ``0``: none).
     """
 
     store: str
     host: str
     port: int
     token: str
+    retention_days: float = 0.0
 
     def __repr__(self) -> str:
         token = "'***'" if self.token else "''"
         return (
             f"ServerSettings(store={self.store!r}, host={self.host!r}, port={self.port!r}, "
-            f"token={token})"
+            f"token={token}, retention_days={self.retention_days!r})"
         )
 
     def check(self) -> None:
@@ -74,13 +77,15 @@ def resolve_settings(options: Mapping[str, Any]) -> ServerSettings:
     Merge the command line's *options* (None: not given) over the ``[server]`` configuration.
 
     Without a store anywhere, the configured store (``[logging.store] url``,
-    else the default file) is served.
+    else the default file) is served. ``[logging.store] retention_days``
+    applies to the store served, as ``structflow store prune`` applies it.
 
     Raises:
         ConfigError: the configuration is invalid.
         SettingsError: a command-line option is invalid.
     """
-    from structflow._config import load_config
+    from structflow._config import ConfigError, load_config
+    from structflow.store._retention import configured_retention_days
     from structflow.store._store import configured_url
 
     section = load_config()["server"]
@@ -95,4 +100,16 @@ def resolve_settings(options: Mapping[str, Any]) -> ServerSettings:
     if not host:
         raise SettingsError("--host is empty; expected an address such as 127.0.0.1")
     store = str(merged["store"]) or configured_url()
-    return ServerSettings(store=store, host=host, port=port, token=str(merged["token"]))
+    try:
+        retention_days = configured_retention_days()
+    except ConfigError:
+        raise
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    return ServerSettings(
+        store=store,
+        host=host,
+        port=port,
+        token=str(merged["token"]),
+        retention_days=retention_days,
+    )

@@ -1,7 +1,8 @@
 """
 The server's connections to its store.
 
-One connection writes (ingest), one reads (queries, GraphQL), and each live
+One connection writes (ingest, and the pruning that ``retention_days``
+asks for after it), one reads (queries, GraphQL), and each live
 tail has its own, closed when its client goes away, which is what ends the
 store's ``follow`` iterator. Store calls block, so they run on worker threads,
 never on the event loop. SQLite in WAL mode lets the reader and the tails
@@ -10,6 +11,7 @@ read while the writer writes; PostgreSQL serves each connection on its own.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import TypeVar
@@ -17,10 +19,14 @@ from typing import TypeVar
 from starlette.concurrency import run_in_threadpool
 
 from structflow.store import Store, connect
+from structflow.store._retention import Retention
 
 __all__ = ["MAX_TAILS", "Stores", "TooManyTails"]
 
 T = TypeVar("T")
+#: Where a prune that failed is said (the ingest it followed went through),
+#: among the store's other notes.
+_logger = logging.getLogger("structflow.store")
 #: Live tails served at once; one more is answered 503.
 MAX_TAILS = 64
 
@@ -35,10 +41,12 @@ class Stores:
 
     Args:
         url: the store's url.
+        retention: prunes the store after writes.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, retention: Retention | None = None) -> None:
         self.url = url
+        self.retention = retention or Retention(0.0)
         self._writer: Store | None = None
         self._reader: Store | None = None
         self._tails: set[Store] = set()
@@ -76,9 +84,19 @@ class Stores:
         return store
 
     async def write(self, work: Callable[[Store], T]) -> T:
-        """Run *work* with the writing connection, on a worker thread."""
+        """Run *work* with the writing connection, on a worker thread; then prune if due."""
         store = self._get(self._writer)
-        return await run_in_threadpool(work, store)
+        return await run_in_threadpool(self._write_then_prune, work, store)
+
+    def _write_then_prune(self, work: Callable[[Store], T], store: Store) -> T:
+        done = work(store)
+        try:
+            self.retention.prune_if_due(store)
+        except Exception as exc:
+            _logger.warning(
+                "could not prune entries older than %g days: %s", self.retention.days, exc
+            )
+        return done
 
     async def read(self, work: Callable[[Store], T]) -> T:
         """Run *work* with the reading connection, on a worker thread."""
