@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
 import logging
 import threading
+from collections.abc import Iterator
 
 import pytest
 from benchmarks.pgcluster import PostgresCluster
 
-from receivers import collected, wait_until
+from receivers import Diagnostics, collected, wait_until
 from storelines import line
 from structflow.store import Store, StoreError, connect
 
@@ -59,6 +61,46 @@ def test_follow_ends_when_the_store_is_closed(store_url: str) -> None:
         timer.cancel()
 
 
+class _Following:
+    """A ``follow()`` of its own running on a thread: what it yielded, raised and said."""
+
+    def __init__(self, follower: Store) -> None:
+        self.follower = follower
+        self.seen: list[str] = []
+        self.errors: list[BaseException] = []
+        self.thread = threading.Thread(target=self._consume)
+
+    def _consume(self) -> None:
+        try:
+            self.seen.extend(e.message for e in self.follower.follow(poll_interval=0.05))
+        except BaseException as exc:
+            self.errors.append(exc)
+
+
+@contextlib.contextmanager
+def following(follower: Store) -> Iterator[tuple[_Following, Diagnostics]]:
+    """Follow on a thread while the block runs, with the ``structflow.store`` notes collected."""
+    run = _Following(follower)
+    with collected("structflow.store") as notes:
+        run.thread.start()
+        try:
+            yield run, notes
+        finally:
+            follower.close()  # which ends the iterator
+            run.thread.join(30)
+
+
+def _said(notes: Diagnostics) -> tuple[str, str]:
+    """The warning that following stopped, and the info that it goes on."""
+    warning, info = [r for r in notes.records if r.levelno >= logging.INFO]
+    assert (warning.levelno, info.levelno) == (logging.WARNING, logging.INFO)
+    return warning.getMessage(), info.getMessage()
+
+
+def _warned(notes: Diagnostics) -> bool:
+    return any(r.levelno == logging.WARNING for r in notes.records)
+
+
 def test_follow_goes_on_after_postgresql_restarts_and_misses_nothing(
     own_pg_cluster: PostgresCluster,
 ) -> None:
@@ -66,42 +108,49 @@ def test_follow_goes_on_after_postgresql_restarts_and_misses_nothing(
     with connect(url) as writer:
         writer.ingest([line("before", seconds=0)])
     follower = connect(url)
-    seen: list[str] = []
-    errors: list[BaseException] = []
+    with following(follower) as (run, notes):
+        assert wait_until(lambda: run.seen == ["before"], timeout=30)
+        own_pg_cluster.crash()
+        assert wait_until(lambda: _warned(notes), timeout=30)
+        own_pg_cluster.start()
+        with connect(url) as writer:
+            # Stored while the follower is still without its connection.
+            writer.ingest([line("while it was away", seconds=1)])
+            assert wait_until(lambda: len(run.seen) == 2, timeout=30)
+            writer.ingest([line("after", seconds=2)])
+            assert wait_until(lambda: len(run.seen) == 3, timeout=30)
+    assert run.errors == []
+    assert run.seen == ["before", "while it was away", "after"]  # none missed, none twice
+    lost, back = _said(notes)
+    assert lost.startswith("lost the store while following: cannot connect to the PostgreSQL")
+    assert lost.endswith("; trying again, at most every 5 s")
+    assert back.startswith(f"store {follower.url}: following again, after ")
 
-    def consume() -> None:
-        try:
-            seen.extend(e.message for e in follower.follow(poll_interval=0.05))
-        except BaseException as exc:
-            errors.append(exc)
 
-    thread = threading.Thread(target=consume)
-    with collected("structflow.store") as notes:
-        thread.start()
-        try:
-            assert wait_until(lambda: seen == ["before"], timeout=30)
-            own_pg_cluster.crash()
-            assert wait_until(
-                lambda: any(r.levelno == logging.WARNING for r in notes.records), timeout=30
-            )
-            own_pg_cluster.start()
-            with connect(url) as writer:
-                # Stored while the follower is still without its connection.
-                writer.ingest([line("while it was away", seconds=1)])
-                assert wait_until(lambda: len(seen) == 2, timeout=30)
-                writer.ingest([line("after", seconds=2)])
-                assert wait_until(lambda: len(seen) == 3, timeout=30)
-        finally:
-            follower.close()
-            thread.join(30)
-    assert errors == []
-    assert seen == ["before", "while it was away", "after"]  # none missed, none twice
-    warning, info = [r for r in notes.records if r.levelno >= logging.INFO]
-    assert warning.levelno == logging.WARNING
-    text = warning.getMessage()
-    assert text.startswith("lost the store while following: cannot connect to the PostgreSQL")
-    assert text.endswith("; trying again, at most every 5 s")
-    assert info.getMessage().startswith(f"store {follower.url}: following again, after ")
+def test_follow_waits_out_a_lock_held_on_the_table_past_the_timeout(
+    pg_cluster: PostgresCluster,
+) -> None:
+    """PostgreSQL only: SQLite's WAL journal never keeps a reader waiting."""
+    import psycopg
+
+    url = pg_cluster.new_schema()
+    with connect(url) as writer:
+        writer.ingest([line("before", seconds=0)])
+    follower = connect(url, timeout=0.3)
+    with following(follower) as (run, notes):
+        assert wait_until(lambda: run.seen == ["before"], timeout=30)
+        # What ALTER TABLE or VACUUM FULL would hold for as long as they run.
+        with psycopg.connect(url) as locker:
+            locker.execute("LOCK TABLE structflow_entries IN ACCESS EXCLUSIVE MODE")
+            assert wait_until(lambda: _warned(notes), timeout=30)
+        with connect(url) as writer:
+            writer.ingest([line("after", seconds=1)])
+        assert wait_until(lambda: len(run.seen) == 2, timeout=30)
+    assert run.errors == []
+    assert run.seen == ["before", "after"]
+    lost, back = _said(notes)
+    assert "(still locked after waiting 0.3 s); trying again" in lost
+    assert back.startswith(f"store {follower.url}: following again, after ")
 
 
 def test_follow_raises_when_the_database_answers_with_an_error(store_url: str) -> None:

@@ -124,6 +124,10 @@ class RefusedData(StoreError):
         self.reason = reason
 
 
+class StillLocked(StoreError):
+    """Another session held a lock the call needed for longer than the store's ``timeout``."""
+
+
 def mask_url(url: str) -> str:
     """*url* with its password replaced by ``***``."""
     try:
@@ -297,9 +301,9 @@ class Dialect(abc.ABC):
     def translate(self, error: Exception, doing: str) -> StoreError:
         """A :class:`StoreError` for a driver error met while *doing* something."""
         text = _first_line(error)
-        if self.waited_for_lock(error):
-            text += f" (still locked after waiting {self.timeout:g} s)"
         message = f"store {self.shown}: {doing} failed: {text}"
+        if self.waited_for_lock(error):
+            return StillLocked(f"{message} (still locked after waiting {self.timeout:g} s)")
         return RefusedData(message, text) if self.refused_data(error) else StoreError(message)
 
     @abc.abstractmethod

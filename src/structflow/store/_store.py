@@ -23,6 +23,7 @@ from structflow.store._dialects import (
     Dialect,
     Progress,
     RefusedData,
+    StillLocked,
     StoreError,
     dialect_for,
 )
@@ -494,10 +495,12 @@ class Store:
         ``break`` (or Ctrl-C).
 
         When the connection is lost while following (PostgreSQL restarted,
-        a network failure), the iterator keeps trying, every *poll_interval*
-        and then less often, up to every 5 seconds, until the database
-        answers again; it then goes on from the last entry it yielded, so
-        nothing that landed meanwhile is missed or repeated. It says so on
+        a network failure), or a read waits past ``timeout`` for a lock
+        another session holds (``ALTER TABLE``, ``VACUUM FULL``), the
+        iterator keeps trying, every *poll_interval* and then less often, up
+        to every 5 seconds, until the database answers again; it then goes
+        on from the last entry it yielded, so nothing that landed meanwhile
+        is missed or repeated. It says so on
         the ``structflow.store`` logger: a warning when the connection is
         lost, an info when it follows again.
 
@@ -508,7 +511,7 @@ class Store:
         Raises:
             ValueError: a filter is invalid (raised here, before iterating).
             StoreError: the database failed (other than by a lost connection
-                once following).
+                or a lock once following).
         """
         if isinstance(poll_interval, bool) or not isinstance(poll_interval, int | float):
             raise ValueError(f"poll_interval={poll_interval!r} is invalid; expected seconds > 0")
@@ -547,7 +550,7 @@ class Store:
             except StoreError as exc:
                 if self._closed:
                     return
-                if self._dialect.is_open:
+                if self._dialect.is_open and not isinstance(exc, StillLocked):
                     raise  # the database answered, with an error: trying again would not help
                 if lost_at is None:
                     lost_at = time.monotonic()
@@ -561,7 +564,7 @@ class Store:
                 continue
             if lost_at is not None:
                 _logger.info(
-                    "store %s: following again, after %.1f s without a connection",
+                    "store %s: following again, after %.1f s",
                     self.url,
                     time.monotonic() - lost_at,
                 )
