@@ -164,9 +164,10 @@ def test_a_bad_retention_in_the_environment_is_refused_with_exit_2(tmp_path: Pat
         STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS="-3",
     )
     assert (proc.returncode, proc.stderr.count("\n")) == (2, 1)
-    assert "[logging.store]: retention_days=-3 is invalid; expected a number of days >= 0" in (
-        proc.stderr
-    )
+    assert (
+        "STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS: [logging.store]: retention_days=-3 is "
+        "invalid; expected a number of days >= 0"
+    ) in proc.stderr
 
 
 def test_the_store_comes_from_the_server_section(tmp_path: Path) -> None:

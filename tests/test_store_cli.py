@@ -170,6 +170,20 @@ def test_store_prune_defaults_to_the_configured_retention(filled: str, tmp_path:
     assert "deleted 8 entries" in proc.stdout
 
 
+def test_store_prune_names_a_configured_retention_it_cannot_use(
+    filled: str, tmp_path: Path
+) -> None:
+    env = {"STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS": "-7"}
+    proc = cli(["store", "prune", "--store", filled], tmp_path, **env)
+    assert (proc.returncode, proc.stdout) == (2, "")
+    assert proc.stderr == (
+        "structflow store prune: STRUCTFLOW__LOGGING__STORE__RETENTION_DAYS: [logging.store]: "
+        "retention_days=-7 is invalid; expected a number of days >= 0 (0 keeps entries forever)\n"
+    )
+    with store.connect(filled) as s:
+        assert len(s.logs()) == 8
+
+
 def test_the_configured_store_is_used_without_store(filled: str, tmp_path: Path) -> None:
     proc = cli(["runs"], tmp_path, STRUCTFLOW__LOGGING__STORE__URL=filled)
     assert len(proc.stdout.splitlines()) == 3

@@ -64,8 +64,11 @@ def configured_retention_days() -> float:
     from structflow._config import effective_config
 
     section = effective_config()["logging"].get("store")
-    value = section.get("retention_days", 0) if section is not None else 0
-    return check_retention_days(value, "[logging.store]")
+    if section is None or "retention_days" not in section:
+        return 0.0
+    # Named as a handler's key is when configure() refuses it: where it came from first.
+    where = section.source("retention_days")
+    return check_retention_days(section["retention_days"], f"{where}: [logging.store]")
 
 
 class Retention:
