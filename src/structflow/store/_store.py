@@ -326,25 +326,24 @@ class Store:
                 stored, or (while halving a refused batch) part of it was;
                 storing the same entries again stores each once.
         """
-        return self._store_apart(list(enumerate(entries)))
+        return self._store_part(entries, range(len(entries)))
 
-    def _store_apart(self, entries: list[tuple[int, bytes]]) -> IngestResult:
-        """:meth:`store_entries` of (index, entry) pairs, halving them when the database refuses."""
+    def _store_part(self, entries: Sequence[bytes], indexes: Sequence[int]) -> IngestResult:
+        """:meth:`store_entries` of *entries* (at *indexes* of the batch), halved when refused."""
         try:
-            stored = self._do("storing entries", lambda d: d.insert([e for _, e in entries]))
-            return IngestResult(stored, len(entries) - stored, [])
+            stored = self._do("storing entries", lambda dialect: dialect.insert(entries))
         except RefusedData as exc:
             if len(entries) == 1:
-                return IngestResult(
-                    0, 0, [(entries[0][0], f"the database refused it: {exc.reason}")]
-                )
-        middle = len(entries) // 2
-        first, second = self._store_apart(entries[:middle]), self._store_apart(entries[middle:])
-        return IngestResult(
-            first.stored + second.stored,
-            first.duplicates + second.duplicates,
-            first.invalid + second.invalid,
-        )
+                return IngestResult(0, 0, [(indexes[0], f"the database refused it: {exc.reason}")])
+            middle = len(entries) // 2
+            first = self._store_part(entries[:middle], indexes[:middle])
+            second = self._store_part(entries[middle:], indexes[middle:])
+            return IngestResult(
+                first.stored + second.stored,
+                first.duplicates + second.duplicates,
+                first.invalid + second.invalid,
+            )
+        return IngestResult(stored, len(entries) - stored, [])
 
     def prune(
         self,
