@@ -309,8 +309,13 @@ class WhereTerm:
     @property
     def column(self) -> str | None:
         """The column the key names, or None for a JSON field."""
-        key = self.path[0]
-        return key if len(self.path) == 1 and key in COLUMN_KEYS else None
+        return _column(self.path)
+
+
+def _column(path: tuple[str, ...]) -> str | None:
+    """The column a ``where`` key's *path* names, or None for a JSON field."""
+    key = path[0]
+    return key if len(path) == 1 and key in COLUMN_KEYS else None
 
 
 def _where_value(value: object, shown: str, column: str | None) -> Scalar:
@@ -357,8 +362,7 @@ def parse_where(where: object, labels: Mapping[str, str] | None = None) -> tuple
                 "'_' and '-' joined by dots, such as 'rows' or 'user.id'"
             )
         path = tuple(key.split("."))
-        column = key if len(path) == 1 and key in COLUMN_KEYS else None
-        terms.append(WhereTerm(path, _where_value(value, f"{name}[{key!r}]", column)))
+        terms.append(WhereTerm(path, _where_value(value, f"{name}[{key!r}]", _column(path))))
     return tuple(terms)
 
 
