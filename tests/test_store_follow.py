@@ -149,6 +149,7 @@ def test_follow_waits_out_a_lock_held_on_the_table_past_the_timeout(
     assert run.errors == []
     assert run.seen == ["before", "after"]
     lost, back = _said(notes)
+    assert lost.startswith("held up by a lock while following: "), lost
     assert "(still locked after waiting 0.3 s); trying again" in lost
     assert back.startswith(f"store {follower.url}: following again, after ")
 

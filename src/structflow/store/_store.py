@@ -554,7 +554,8 @@ class Store:
                 if lost_at is None:
                     lost_at = time.monotonic()
                     _logger.warning(
-                        "lost the store while following: %s; trying again, at most every %g s",
+                        "%s while following: %s; trying again, at most every %g s",
+                        "held up by a lock" if isinstance(exc, StillLocked) else "lost the store",
                         exc,
                         _RECONNECT_MAX_SECONDS,
                     )
