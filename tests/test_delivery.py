@@ -142,6 +142,25 @@ def test_a_partial_answer_counts_what_arrived_drops_the_refused_and_retries_the_
         2,
         {**NO_DROPS, "rejected": 1},
     )
+    # Which of 0 and 2 was refused is not said: one of them is counted.
+    first, again = sink.attempts
+    assert stats["delivered_bytes"] == (len(first[0]) + len(first[2])) // 2 + sum(map(len, again))
+
+
+def test_the_bytes_of_a_partial_answer_are_those_of_the_entries_delivered(
+    closing: list[logging.Handler],
+) -> None:
+    sink = MockSink([Outcome("partial", "2 refused", rejected=2, rejected_at=(0, 3))])
+    handler = mock_handler(sink, closing)
+    logger = attach(handler)
+    for message in ("a", "bb" * 100, "ccc" * 1000, "d"):
+        logger.info(message)
+
+    assert handler.flush(timeout=10) is True
+    (entries,) = sink.attempts
+    stats = handler.stats()
+    assert (stats["delivered"], stats["dropped"]["rejected"]) == (2, 2)
+    assert stats["delivered_bytes"] == len(entries[1]) + len(entries[2])
 
 
 def test_an_error_raised_by_the_sink_is_retried_like_a_failed_attempt(

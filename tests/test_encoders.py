@@ -30,6 +30,7 @@ from structflow.handlers.encoders import (
     DatadogEncoder,
     ElasticsearchEncoder,
     EncoderOptions,
+    NdjsonEncoder,
     make_encoder,
     otlp_value,
 )
@@ -318,8 +319,27 @@ def test_elasticsearch_bulk_errors_retry_429_and_5xx_and_drop_the_refused() -> N
     outcome = ElasticsearchEncoder(OPTIONS).check(response, 5)
     assert outcome is not None
     assert (outcome.kind, outcome.retry, outcome.rejected) == ("partial", (1, 4), 1)
+    assert outcome.rejected_at == (2,)
     assert "mapper_parsing_exception" in outcome.detail
     assert ElasticsearchEncoder(OPTIONS).check(b'{"errors":false,"items":[]}', 0) is None
+
+
+def test_a_structflow_serve_answer_names_the_refused_lines_as_entries() -> None:
+    answer = {
+        "stored": 2,
+        "duplicates": 0,
+        "rejected": 2,
+        "errors": [{"line": 2, "reason": "no time"}, {"line": 4, "reason": "no message"}],
+    }
+    outcome = NdjsonEncoder(OPTIONS).check(json.dumps(answer).encode(), 4)
+    assert outcome is not None
+    assert (outcome.kind, outcome.rejected, outcome.rejected_at) == ("partial", 2, (1, 3))
+    assert outcome.detail == "2 line(s) were refused (line 2: no time)"
+    # Lines it does not name, or names wrongly, are only counted.
+    answer["errors"] = [{"line": 9, "reason": "?"}, {"line": True}, "not an error"]
+    outcome = NdjsonEncoder(OPTIONS).check(json.dumps(answer).encode(), 4)
+    assert outcome is not None
+    assert (outcome.rejected, outcome.rejected_at) == (2, ())
 
 
 def test_elasticsearch_partial_failures_are_retried_through_the_handler(

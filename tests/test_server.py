@@ -518,11 +518,14 @@ def test_http_handler_counts_the_lines_the_server_refuses(served: Served) -> Non
     from structflow.formatters import JsonFormatter
     from structflow.handlers import HTTPHandler
 
+    made: dict[str, bytes] = {}
+
     class NoTimeForSome(JsonFormatter):
         def format_bytes(self, record: Any) -> bytes:
             if record.getMessage() == "no time":
                 return b'{"message": "no time"}'
-            return super().format_bytes(record)
+            made["stored"] = super().format_bytes(record)
+            return made["stored"]
 
     run = unique("refused")
     structflow.configure(stream="none")
@@ -540,6 +543,8 @@ def test_http_handler_counts_the_lines_the_server_refuses(served: Served) -> Non
         logger.removeHandler(handler)
         handler.close()
     assert (stats["delivered"], stats["dropped"]["rejected"]) == (1, 1)
+    # The bytes of the line stored (with the record id the handler adds to it).
+    assert len(made["stored"]) < stats["delivered_bytes"] < len(made["stored"]) + 60
     assert [
         e["message"] for e in served.get("api/logs", {"flow_run_id": run}).json()["entries"]
     ] == ["stored"]

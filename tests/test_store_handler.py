@@ -114,6 +114,7 @@ def test_an_entry_the_database_refuses_is_set_aside_and_the_rest_stored(
         assert handler.flush(timeout=30) is True
     stats = handler.stats()
     assert (stats["delivered"], stats["dropped"]["rejected"], stats["retried"]) == (4, 1, 0)
+    assert stats["delivered_bytes"] > 0
     with store.connect(store_url) as s:
         assert [e.message for e in s.logs()] == ["one", "two", "three", "four"]
     (said_once,) = said.messages()

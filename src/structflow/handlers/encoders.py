@@ -177,11 +177,14 @@ class NdjsonEncoder(Encoder):
             return None
         if not 0 < rejected <= count:
             return None
-        first = errors[0] if errors and isinstance(errors[0], dict) else {}
+        errors = [e for e in errors if isinstance(e, dict)] if isinstance(errors, list) else []
+        # The body holds one entry per line: line n is entry n - 1.
+        lines = [e.get("line") for e in errors]
+        at = tuple(n - 1 for n in lines if type(n) is int and 0 < n <= count)
         detail = f"{rejected} line(s) were refused"
-        if first:
-            detail += f" (line {first.get('line')}: {first.get('reason')})"
-        return Outcome("partial", detail, rejected=rejected)
+        if errors:
+            detail += f" (line {errors[0].get('line')}: {errors[0].get('reason')})"
+        return Outcome("partial", detail, rejected=rejected, rejected_at=at)
 
     def body(self, entries: Sequence[bytes]) -> bytes:
         # One join: concatenating afterwards would hold two copies of the body.
@@ -319,7 +322,7 @@ class ElasticsearchEncoder(Encoder):
         except (orjson.JSONDecodeError, AttributeError):
             return None
         retry: list[int] = []
-        rejected = 0
+        refused: list[int] = []
         reason = ""
         for index, item in enumerate(items[:count]):
             result: Any = next(iter(item.values()), {}) if isinstance(item, dict) else {}
@@ -329,17 +332,19 @@ class ElasticsearchEncoder(Encoder):
             if status == 429 or status >= 500:
                 retry.append(index)
             else:
-                rejected += 1
+                refused.append(index)
                 if not reason:
                     error = result.get("error") if isinstance(result, dict) else None
                     if isinstance(error, dict):
                         reason = f"{error.get('type')}: {error.get('reason')}"
                     else:
                         reason = str(error)
-        if not retry and not rejected:
+        if not retry and not refused:
             return None
-        detail = f"bulk response: {rejected} refused ({reason[:200]}), {len(retry)} to retry"
-        return Outcome("partial", detail, retry=tuple(retry), rejected=rejected)
+        detail = f"bulk response: {len(refused)} refused ({reason[:200]}), {len(retry)} to retry"
+        return Outcome(
+            "partial", detail, retry=tuple(retry), rejected=len(refused), rejected_at=tuple(refused)
+        )
 
 
 class SplunkHecEncoder(Encoder):

@@ -121,7 +121,8 @@ class _StoreSink(Sink):
             # store has stored the others.
             refused = len(result.invalid)
             detail = result.invalid[0][1] + (f"; and {refused - 1} more" if refused > 1 else "")
-            return Outcome("partial", detail, rejected=refused)
+            at = tuple(index for index, _ in result.invalid)
+            return Outcome("partial", detail, rejected=refused, rejected_at=at)
         return Outcome("ok")
 
     def _prune_if_due(self) -> None:

@@ -172,7 +172,7 @@ class Deliverer:
         retry = [part[i] for i in outcome.retry if 0 <= i < len(part)]
         done = len(part) - len(retry) - outcome.rejected
         if done > 0:
-            self.tally.delivered(done, 0)
+            self.tally.delivered(done, _delivered_bytes(part, outcome, done))
         if outcome.rejected:
             self._reject(outcome.rejected, outcome)
         if not retry:
@@ -219,3 +219,18 @@ class Deliverer:
         if retry_after is not None:
             delay = max(delay, min(retry_after, MAX_RETRY_AFTER))
         return delay
+
+
+def _delivered_bytes(part: list[bytes], outcome: Outcome, delivered: int) -> int:
+    """
+    Payload bytes of the *delivered* entries of a ``partial`` *outcome* of *part*.
+
+    Entries neither to retry nor named as refused are counted; when the
+    receiver refused more entries than it named, the unnamed ones among them
+    are left out at the mean size of those entries.
+    """
+    settled = {i for i in (*outcome.retry, *outcome.rejected_at) if 0 <= i < len(part)}
+    sizes = [len(entry) for i, entry in enumerate(part) if i not in settled]
+    if not sizes:
+        return 0
+    return sum(sizes) * min(delivered, len(sizes)) // len(sizes)

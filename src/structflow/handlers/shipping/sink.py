@@ -42,7 +42,10 @@ class Outcome:
     * ``unsendable``: the request cannot be made at all (a header, url or
       proxy setting the transport refuses); dropped like ``reject``.
     * ``partial``: some entries delivered, ``retry`` lists the indexes to
-      send again, ``rejected`` counts those refused for good.
+      send again, ``rejected`` counts those refused for good and
+      ``rejected_at`` lists their indexes when the receiver names them (the
+      worker then counts the delivered bytes exactly; refused entries it
+      does not name are counted at the mean size of the others).
 
     .. versionadded:: 0.1.0
     """
@@ -52,6 +55,7 @@ class Outcome:
     retry_after: float | None = None
     retry: tuple[int, ...] = ()
     rejected: int = 0
+    rejected_at: tuple[int, ...] = ()
 
 
 class EntryTooLarge(Exception):
