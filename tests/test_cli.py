@@ -57,6 +57,22 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["config"], "structflow config: the following arguments are required: action\n"),
+        (["config", "check"], "structflow config: argument action: invalid choice: 'check'"),
+        (["nope"], "structflow: argument command: invalid choice: 'nope'"),
+    ],
+)
+def test_a_mistyped_command_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    proc = run(args, tmp_path)
+    assert (proc.returncode, proc.stderr.count("\n")) == (2, 1), proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
+
+
+@pytest.mark.parametrize(
     ("level", "shown"),
     [
         ("10", "10  # STRUCTFLOW__LOGGING__LEVEL (DEBUG)"),

@@ -122,15 +122,17 @@ def test_a_host_beyond_loopback_without_a_token_refuses_to_start() -> None:
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1
     assert proc.stderr.startswith(
-        "structflow: --host 0.0.0.0 is not a loopback address, and serving logs beyond this "
-        "machine needs a token"
+        "structflow serve: --host 0.0.0.0 is not a loopback address, and serving logs beyond "
+        "this machine needs a token"
     )
 
 
-def test_the_host_from_the_environment_is_refused_the_same_way() -> None:
+def test_the_host_from_the_environment_is_refused_naming_the_variable() -> None:
     proc = serve_command("--port", "0", STRUCTFLOW__SERVER__HOST="192.0.2.10")
     assert (proc.returncode, proc.stderr.count("\n")) == (2, 1)
-    assert "--host 192.0.2.10 is not a loopback address" in proc.stderr
+    assert proc.stderr.startswith(
+        "structflow serve: STRUCTFLOW__SERVER__HOST='192.0.2.10' is not a loopback address"
+    )
 
 
 def test_a_bad_port_in_the_environment_names_the_variable() -> None:
@@ -146,13 +148,28 @@ def test_a_port_in_use_is_one_line_and_exit_1(tmp_path: Path) -> None:
         port = busy.getsockname()[1]
         proc = serve_command("--port", str(port), "--store", f"sqlite:///{tmp_path / 'l.db'}")
     assert proc.returncode == 1
-    assert proc.stderr.startswith(f"structflow: serve: cannot listen on 127.0.0.1:{port} (")
+    assert proc.stderr.startswith(f"structflow serve: cannot listen on 127.0.0.1:{port} (")
 
 
-def test_an_unknown_store_scheme_is_refused_with_exit_2() -> None:
-    proc = serve_command("--store", "mysql://db/logs", "--port", "0")
-    assert proc.returncode == 2
-    assert proc.stderr.startswith("structflow: serve --store: ")
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--store", "mysql://db/logs"], "structflow serve: store url='mysql://db/logs' has an "),
+        (
+            ["--store", "postgresql://u:pw@127.0.0.1:1/x"],
+            "structflow serve: cannot connect to the PostgreSQL store postgresql://u:***@",
+        ),
+        (["--port", "abc"], "structflow serve: argument --port: invalid int value: 'abc'"),
+        (["--host"], "structflow serve: argument --host: expected one argument"),
+    ],
+)
+def test_a_store_it_cannot_use_or_a_mistyped_option_is_one_line_and_exit_2(
+    args: list[str], message: str
+) -> None:
+    proc = serve_command(*args, "--port", "0") if "--port" not in args else serve_command(*args)
+    assert (proc.returncode, proc.stderr.count("\n")) == (2, 1), proc.stderr
+    assert proc.stderr.startswith(message), proc.stderr
+    assert "pw" not in proc.stderr
 
 
 def test_a_bad_retention_in_the_environment_is_refused_with_exit_2(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable
-from typing import IO, Any, NoReturn
+from typing import IO, Any
 
 import orjson
 
@@ -26,7 +26,7 @@ from structflow.store._entries import LogEntry, RunSummary
 from structflow.store._filters import parse_where_pairs
 from structflow.store._store import Store, configured_url, connect
 
-__all__ = ["COMMANDS", "Busy", "ProgressBar", "add_commands", "one_line_errors", "run_command"]
+__all__ = ["COMMANDS", "Busy", "ProgressBar", "add_commands", "one_line", "run_command"]
 
 COMMANDS = ("logs", "runs", "store")
 EXIT_OK = 0
@@ -53,14 +53,13 @@ class BadInput(Exception):
     """A command-line value the store refused; printed as one line, exit status 2."""
 
 
-def one_line_errors(parser: argparse.ArgumentParser) -> None:
-    """Make *parser* report a usage error as one line on stderr (exit status 2)."""
-
-    def error(message: str) -> NoReturn:
-        sys.stderr.write(f"{parser.prog}: {message}\n")
-        raise SystemExit(EXIT_BAD_INPUT)
-
-    parser.error = error  # type: ignore[method-assign]
+def one_line(exc: BaseException) -> str:
+    """The message of *exc* on one line: its lines joined by ``; `` (after a colon, a space)."""
+    text = ""
+    for part in str(exc).splitlines():
+        if part := part.strip():
+            text += part if not text else (" " if text.endswith(":") else "; ") + part
+    return text
 
 
 def _limit(text: str) -> int:
@@ -114,8 +113,6 @@ def add_commands(sub: Any) -> None:
         help="delete entries older than this (30d, 12h); default: [logging.store] retention_days",
     )
     prune.add_argument("--store", metavar="URL", help="the store (default: the configured one)")
-    for parser in (logs, runs, store, prune):
-        one_line_errors(parser)
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -128,7 +125,7 @@ def run_command(args: argparse.Namespace) -> int:
     try:
         return command(args)
     except (BadInput, ValueError, StoreError, ImportError) as exc:
-        text = "; ".join(part.strip() for part in str(exc).splitlines() if part.strip())
+        text = one_line(exc)
         name = f"store {args.store_action}" if args.command == "store" else args.command
         sys.stderr.write(f"structflow {name}: {text}\n")
         return EXIT_BAD_INPUT

@@ -16,7 +16,7 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
 from structflow._config import LEVELS, Config, ConfigError, config_path, level_number, load_config
 
@@ -119,11 +119,24 @@ def _check_handler(cfg: Config, name: str) -> None:
     build_handler(cfg, name, cls, dict(cfg.logging[name])).close()
 
 
+class _Parser(argparse.ArgumentParser):
+    """
+    A parser that says a usage error in one line on stderr (exit status 2).
+
+    Sub-commands' parsers are of the same class (argparse makes them so), so
+    ``structflow serve --port abc`` reads like ``structflow logs --level loud``.
+    """
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"{self.prog}: {message}\n")
+        raise SystemExit(EXIT_BAD_CONFIG)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``structflow`` command and return its exit status."""
     from structflow import __version__
 
-    parser = argparse.ArgumentParser(prog="structflow", description=__doc__.strip().splitlines()[0])
+    parser = _Parser(prog="structflow", description=__doc__.strip().splitlines()[0])
     parser.add_argument("--version", action="version", version=f"structflow {__version__}")
     sub = parser.add_subparsers(dest="command")
     cfg = sub.add_parser("config", help="inspect the configuration")
@@ -136,7 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     store_cli.add_commands(sub)
     serve_cli.add_parser(sub)
-    store_cli.one_line_errors(parser)
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

@@ -4,8 +4,10 @@
 Options not given come from ``[server]`` in the configuration (and
 ``STRUCTFLOW__SERVER__...``), then the defaults. The command refuses to
 start (exit 2, one line) when the settings are wrong: another address than
-loopback without a token, a bad port, an invalid configuration, or the
-``server`` extra missing. When it listens it prints one line with its
+loopback without a token, a bad port, an invalid configuration, a store
+that cannot be opened, or the ``server`` extra missing; when the port is
+taken it exits 1. Every such line begins ``structflow serve:``, as the
+store commands' lines begin with their names. When it listens it prints one line with its
 address, ``structflow serve: http://127.0.0.1:4200/ (store ...)``, and
 serves until it gets SIGINT or SIGTERM.
 """
@@ -18,6 +20,7 @@ import socket
 import sys
 from typing import Any
 
+from structflow._cli_store import _notes_on_stderr, one_line
 from structflow._config import ConfigError
 from structflow.server._settings import ServerSettings, SettingsError, resolve_settings
 
@@ -52,7 +55,7 @@ def add_parser(commands: Any) -> None:
 
 
 def _fail(message: str, status: int) -> int:
-    print(f"structflow: {message}", file=sys.stderr)
+    print(f"structflow serve: {message}", file=sys.stderr)
     return status
 
 
@@ -83,21 +86,19 @@ def serve(settings: ServerSettings) -> int:
     """Check the store, listen, and serve until stopped."""
     import uvicorn
 
-    from structflow._cli_store import _notes_on_stderr
     from structflow.server._app import create_app
     from structflow.store import StoreError, connect
 
     try:
         connect(settings.store).close()  # creates or upgrades the schema, or says why not
-    except ValueError as exc:
-        return _fail(f"serve --store: {exc}", EXIT_USAGE)
-    except (StoreError, ImportError) as exc:
-        return _fail(f"serve: {exc}", EXIT_FAILED)
+    except (ValueError, StoreError, ImportError) as exc:
+        # As `structflow logs` says a store it cannot use.
+        return _fail(one_line(exc), EXIT_USAGE)
     try:
         sock = _listen(settings.host, settings.port)
     except OSError as exc:
         reason = exc.strerror or str(exc)
-        return _fail(f"serve: cannot listen on {settings.host}:{settings.port} ({reason})", 1)
+        return _fail(f"cannot listen on {settings.host}:{settings.port} ({reason})", EXIT_FAILED)
     app = create_app(settings.store, settings.token, retention_days=settings.retention_days)
     # A live tail that loses the store, and finds it again, says so.
     _notes_on_stderr("structflow serve")
@@ -127,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     missing = [name for name in _EXTRA if importlib.util.find_spec(name) is None]
     if missing:
         return _fail(
-            f"serve needs the server extra ({', '.join(missing)} missing): "
+            f"the server extra is not installed ({', '.join(missing)} missing): "
             "pip install 'structflow[server]'",
             EXIT_USAGE,
         )
@@ -136,5 +137,5 @@ def run(args: argparse.Namespace) -> int:
         settings = resolve_settings(options)
         settings.check()
     except (ConfigError, SettingsError) as exc:
-        return _fail(str(exc).replace("\n", " "), EXIT_USAGE)
+        return _fail(one_line(exc), EXIT_USAGE)
     return serve(settings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["ServerSettings", "SettingsError", "is_loopback", "resolve_settings"]
@@ -42,6 +42,8 @@ class ServerSettings:
         token: the bearer token every request must carry; ``""``: none.
         retention_days: entries older than this many days are pruned as
             lines are stored (``[logging.store] retention_days``; ``0``: none).
+        host_from: the host as its source spells it, for messages
+            (``--host 0.0.0.0``, ``STRUCTFLOW__SERVER__HOST='0.0.0.0'``).
     """
 
     store: str
@@ -49,6 +51,7 @@ class ServerSettings:
     port: int
     token: str
     retention_days: float = 0.0
+    host_from: str = field(default="", compare=False)
 
     def __repr__(self) -> str:
         token = "'***'" if self.token else "''"
@@ -66,7 +69,8 @@ class ServerSettings:
         """
         if not self.token and not is_loopback(self.host):
             raise SettingsError(
-                f"--host {self.host} is not a loopback address, and serving logs beyond this "
+                f"{self.host_from or '--host ' + self.host} is not a loopback address, "
+                "and serving logs beyond this "
                 "machine needs a token: pass --token, or set STRUCTFLOW__SERVER__TOKEN "
                 "([server] token)"
             )
@@ -97,8 +101,12 @@ def resolve_settings(options: Mapping[str, Any]) -> ServerSettings:
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise SettingsError(f"--port {port} is not a TCP port; expected 0 to 65535")
     host = str(merged["host"]).strip()
+    if options.get("host") is not None:
+        host_from = f"--host {host}"
+    else:
+        host_from = section.source("host").subject("server.host", host)
     if not host:
-        raise SettingsError("--host is empty; expected an address such as 127.0.0.1")
+        raise SettingsError(f"{host_from} is empty; expected an address such as 127.0.0.1")
     store = str(merged["store"]) or configured_url()
     try:
         retention_days = configured_retention_days()
@@ -112,4 +120,5 @@ def resolve_settings(options: Mapping[str, Any]) -> ServerSettings:
         port=port,
         token=str(merged["token"]),
         retention_days=retention_days,
+        host_from=host_from,
     )
