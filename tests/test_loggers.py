@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import logging.handlers
+import os
 import queue
+import subprocess
 import sys
 from typing import Any
 
@@ -104,6 +107,64 @@ def test_bind_unbind_new() -> None:
     # stdlib methods pass through
     lg.setLevel(logging.WARNING)
     assert not lg.isEnabledFor(logging.INFO)
+
+
+def test_a_child_logger_takes_fields_and_keeps_what_was_bound(collect: Collect) -> None:
+    child = get_logger("parent").getChild("child.grandchild")
+    assert isinstance(child, Logger)
+    assert child.name == "structflow.parent.child.grandchild"
+    child.info("from the child", rows=3)
+    bound = get_logger("parent").bind(run_id="r-1").getChild("child")
+    assert isinstance(bound, BoundLogger)
+    bound.info("bound child", rows=4)
+    first, second = collect.records
+    assert (first.name, first.getMessage(), fields_of(first)) == (
+        "structflow.parent.child.grandchild",
+        "from the child",
+        {"rows": 3},
+    )
+    assert (second.name, fields_of(second)) == (
+        "structflow.parent.child",
+        {"run_id": "r-1", "rows": 4},
+    )
+
+
+def test_context_and_bound_keys_reach_any_logger_before_structflow_is_otherwise_used(
+    tmp_path: Any,
+) -> None:
+    # dictConfig with structflow's formatter, and nothing else of structflow
+    # called before the block: not get_logger(), configure() or a flow run.
+    script = """
+import logging, logging.config, sys
+import structflow
+assert logging.getLogRecordFactory() is logging.LogRecord  # importing changes nothing
+logging.config.dictConfig({
+    "version": 1,
+    "formatters": {"json": {"()": "structflow.formatters.JsonFormatter"}},
+    "handlers": {"out": {"class": "logging.StreamHandler", "formatter": "json",
+                         "stream": "ext://sys.stdout"}},
+    "loggers": {"app": {"handlers": ["out"], "level": "INFO"}},
+})
+with structflow.bound(request_id="R1"), structflow.context(flow_run_id="FR1"):
+    logging.getLogger("app").info("handled")
+logging.getLogger("app").info("after")
+"""
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "STRUCTFLOW__USER_CONFIG_PATH": os.devnull},
+    )
+    assert proc.returncode == 0, proc.stderr
+    inside, after = (json.loads(line) for line in proc.stdout.splitlines())
+    assert (inside["message"], inside["flow_run_id"], inside["request_id"]) == (
+        "handled",
+        "FR1",
+        "R1",
+    )
+    assert "flow_run_id" not in after and "request_id" not in after
 
 
 def test_foreign_logger_inside_context_carries_fields(collect: Collect) -> None:

@@ -133,6 +133,26 @@ def _root_logger() -> Any:
     return getter() if getter is not None else None
 
 
+# What the first ``structflow.context()`` or ``structflow.bound()`` block does
+# before it sets its keys: chain the record factory that stamps them (the
+# set-up layer registers it), so that ``logging.getLogger("anything")`` inside
+# the block carries them even when nothing else of structflow was used yet.
+_before_first_push: Callable[[], None] | None = None
+
+
+def set_before_first_push(hook: Callable[[], None]) -> None:
+    """Register *hook*, called once, by the first block that sets context keys."""
+    global _before_first_push
+    _before_first_push = hook
+
+
+def _first_push() -> None:
+    global _before_first_push
+    hook, _before_first_push = _before_first_push, None
+    if hook is not None:
+        hook()
+
+
 class ContextVarScope:
     """
     A ``with`` block that sets a context variable, undone on exit.
@@ -172,6 +192,8 @@ class _Push(ContextVarScope):
         self._tokens: list[contextvars.Token[_Frame]] = []
 
     def __enter__(self) -> Context:
+        if _before_first_push is not None:
+            _first_push()
         cur = _frame.get()
         values = {**cur.values, **self._values} if self._values else cur.values
         bnd = {**cur.bound, **self._bound} if self._bound else cur.bound

@@ -365,6 +365,10 @@ class Logger(logging.Logger):
         """Return a logger without *keys* (a plain logger has none bound)."""
         return BoundLogger(self, {})
 
+    def getChild(self, suffix: str) -> Logger:  # noqa: N802 - stdlib's name
+        """Return the logger *suffix* levels below this one, a structflow logger like this one."""
+        return _get(f"{self.name}.{suffix}")
+
     # The level methods take **kw, so they are redefined rather than inherited;
     # they are generated (see _level_method) and typed by _LevelMethod.
     debug, info, warning, error, exception, critical = _level_methods("Logger", _level_method)
@@ -638,6 +642,10 @@ class BoundLogger:
     def new(self, **kw: Any) -> BoundLogger:
         """Return a logger with only *kw* bound."""
         return BoundLogger(self._logger, kw)
+
+    def getChild(self, suffix: str) -> BoundLogger:  # noqa: N802 - stdlib's name
+        """Return the logger *suffix* levels below, with the same keys bound."""
+        return BoundLogger(self._logger.getChild(suffix), self._context)
 
     debug, info, warning, error, exception, critical = _level_methods(
         "BoundLogger", _bound_level_method

@@ -349,6 +349,7 @@ def get_logger(name: str | None = None) -> Logger:
 
 
 _context.set_root_logger_getter(get_logger)
+_context.set_before_first_push(install_record_factory)
 
 
 class _ConfigProxy(Mapping[str, Any]):
