@@ -72,8 +72,14 @@ def test_classic_brace_and_dollar_styles() -> None:
 
 def test_redaction_in_classic_format_fields() -> None:
     record = one_record(lambda lg: lg.info("m", Token=SECRET, payload={"cookie": SECRET}))
-    text = ClassicFormatter("%(token)s %(Token)s %(payload)s %(payload)r").format(record)
-    assert text == "[REDACTED] [REDACTED] {'cookie': '[REDACTED]'} {'cookie': '[REDACTED]'}"
+    text = ClassicFormatter("%(Token)s %(payload)s %(payload)r").format(record)
+    assert text == "[REDACTED] {'cookie': '[REDACTED]'} {'cookie': '[REDACTED]'}"
+
+
+def test_a_redacted_field_the_record_lacks_is_missing_like_any_other() -> None:
+    record = one_record(lambda lg: lg.info("m", Token=SECRET))
+    # "token" is not "Token": absent here, so shown as any absent field is.
+    assert ClassicFormatter("%(token)s %(password)s %(other)s").format(record) == "- - -"
 
 
 def test_classic_asctime_follows_the_second() -> None:

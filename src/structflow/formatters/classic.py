@@ -41,9 +41,10 @@ _DOLLAR_FIELD = re.compile(
 # How a value is prepared for the format: str() (numbers left as they are),
 # repr(), or ascii().
 _AS_STR, _AS_REPR, _AS_ASCII = 0, 1, 2
-# Where it comes from: the record (or the processed event), the message, the
-# formatted time, or nowhere (redacted).
-_FROM_RECORD, _FROM_MESSAGE, _FROM_TIME, _REDACTED = 0, 1, 2, 3
+# Where it comes from: the record (or the processed event), shown as it is
+# or redacted when present (the two below _FROM_MESSAGE), the message, or
+# the formatted time.
+_FROM_RECORD, _REDACTED, _FROM_MESSAGE, _FROM_TIME = 0, 1, 2, 3
 
 
 class ClassicFormatter(EventFormatter):
@@ -197,7 +198,7 @@ class ClassicFormatter(EventFormatter):
                 msg = truncate(msg, self._max_bytes)
         values: dict[str, Any] = {}
         for slot, key, kind, source in self._slots:
-            if source == _FROM_RECORD:
+            if source < _FROM_MESSAGE:  # from the record
                 value = MISSING
                 if event is not None:
                     value = event.get(key, MISSING)
@@ -208,13 +209,13 @@ class ClassicFormatter(EventFormatter):
                     # log attribute the context lacks, map_index outside a map).
                     values[slot] = self._defaults.get(key, self.missing)
                     continue
+                if source == _REDACTED:
+                    values[slot] = REDACTED
+                    continue
             elif source == _FROM_MESSAGE:
                 value = msg
-            elif source == _FROM_TIME:
-                values[slot] = asctime
-                continue
             else:
-                values[slot] = REDACTED
+                values[slot] = asctime
                 continue
             if kind == _AS_STR:
                 t = type(value)
