@@ -60,8 +60,18 @@ def test_env_casting_rules(tmp_path: Path) -> None:
         "url": "http://127.0.0.1:9/",
         "gzip": True,
         "timeout": 2.5,
-        "headers": {"x_token": "env:TOKEN"},
+        "headers": {"x-token": "env:TOKEN"},
     }
+
+
+def test_a_section_set_as_a_value_says_it_is_a_section() -> None:
+    env = {"STRUCTFLOW__USER_CONFIG_PATH": os.devnull, "STRUCTFLOW__LOGGING": "3"}
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=env)
+    assert (
+        "STRUCTFLOW__LOGGING=3: [logging] is a section, not a value; set its keys, such as "
+        "logging.level." in str(info.value)
+    )
 
 
 LEVEL = st.sampled_from(["DEBUG", "INFO", "WARNING", "ERROR"])

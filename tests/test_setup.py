@@ -83,6 +83,36 @@ def test_bad_http_value_is_a_config_error_naming_the_variable(
     assert "explode" in str(info.value)
 
 
+def test_text_from_the_environment_stays_text_for_a_handler_that_takes_text(
+    receiver: HTTPReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A token of digits, and a header whose name has dashes and whose value
+    # reads as a number: sent as they were set.
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__HTTP__URL", receiver.url)
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__HTTP__TOKEN", "0012345")
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__HTTP__HEADERS__X_API_KEY", "1.50")
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__HTTP__FLUSH_INTERVAL", "0.05")
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__STREAM", "none")
+    structflow.get_logger("t").warning("shipped")
+    (handler,) = shipping(structflow.get_logger())
+    assert handler.flush(timeout=10)
+    (request,) = receiver.accepted
+    headers = {name.lower(): value for name, value in request.headers.items()}
+    assert (headers["authorization"], headers["x-api-key"]) == ("Bearer 0012345", "1.50")
+
+
+def test_a_handler_table_without_its_required_key_says_which(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STRUCTFLOW__LOGGING__HTTP__TOKEN", "abc")
+    with pytest.raises(ConfigError) as info:
+        structflow.configure()
+    assert str(info.value) == (
+        "STRUCTFLOW__LOGGING__HTTP__TOKEN: [logging.http] has no url, which HTTPHandler needs; "
+        "set url in [logging.http] or STRUCTFLOW__LOGGING__HTTP__URL"
+    )
+
+
 def test_syslog_section_attaches_syslog_handler(tmp_path: Path) -> None:
     structflow.configure(stream="none", syslog={"address": "udp://127.0.0.1:9", "app_name": "etl"})
     (handler,) = shipping(structflow.get_logger())

@@ -14,7 +14,7 @@ import os
 import re
 import tomllib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +60,9 @@ class Source:
     kind: str  # "default" | "file" | "env" | "configure"
     where: str = ""  # file path, variable name, or ""
     line: int | None = None
+    #: An environment variable's value as it was set, before it was read as
+    #: a number, a bool or a list: a handler key that takes text takes this.
+    text: str = field(default="", compare=False)
 
     def __str__(self) -> str:
         if self.kind == "file":
@@ -555,6 +558,11 @@ def _add_file(layers: _Layers, path: Path, named_by: str) -> None:
         layers[dotted] = (value, Source("file", str(path), _line_of(text, section, key)))
 
 
+#: Handler tables whose names, set from the environment, take ``-`` for ``_``
+#: (a variable's name cannot hold ``-``): HTTP headers, ``X-Api-Key``.
+_DASHED_NAMES = frozenset({"headers"})
+
+
 def _add_environment(layers: _Layers, env: Mapping[str, str], errors: list[str]) -> None:
     for name, raw in env.items():
         if not name.upper().startswith(ENV_PREFIX) or name.upper() == PATH_VAR:
@@ -570,13 +578,16 @@ def _add_environment(layers: _Layers, env: Mapping[str, str], errors: list[str])
             continue
         dotted = ".".join(parts)
         if len(parts) > 3 and _is_table(parts):
-            # a nested table in a table section, e.g. ..._HTTP__HEADERS__X_API_KEY
+            # A nested table in a table section, e.g. ..._HTTP__HEADERS__X_API_KEY:
+            # its values are text (a header, a label), kept as they were set.
             dotted = ".".join(parts[:3])
             current = layers.get(dotted, ({}, Source("env", name)))[0]
             table = dict(current) if isinstance(current, dict) else {}
-            _set_path(table, parts[3:], value)
+            if parts[2] in _DASHED_NAMES:
+                parts[3:] = [part.replace("_", "-") for part in parts[3:]]
+            _set_path(table, parts[3:], raw)
             value = table
-        layers[dotted] = (value, Source("env", name))
+        layers[dotted] = (value, Source("env", name, text=raw))
 
 
 def _add_overrides(layers: _Layers, overrides: Mapping[str, Any], errors: list[str]) -> None:
@@ -630,6 +641,11 @@ def _place(data: dict[str, Any], parts: list[str], value: Any) -> str | None:
     if section is None:
         return f": unknown section {parts[0]!r}; structflow reads only {_sections_phrase()}."
     node = data[parts[0]]
+    if len(parts) == 1:
+        example = next(iter(section.keys))
+        return (
+            f": [{parts[0]}] is a section, not a value; set its keys, such as {parts[0]}.{example}."
+        )
     if len(parts) == 2 and parts[1] in section.tables:
         return f": [{parts[0]}.{parts[1]}] must be a table of keys."
     if len(parts) == 2:

@@ -9,9 +9,11 @@ the handlers it added itself. Configuration is read at first use and
 
 from __future__ import annotations
 
+import inspect
 import logging
 import re
 import threading
+import typing
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -173,6 +175,42 @@ def _shipping_handlers(cfg: Config, options: dict[str, Any]) -> list[logging.Han
     return result
 
 
+def _required(cls: Callable[..., Any]) -> set[str]:
+    """The keyword arguments *cls* cannot do without."""
+    try:
+        parameters = inspect.signature(cls).parameters.values()
+    except (TypeError, ValueError):
+        return set()
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    return {p.name for p in parameters if p.default is p.empty and p.kind in named}
+
+
+def _text_keys(cls: Callable[..., Any]) -> frozenset[str]:
+    """
+    The keyword arguments *cls* takes as text only (``str``, or ``str | None``).
+
+    Keyword arguments typed by ``**options: Unpack[SomeTypedDict]`` count
+    by the TypedDict's own annotations.
+    """
+    init = getattr(cls, "__init__", cls)
+    try:
+        hints = typing.get_type_hints(init)
+        extra = inspect.signature(init).parameters.values()
+        for p in extra:
+            if p.kind is inspect.Parameter.VAR_KEYWORD and p.name in hints:
+                (options,) = typing.get_args(hints.pop(p.name)) or (None,)
+                if options is not None and typing.is_typeddict(options):
+                    hints.update(typing.get_type_hints(options))
+    except Exception:  # annotations it cannot evaluate: no key is taken as text
+        return frozenset()
+    text = {str, type(None)}
+    return frozenset(
+        key
+        for key, hint in hints.items()
+        if hint is str or (typing.get_args(hint) and set(typing.get_args(hint)) <= text)
+    )
+
+
 def build_handler(
     cfg: Config, name: str, cls: Callable[..., logging.Handler], settings: Mapping[str, Any]
 ) -> logging.Handler:
@@ -184,10 +222,26 @@ def build_handler(
             source of that key (of every key of the table when the handler's
             message names none of them) and the handler's own words.
     """
+    table = cfg.logging[name]
+    missing = _required(cls) - set(settings)
+    if missing:
+        key = sorted(missing)[0]
+        where = "; ".join(sorted({str(table.source(k)) for k in settings})) or "structflow"
+        raise ConfigError(
+            f"{where}: [logging.{name}] has no {key}, which {getattr(cls, '__name__', cls)} "
+            f"needs; set {key} in [logging.{name}] or STRUCTFLOW__LOGGING__{name.upper()}__"
+            f"{key.upper()}"
+        )
+    # An environment variable read as a number or a bool ("12345", "true")
+    # for a key the handler takes as text: the text, as it was set.
+    text = _text_keys(cls)
+    for key, value in settings.items():
+        source = table.source(key)
+        if key in text and source.kind == "env" and not isinstance(value, str):
+            settings = {**settings, key: source.text}
     try:
         return cls(**settings)
     except (TypeError, ValueError) as exc:
-        table = cfg.logging[name]
         # A handler's message starts "<Handler>: <key>=<value> ...".
         named = re.match(r"\w+: (\w+)[=\[ ]", str(exc))
         keys = [named.group(1)] if named and named.group(1) in settings else list(settings)
