@@ -12,6 +12,7 @@ from collections.abc import Iterator
 import pytest
 from benchmarks.pgcluster import PostgresCluster
 
+import structflow
 from receivers import Diagnostics, collected, wait_until
 from storelines import line
 from structflow.store import Store, StoreError, connect
@@ -228,3 +229,14 @@ def test_prune_needs_a_duration_or_a_time(store: Store) -> None:
     with pytest.raises(ValueError, match="older_than='forever' is not a time"):
         store.prune(older_than="forever")
     assert len(store.logs()) == 1
+
+
+def test_prune_without_an_age_takes_the_configured_retention(store: Store, store_url: str) -> None:
+    now = dt.datetime.now(dt.UTC).isoformat().encode()
+    store.ingest([line("ancient", seconds=0), b'{"timestamp":"%s","message":"now"}' % now])
+    structflow.configure(stream="none", store={"url": store_url})
+    with pytest.raises(ValueError, match=r"no \[logging.store\] retention_days is set"):
+        store.prune()
+    structflow.configure(stream="none", store={"url": store_url, "retention_days": 30})
+    assert store.prune() == 1
+    assert [e.message for e in store.logs()] == ["now"]

@@ -431,14 +431,11 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from structflow.store._retention import configured_retention_days
+    from structflow.store._retention import configured_age
 
-    older_than: Any = args.older_than
+    older_than: Any = args.older_than if args.older_than is not None else configured_age()
     if older_than is None:
-        days = configured_retention_days()
-        if not days:
-            raise BadInput("give --older-than (such as 30d) or set [logging.store] retention_days")
-        older_than = dt.timedelta(days=days)
+        raise BadInput("give --older-than (such as 30d) or set [logging.store] retention_days")
     url = args.store if args.store is not None else configured_url()
     with _open_store(url) as store:
         bar = ProgressBar()

@@ -25,6 +25,7 @@ __all__ = [
     "PRUNE_SLICE",
     "Retention",
     "check_retention_days",
+    "configured_age",
     "configured_retention_days",
 ]
 
@@ -69,6 +70,12 @@ def configured_retention_days() -> float:
     # Named as a handler's key is when configure() refuses it: where it came from first.
     where = section.source("retention_days")
     return check_retention_days(section["retention_days"], f"{where}: [logging.store]")
+
+
+def configured_age() -> dt.timedelta | None:
+    """The age ``retention_days`` configures, or None when it is not set (or ``0``)."""
+    days = configured_retention_days()
+    return dt.timedelta(days=days) if days else None
 
 
 class Retention:

@@ -347,7 +347,7 @@ class Store:
 
     def prune(
         self,
-        older_than: object,
+        older_than: object = None,
         *,
         limit: int | None = None,
         progress: Progress | None = None,
@@ -357,7 +357,9 @@ class Store:
 
         Args:
             older_than: a duration (``"30d"``, ``"12h"``, a timedelta: entries
-                older than that), or a datetime (entries before it).
+                older than that), or a datetime (entries before it). None:
+                ``[logging.store] retention_days`` of the configuration, as
+                ``structflow store prune`` without ``--older-than`` does.
             limit: delete at most this many, the oldest first (None: every
                 one); a caller that must not be held up long prunes a slice
                 at a time, until fewer than *limit* are deleted.
@@ -369,10 +371,20 @@ class Store:
         pages for new entries; ``VACUUM`` gives them back to the disk.
 
         Raises:
-            ValueError: *older_than* is not a duration or a time, or *limit*
-                is not an integer >= 1.
+            ValueError: *older_than* is not a duration or a time (or is None
+                while no ``retention_days`` is configured), or *limit* is not
+                an integer >= 1.
             StoreError: the database failed (what was deleted stays deleted).
         """
+        if older_than is None:
+            from structflow.store._retention import configured_age
+
+            older_than = configured_age()
+            if older_than is None:
+                raise ValueError(
+                    "older_than=None and no [logging.store] retention_days is set; "
+                    "give older_than, such as '30d'"
+                )
         cutoff = parse_time(older_than, "older_than")
         most = parse_limit(limit)
 
