@@ -118,6 +118,7 @@ class Served:
         if token:
             cmd += ["--token", token]
         self.token = token
+        self.stderr = ""
         self.proc = subprocess.Popen(
             [*cmd, *args],
             stdout=subprocess.PIPE,
@@ -193,6 +194,9 @@ class Served:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if self.proc.stderr is not None:
+            #: What the server wrote on stderr that a test had not read yet.
+            self.stderr = self.proc.stderr.read()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()

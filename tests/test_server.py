@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import json
+import logging
 import threading
 import uuid
 from collections.abc import Iterator
@@ -140,6 +141,41 @@ def test_valid_lines_are_stored_and_bad_ones_are_named_by_line_number(served: Se
     assert (answer["stored"], answer["rejected"]) == (2, 2)
     assert [e["line"] for e in answer["errors"]] == [2, 5]
     assert answer["errors"][1]["reason"] == "no 'timestamp'"
+
+
+def test_a_clients_bad_graphql_query_is_answered_and_not_logged_by_the_server(
+    tmp_path: Path,
+) -> None:
+    server = Served(f"sqlite:///{tmp_path / 'logs.db'}")
+    try:
+        answers = [
+            server.graphql("{ nosuch }"),
+            server.graphql("{ flowRuns(first: "),
+            server.graphql("{ flowRuns(first: -1) { nodes { id } } }"),
+        ]
+    finally:
+        server.stop()
+    assert [a["errors"][0]["message"] for a in answers] == [
+        "Cannot query field 'nosuch' on type 'Query'.",
+        "Syntax Error: Unexpected <EOF>.",
+        "first=-1 is invalid; expected an integer from 1 to 500",
+    ]
+    assert server.stderr == ""
+
+
+def test_a_graphql_failure_that_is_not_the_clients_is_still_logged() -> None:
+    from graphql import GraphQLError
+
+    from structflow.server._graphql import LOGGER, QueryError
+
+    def kept(error: Exception) -> bool:
+        record = logging.LogRecord(LOGGER.name, logging.ERROR, __file__, 1, error, None, None)
+        return bool(LOGGER.filter(record))
+
+    failure = GraphQLError("boom", original_error=RuntimeError("the store failed"))
+    assert kept(failure)
+    assert not kept(QueryError("first=-1 is invalid"))
+    assert not kept(GraphQLError("Cannot query field 'nosuch' on type 'Query'."))
 
 
 def test_lines_the_database_refuses_are_named_and_the_others_stored(tmp_path: Path) -> None:

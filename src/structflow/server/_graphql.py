@@ -193,12 +193,19 @@ class QueryError(GraphQLError):
 
 
 class _AnsweredOnly(logging.Filter):
-    """Drops the log records of :class:`QueryError`; real failures are still logged."""
+    """
+    Drops the log records of the client's mistakes; real failures are still logged.
+
+    A mistake is a :class:`QueryError` (a bad argument) or a GraphQL error
+    that wraps no exception (a query that does not parse, or asks for a
+    field the schema lacks): the client gets its message, and the server's
+    log is not the place for it.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error: object = record.msg
         while isinstance(error, GraphQLError):
-            if isinstance(error, QueryError):
+            if isinstance(error, QueryError) or error.original_error is None:
                 return False
             error = error.original_error
         return True
