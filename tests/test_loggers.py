@@ -219,6 +219,18 @@ def test_reserved_names_are_stored_with_underscore(collect: Collect) -> None:
     assert vars(record)["structflow_fields"] == ("name_", "message_", "process_")
 
 
+@pytest.mark.parametrize("bind", [False, True])
+def test_a_field_named_msg_is_a_field_and_msg_alone_is_the_message(
+    collect: Collect, bind: bool
+) -> None:
+    lg: Any = get_logger("msg").bind() if bind else get_logger("msg")
+    lg.info("hello", msg="a field")
+    lg.warning(msg="stdlib's spelling")
+    first, second = collect.records
+    assert (first.getMessage(), vars(first)["msg_"]) == ("hello", "a field")
+    assert (second.getMessage(), second.levelno) == ("stdlib's spelling", logging.WARNING)
+
+
 def test_extra_and_kwargs_both_become_fields(collect: Collect) -> None:
     get_logger("e").info("x", extra={"a": 1}, b=2)
     assert fields_of(collect.records[0]) == {"b": 2, "a": 1}
@@ -266,6 +278,7 @@ def test_warn_alias_reports_the_callers_line(collect: Collect, bind: bool) -> No
 def test_level_methods_show_their_parameters() -> None:
     """help() and editors show the real signature of the generated level methods."""
     info = inspect.signature(Logger.info)
+    assert info.parameters["msg"].kind is inspect.Parameter.POSITIONAL_ONLY
     assert list(info.parameters) == [
         "self",
         "msg",

@@ -247,6 +247,13 @@ def _task_name() -> str | None:
     return task.get_name() if task is not None else None
 
 
+#: The message a level method was called without: stdlib's ``info(msg="...")``
+#: spelling, whose message is then the keyword's. The message is positional
+#: only, so that ``info("event", msg="...")`` makes a field, not a TypeError.
+#: (``log(level, msg)`` keeps stdlib's signature: its level may be a keyword.)
+_NO_MSG: Any = object()
+
+
 class _LevelMethod(Protocol):
     """
     The signature of :class:`Logger`'s level methods (``debug`` ... ``critical``).
@@ -279,7 +286,8 @@ def _level_method(level: int, exc_info: ExcInfo) -> _LevelMethod:
 
     def method(
         self: Logger,
-        msg: object,
+        msg: object = _NO_MSG,
+        /,
         *args: object,
         exc_info: ExcInfo = default,
         stack_info: bool = False,
@@ -288,6 +296,8 @@ def _level_method(level: int, exc_info: ExcInfo) -> _LevelMethod:
         **kw: Any,
     ) -> None:
         if self.isEnabledFor(level):
+            if msg is _NO_MSG:
+                msg = kw.pop("msg", None)
             self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
 
     return method  # type: ignore[return-value]  # self is bound on access
@@ -296,15 +306,17 @@ def _level_method(level: int, exc_info: ExcInfo) -> _LevelMethod:
 class _BoundLevelMethod(Protocol):
     """The signature of :class:`BoundLogger`'s level methods."""
 
-    def __call__(self, msg: object, *args: object, **kw: Any) -> None: ...
+    def __call__(self, msg: object, /, *args: object, **kw: Any) -> None: ...
 
 
 def _bound_level_method(level: int, exc_info: ExcInfo) -> _BoundLevelMethod:
     """Make a level method of :class:`BoundLogger` (see :func:`_level_method`)."""
     default = exc_info
 
-    def method(self: BoundLogger, msg: object, *args: object, **kw: Any) -> None:
+    def method(self: BoundLogger, msg: object = _NO_MSG, /, *args: object, **kw: Any) -> None:
         if self._logger.isEnabledFor(level):
+            if msg is _NO_MSG:
+                msg = kw.pop("msg", None)
             self._dispatch(level, msg, args, kw, default)
 
     return method  # type: ignore[return-value]  # self is bound on access
