@@ -8,8 +8,10 @@ from typing import Any
 
 import pytest
 import structlog
+import structlog.testing
 
 import structflow
+import structflow.testing
 from receivers import run_python
 from structflow import ConfigError
 from structflow.integrations import structlog as integration
@@ -341,17 +343,71 @@ def test_structlog_imported_later_stays_untouched_with_false() -> None:
     assert proc.returncode == 0, proc.stderr
 
 
-def test_a_chain_ending_in_a_renderer_still_gives_one_record() -> None:
-    """structlog's generic bound logger hands the rendered text to structflow's logger."""
-    integration.configure(wrapper_class=structlog.BoundLogger)
+@pytest.mark.parametrize("wrapper", ["structflow's", "structlog.BoundLogger"])
+def test_a_renderer_configured_after_structflow_wins_and_writes_once(
+    wrapper: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The application's chain renders; its line is written as structlog's default would."""
+    structflow.configure(renderer="json")
+    if wrapper != "structflow's":
+        integration.configure(wrapper_class=structlog.BoundLogger)
+    capsys.readouterr()
     structlog.configure(processors=[structlog.processors.JSONRenderer(sort_keys=True)])
     with collecting() as records:
-        structlog.get_logger("x").info("e", k=1)
-    assert [(r.name, r.getMessage()) for r in records] == [("x", '{"event": "e", "k": 1}')]
+        structlog.get_logger("x").info("e one", k=1)
+    assert records == []
+    assert capsys.readouterr().out.splitlines() == ['{"event": "e one", "k": 1}']
+
+
+def test_a_chain_of_the_applications_sees_the_message_with_its_arguments() -> None:
+    structflow.configure(stream="none")
+    with structlog.testing.capture_logs() as seen:
+        log = structlog.get_logger("x")
+        log.warning("warn %s", "x")
+        log.warning("%(who)s came", {"who": "ann"})
+        log.warning("%s and %s", "only-one")  # noqa: PLE1206 - arguments that do not fit
+    assert [e["event"] for e in seen] == ["warn x", "ann came", "%s and %s"]
+    assert seen[2]["positional_args"] == ("only-one",)
+
+
+def test_filter_by_level_and_the_rest_of_the_chain_run() -> None:
+    def mask(_logger: Any, _name: str, event_dict: MutableMapping[str, Any]) -> Any:
+        event_dict["card"] = "****"
+        return event_dict
+
+    integration.configure(processors=[structlog.stdlib.filter_by_level, mask])
+    with collecting() as records:
+        log = structlog.get_logger("pay")
+        log.info("charged", card="4111111111111111")
+        log.debug("not shown")
+    assert [(r.getMessage(), vars(r)["card"]) for r in records] == [("charged", "****")]
+    assert "processor_error" not in vars(records[0])
+
+
+def test_an_event_renamed_by_event_renamer_is_the_message() -> None:
+    integration.configure(processors=[structlog.processors.EventRenamer("msg")])
+    with collecting() as records:
+        structlog.get_logger("x").info("renamed event", k=1)
+    assert [(r.getMessage(), vars(r)["k"]) for r in records] == [("renamed event", 1)]
+    assert "msg_" not in vars(records[0])
+
+
+def test_a_level_set_on_structflows_logger_reaches_structlogs_loggers() -> None:
+    structflow.configure(stream="none", level="INFO")
+    log = structlog.get_logger("x")
+    with structflow.testing.capture_logs(level="DEBUG") as captured:
+        log.debug("now shown")
+    assert [c["message"] for c in captured] == ["now shown"]
+    with structflow.testing.capture_logs() as captured:
+        log.debug("hidden again")
+    assert captured == []
+    structflow.get_logger().setLevel(logging.DEBUG)
+    assert log.is_enabled_for(logging.DEBUG)
 
 
 def test_structflows_logger_factory_has_only_level_methods() -> None:
     structflow.configure(stream="none")
     target = structlog.get_config()["logger_factory"]("x")
     assert target.name == "x"
-    assert not hasattr(target, "disabled")
+    assert target.disabled is False
+    assert not hasattr(target, "propagate")

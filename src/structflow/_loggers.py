@@ -40,6 +40,7 @@ __all__ = [
     "BoundLogger",
     "Logger",
     "install_record_factory",
+    "on_root_level",
     "set_configured_level",
 ]
 
@@ -55,6 +56,26 @@ def set_configured_level(level: int | None) -> None:
     """Record the configured level (``None``: structflow is not configured)."""
     global _configured_level
     _configured_level = level
+    _root_level_changed()
+
+
+# Called when the level the ``structflow`` logger logs at may have changed:
+# its own level set (``setLevel``, pytest's ``caplog.set_level``,
+# ``structflow.testing.capture_logs(level=...)``) or the configured level.
+# The structlog integration registers one, so that its bound loggers' level
+# methods follow.
+_root_level_hooks: list[Callable[[], None]] = []
+
+
+def on_root_level(hook: Callable[[], None]) -> None:
+    """Call *hook* whenever the level of the ``structflow`` logger may have changed."""
+    if hook not in _root_level_hooks:
+        _root_level_hooks.append(hook)
+
+
+def _root_level_changed() -> None:
+    for hook in _root_level_hooks:
+        hook()
 
 
 # --- record factory for loggers that are not structflow's ---------------------
@@ -405,6 +426,12 @@ class Logger(logging.Logger):
             return
         if self.isEnabledFor(level):
             self._record(level, msg, args, exc_info, extra, stack_info, stacklevel, None, kw)
+
+    def setLevel(self, level: int | str) -> None:  # noqa: N802 - stdlib's name
+        """Set the level, as stdlib does; for the ``structflow`` logger, tell who follows it."""
+        super().setLevel(level)
+        if self.name == ROOT_NAME:
+            _root_level_changed()
 
     def getEffectiveLevel(self) -> int:  # noqa: N802 - stdlib's name
         """

@@ -37,7 +37,7 @@ import structlog
 
 from structflow import _setup
 from structflow._config import Config
-from structflow._loggers import ROOT_NAME, _get, build_record
+from structflow._loggers import ROOT_NAME, _get, build_record, on_root_level
 from structflow.processors import safe_str
 
 __all__ = ["configure", "emit_record", "processors"]
@@ -101,13 +101,16 @@ def _route(name: str) -> logging.Logger:
 
 
 def _refresh(cfg: Config) -> None:
-    """Take the level and the extra loggers of *cfg* (structflow applies it)."""
+    """Take the extra loggers of *cfg* (structflow applies it), and the level it set."""
     global _extra_loggers
     _extra_loggers = tuple(cfg.logging.extra_loggers)
     _routes.clear()
-    level = cfg.logging.level
-    number = level if isinstance(level, int) else logging.getLevelName(str(level).upper())
-    _set_level(number if isinstance(number, int) else logging.NOTSET)
+    _follow_root_level()
+
+
+def _follow_root_level() -> None:
+    """Make the level methods follow the level the ``structflow`` logger logs at now."""
+    _set_level(_get(ROOT_NAME).getEffectiveLevel())
 
 
 def _level_of(method_name: str) -> int:
@@ -184,6 +187,14 @@ def _take_parts(fields: dict[str, Any], level: int) -> _Parts:
     """
     pop = fields.pop
     msg = pop("event", None)
+    if msg is None:
+        # structlog's EventRenamer moved the event: to "msg" or "message", as
+        # the common renames go.
+        for key in ("message", "msg"):
+            renamed = fields.get(key)
+            if isinstance(renamed, str):
+                msg = pop(key)
+                break
     args = pop("positional_args", ())
     if not isinstance(args, tuple):
         args = tuple(args) if isinstance(args, list) else (args,)
@@ -369,6 +380,11 @@ class _Target:
     def getEffectiveLevel(self) -> int:  # noqa: N802 - stdlib's name
         return max(_min_level, _route(self.name).getEffectiveLevel())
 
+    @property
+    def disabled(self) -> bool:
+        """Whether the stdlib logger its events go to is disabled (``filter_by_level`` asks)."""
+        return _route(self.name).disabled
+
     def __getattr__(self, method_name: str) -> Callable[..., None]:
         # A level method, asked for only when a chain without emit_record
         # hands its rendered output to the wrapped logger: that output
@@ -382,9 +398,34 @@ class _Target:
 
 def _emit_rendered(target: _Target, method_name: str, *args: Any, **kw: Any) -> None:
     try:
-        _emit_event(target, method_name, (args, kw))
+        if len(args) == 1 and not kw and isinstance(args[0], str | bytes | bytearray):
+            _write_rendered(args[0])
+        else:
+            _emit_event(target, method_name, (args, kw))
     except Exception:
         _internal_error()
+
+
+_write_lock = threading.Lock()
+
+
+def _write_rendered(rendered: str | bytes | bytearray) -> None:
+    """
+    Write an event the application's own processors rendered, as structlog's default logger does.
+
+    A chain configured after structflow's (``structlog.configure(processors=
+    [..., JSONRenderer()])``) wins: its text is one line on standard output
+    (``PrintLogger``; ``BytesLogger`` for bytes), not the message of a record
+    that structflow would render a second time.
+    """
+    with _write_lock:
+        out = sys.stdout
+        if isinstance(rendered, str):
+            out.write(rendered + "\n")
+        else:
+            out.flush()
+            out.buffer.write(bytes(rendered) + b"\n")
+        out.flush()
 
 
 class _LoggerFactory:
@@ -476,10 +517,16 @@ class _BoundLogger(structlog.BoundLoggerBase):
         """
         event_dict: Any = self._context.copy()
         event_dict.update(kw)
+        if args:
+            # As structlog's filtering loggers do before their processors run;
+            # arguments that do not fit stay apart, and the record shows both.
+            try:
+                fit = args[0] if len(args) == 1 and isinstance(args[0], Mapping) else args
+                event = event % fit
+            except Exception:
+                event_dict["positional_args"] = args
         if event is not None:
             event_dict["event"] = event
-        if args:
-            event_dict["positional_args"] = args
         proc: Any = None
         try:
             for proc in self._processors:
@@ -495,7 +542,10 @@ class _BoundLogger(structlog.BoundLoggerBase):
             )
         logger = self._logger
         if type(logger) is _Target:
-            _emit_event(logger, method_name, event_dict, level)
+            if isinstance(event_dict, str | bytes | bytearray):
+                _write_rendered(event_dict)
+            else:
+                _emit_event(logger, method_name, event_dict, level)
             return None
         if isinstance(event_dict, str | bytes | bytearray):
             return getattr(logger, method_name)(event_dict)
@@ -572,6 +622,9 @@ def _set_level(min_level: int) -> None:
 
 
 _set_level(logging.INFO)
+# A level set on the structflow logger (setLevel, pytest's caplog.set_level,
+# structflow.testing.capture_logs(level=...)) reaches structlog's loggers too.
+on_root_level(_follow_root_level)
 
 
 # --- configuring structlog --------------------------------------------------------------
