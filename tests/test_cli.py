@@ -56,6 +56,25 @@ def test_validate_exit_codes(tmp_path: Path) -> None:
     assert "invalid TOML" in broken.stderr
 
 
+def test_show_stops_quietly_when_its_reader_goes_away(tmp_path: Path) -> None:
+    # As `structflow config show | head -1` does.
+    config = tmp_path / "config.toml"
+    config.write_text('[logging]\nlevel = "DEBUG"\n', encoding="utf-8")
+    env = {**os.environ, "STRUCTFLOW__USER_CONFIG_PATH": str(config)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "structflow.cli", "config", "show"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # the reader is gone before the first line
+    with proc.stderr:
+        err = proc.stderr.read()
+    assert proc.wait(timeout=60) == 0
+    assert err == b""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -343,6 +343,62 @@ def test_import_configure_and_run_touch_nothing_outside_structflow() -> None:
     assert "ISOLATED" in proc.stdout
 
 
+PREFECT1_CONFIG = """\
+debug = false
+backend = "server"
+[cloud]
+use_local_secrets = true
+[logging]
+level = "DEBUG"
+log_to_cloud = false
+[flows]
+checkpointing = false
+[tasks.defaults]
+max_retries = 0
+[context.secrets]
+DB_PASSWORD = "hunter2"
+[server.ui]
+apollo_url = "http://localhost:4200/graphql"
+"""
+
+
+def test_a_renamed_prefect_1_config_file_is_read_and_its_own_settings_left_alone(
+    tmp_path: Path,
+) -> None:
+    path = write(tmp_path / "config.toml", PREFECT1_CONFIG)
+    env = {
+        "STRUCTFLOW__USER_CONFIG_PATH": str(path),
+        "STRUCTFLOW__CLOUD__SEND_FLOW_RUN_LOGS": "false",
+        "STRUCTFLOW__CONTEXT__SECRETS__SLACK_WEBHOOK_URL": "https://hooks.example/x",
+    }
+    cfg = load_config(environ=env)
+    assert cfg.logging.level == "DEBUG"
+    assert "log_to_cloud" not in cfg.logging
+    assert list(cfg) == ["logging", "server"]
+
+
+def test_a_key_structflow_does_not_know_is_named_without_its_value(tmp_path: Path) -> None:
+    path = write(tmp_path / "c.toml", '[logging]\npassword = "hunter2"\n[loging]\ntoken = "t0k"\n')
+    env = {"STRUCTFLOW__USER_CONFIG_PATH": str(path), "STRUCTFLOW__LOGGIN__KEY": "s3cret"}
+    with pytest.raises(ConfigError) as info:
+        load_config(environ=env)
+    message = str(info.value)
+    assert "logging.password: unknown key 'password'" in message
+    assert "loging: unknown section 'loging'" in message
+    assert "STRUCTFLOW__LOGGIN__KEY: unknown section 'loggin'" in message
+    assert not any(secret in message for secret in ("hunter2", "t0k", "s3cret"))
+
+
+def test_the_config_path_variable_may_name_home_as_a_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write(tmp_path / "alt.toml", '[logging]\nlevel = "ERROR"\n')
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for spelled in ("$HOME/alt.toml", "${HOME}/alt.toml", "~/alt.toml"):
+        cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": spelled})
+        assert cfg.logging.level == "ERROR", spelled
+
+
 def test_prefect_style_string_list_in_file(tmp_path: Path) -> None:
     path = write(tmp_path / "c.toml", "[logging]\nextra_loggers = \"['urllib3', 'botocore']\"\n")
     cfg = load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(path)})

@@ -26,7 +26,15 @@ from structflow.store._entries import LogEntry, RunSummary
 from structflow.store._filters import parse_where_pairs
 from structflow.store._store import Store, configured_url, connect
 
-__all__ = ["COMMANDS", "Busy", "ProgressBar", "add_commands", "one_line", "run_command"]
+__all__ = [
+    "COMMANDS",
+    "Busy",
+    "ProgressBar",
+    "add_commands",
+    "one_line",
+    "reader_gone",
+    "run_command",
+]
 
 COMMANDS = ("logs", "runs", "store")
 EXIT_OK = 0
@@ -132,10 +140,19 @@ def run_command(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         return EXIT_OK
     except BrokenPipeError:
-        # The reader went away (`structflow logs | head`): stop quietly.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        return EXIT_OK
+        return reader_gone()
+
+
+def reader_gone() -> int:
+    """
+    Stop quietly when the reader of standard output went away (``structflow logs | head``).
+
+    Standard output is pointed at the null device, so that Python's flush at
+    exit does not fail a second time; returns exit status 0.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return EXIT_OK
 
 
 # --- progress -----------------------------------------------------------------------

@@ -53,6 +53,11 @@ class ConfigError(ValueError):
     """
 
 
+_UNSHOWN: Any = object()
+#: How the problem of a key structflow does not know begins (see _place).
+_UNKNOWN = ": unknown "
+
+
 @dataclass(frozen=True)
 class Source:
     """Where a configuration value came from."""
@@ -73,8 +78,19 @@ class Source:
             return "structflow.configure()"
         return "default"
 
-    def subject(self, dotted: str, value: object) -> str:
-        """Phrase '<where>: key = value' the way the source spells the key."""
+    def subject(self, dotted: str, value: object = _UNSHOWN) -> str:
+        """
+        Phrase '<where>: key = value' the way the source spells the key.
+
+        Without *value* (a key structflow does not know, whose value may be
+        anything, a secret too), the key alone.
+        """
+        if value is _UNSHOWN:
+            if self.kind == "env":
+                return self.where
+            if self.kind == "configure":
+                return f"structflow.configure({dotted.rsplit('.', 1)[-1]}=...)"
+            return f"{self}: {dotted}"
         if self.kind == "env":
             return f"{self.where}={value!r}"
         if self.kind == "configure":
@@ -400,7 +416,8 @@ def _is_table(parts: list[str]) -> bool:
 
 def config_path(environ: Mapping[str, str]) -> Path:
     """Return the user config file's path (it may not exist)."""
-    return Path(os.path.expanduser(environ.get(PATH_VAR) or DEFAULT_PATH))
+    # As Prefect 1 read its PREFECT__USER_CONFIG_PATH: "$HOME/..." works too.
+    return Path(os.path.expanduser(os.path.expandvars(environ.get(PATH_VAR) or DEFAULT_PATH)))
 
 
 def _line_of(text: str, section: str, key: str) -> int | None:
@@ -611,12 +628,36 @@ def _add_overrides(layers: _Layers, overrides: Mapping[str, Any], errors: list[s
             )
 
 
+#: Prefect 1's settings that structflow has no use for: a Prefect 1 config file
+#: (or environment) renamed keeps working, and these are left alone. By the
+#: section they are in ("" for the top level).
+PREFECT1_ONLY: Mapping[str, frozenset[str]] = {
+    "": frozenset(
+        {"debug", "home_dir", "backend", "user_config_path"}
+        | {"cloud", "flows", "tasks", "engine", "context"}
+    ),
+    "logging": frozenset({"log_to_cloud"}),
+    "server": frozenset(
+        {"endpoint", "host_port", "database", "graphql", "hasura", "ui", "telemetry", "services"}
+    ),
+}
+
+
+def _prefect1_only(parts: list[str]) -> bool:
+    """Whether the key *parts* is one of Prefect 1's that structflow leaves alone."""
+    if parts[0] in PREFECT1_ONLY[""]:
+        return True
+    return len(parts) > 1 and parts[1] in PREFECT1_ONLY.get(parts[0], ())
+
+
 def _check(layers: _Layers, errors: list[str]) -> tuple[dict[str, Any], dict[str, Source]]:
     """Check every layered value and nest it by section; add what is wrong to *errors*."""
     data: dict[str, Any] = {name: {} for name in SECTIONS}
     sources: dict[str, Source] = {}
     for dotted, (value, source) in layers.items():
         parts = dotted.split(".")
+        if _prefect1_only(parts):
+            continue
         if value is None and len(parts) == 2 and _is_table(parts):
             # configure(http=None): no table, whatever a lower source set.
             data[parts[0]].pop(parts[1], None)
@@ -625,8 +666,12 @@ def _check(layers: _Layers, errors: list[str]) -> tuple[dict[str, Any], dict[str
         if problem is None:
             sources[dotted] = source
         else:
-            # The subject is phrased only now: repr() of a good value is never needed.
-            errors.append(f"{source.subject(dotted, value)}{problem}")
+            # The subject is phrased only now: repr() of a good value is never
+            # needed. The value of a key structflow does not read is not shown:
+            # it may be another program's secret ([context.secrets] of Prefect 1).
+            known = not problem.startswith(_UNKNOWN)
+            shown = source.subject(dotted, value) if known else source.subject(dotted)
+            errors.append(f"{shown}{problem}")
     return data, sources
 
 

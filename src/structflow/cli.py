@@ -158,7 +158,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         return serve_cli.run(args)
     if args.action == "show":
-        return _show(args.json)
+        try:
+            return _show(args.json)
+        except BrokenPipeError:
+            return store_cli.reader_gone()
     return _validate()
 
 
