@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from typing import Any
 
@@ -105,6 +106,36 @@ def test_subclass_task_logs_on_self_logger(collect: Collect) -> None:
     (record,) = collect.named("structflow.Add")
     assert record.getMessage() == "adding"
     assert record.task_name == "Add"  # type: ignore[attr-defined]
+
+
+def test_a_logger_assigned_to_self_logger_is_the_tasks(collect: Collect) -> None:
+    # As Prefect 1 allowed: its Task.__init__ set self.logger as a plain attribute.
+    app = logging.getLogger("structflow.app.custom")
+
+    class Load(Task):
+        def __init__(self) -> None:
+            super().__init__()
+            self.logger = app
+
+        def run(self) -> None:
+            self.logger.info("loading")
+
+    with Flow("f") as flow:
+        Load()()
+
+    assert flow.run().is_successful()
+    (record,) = collect.named("structflow.app.custom")
+    assert record.getMessage() == "loading"
+    assert record.task_name == "Load"  # type: ignore[attr-defined]
+
+
+def test_prefect_1s_top_level_names_are_there_after_import_structflow() -> None:
+    import structflow
+    from structflow import unmapped
+    from structflow.engine import unmapped as engine_unmapped
+
+    assert unmapped is engine_unmapped
+    assert structflow.utilities.logging.get_logger("x") is get_logger("x")
 
 
 def test_task_logger_outside_a_run_is_named_after_the_task() -> None:

@@ -8,11 +8,11 @@ ship records to HTTP endpoints and syslog without blocking the task.
 
 from __future__ import annotations
 
-from structflow import executors
+from structflow import executors, utilities
 from structflow._config import ConfigError
 from structflow._context import bound, context
 from structflow._setup import config, configure, get_logger
-from structflow.engine import Flow, Parameter, Task, task
+from structflow.engine import Flow, Parameter, Task, task, unmapped
 
 # A literal (read by the build backend too): importlib.metadata would add
 # tens of milliseconds to every `import structflow`.
@@ -31,4 +31,6 @@ __all__ = [
     "executors",
     "get_logger",
     "task",
+    "unmapped",
+    "utilities",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import inspect
+import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
@@ -170,12 +171,23 @@ class Task:
         The task's logger: ``structflow.<name>``, or ``structflow.<name>[<i>]`` in a mapped run.
 
         During a run of this task it is ``structflow.context.get("logger")``.
+        A logger assigned to it (``self.logger = logging.getLogger("app")``,
+        as Prefect 1's tasks allowed) is the task's logger from then on.
         """
+        own: Any = self.__dict__.get("_own_logger")
+        if own is not None:
+            # A plain logging.Logger, typed as structflow's: both log alike
+            # but for key/value fields.
+            return own  # type: ignore[no-any-return]
         if context.get("task_name") == self.name:
             current = context.get("logger")
             if isinstance(current, Logger):
                 return current
         return get_logger(self.name)
+
+    @logger.setter
+    def logger(self, value: logging.Logger) -> None:
+        self.__dict__["_own_logger"] = value
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """
