@@ -272,6 +272,6 @@ def test_an_unknown_server_key_names_the_allowed_ones(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
         load_config(environ={"STRUCTFLOW__USER_CONFIG_PATH": str(config)})
     assert (
-        f"{config}, line 2: server.hots = '0.0.0.0': unknown key 'hots' in [server]; "
+        f"{config}, line 2: server.hots: unknown key 'hots' in [server]; "
         "expected one of store, host, port, token."
     ) in str(caught.value)
