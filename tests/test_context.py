@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import threading
 
@@ -108,6 +109,30 @@ def test_logger_during_a_task_run_is_the_task_logger() -> None:
         work()
     flow.run()
     assert seen == [structflow.get_logger("Helper user")]
+
+
+def test_a_task_run_has_prefect_1s_date_keys_and_full_name() -> None:
+    seen: list[dict[str, object]] = []
+
+    @structflow.task(name="fetch")
+    def fetch(i: int) -> None:
+        seen.append(context.to_dict())
+
+    with structflow.Flow("f") as flow:
+        fetch.map([0, 1])
+    before = dt.datetime.now(dt.UTC)
+    assert flow.run().is_successful()
+    after = dt.datetime.now(dt.UTC)
+    assert sorted(c["task_full_name"] for c in seen) == ["fetch[0]", "fetch[1]"]  # type: ignore[type-var]
+    first = seen[0]
+    start = first["date"]
+    assert isinstance(start, dt.datetime) and before <= start <= after
+    assert first["scheduled_start_time"] == start
+    day = start.date()
+    assert (first["today"], first["today_nodash"]) == (day.isoformat(), day.strftime("%Y%m%d"))
+    assert first["yesterday"] == (day - dt.timedelta(days=1)).isoformat()
+    assert first["tomorrow_nodash"] == (day + dt.timedelta(days=1)).strftime("%Y%m%d")
+    assert all(c["date"] == start for c in seen)  # one flow run, one start
 
 
 def test_context_takes_a_mapping() -> None:

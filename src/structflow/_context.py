@@ -293,6 +293,10 @@ class Context(Mapping[str, Any]):
     def __contains__(self, key: object) -> bool:
         return key == "logger" or key in _frame.get().values
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return a copy of the current context's keys and values (Prefect 1's ``to_dict()``)."""
+        return {key: self[key] for key in self}
+
     def get(self, key: str, default: Any = None) -> Any:
         """
         Return the value of *key* in the current context, or *default*.

@@ -39,7 +39,7 @@ from collections import deque
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
@@ -101,6 +101,22 @@ def _full_name(task: Task, map_index: int | None) -> str:
     return task.name if map_index is None else f"{task.name}[{map_index}]"
 
 
+def _dates(now: datetime) -> dict[str, Any]:
+    """
+    The date keys Prefect 1 put in the context of a flow run, from its start *now* (UTC).
+
+    ``date`` and ``scheduled_start_time`` (an aware datetime: a local run
+    starts when it is scheduled), and ``today``, ``yesterday`` and
+    ``tomorrow`` as ``YYYY-MM-DD``, each also ``..._nodash`` (``YYYYMMDD``).
+    """
+    keys: dict[str, Any] = {"date": now, "scheduled_start_time": now}
+    for name, days in (("today", 0), ("yesterday", -1), ("tomorrow", 1)):
+        day = (now + timedelta(days=days)).date()
+        keys[name] = day.isoformat()
+        keys[f"{name}_nodash"] = day.strftime("%Y%m%d")
+    return keys
+
+
 @contextmanager
 def _task_context(
     task: Task, task_run_id: str, map_index: int | None, run_count: int, slug: str | None
@@ -110,6 +126,7 @@ def _task_context(
     with context(
         logger=logger,
         task_name=task.name,
+        task_full_name=_full_name(task, map_index),
         task_slug=slug,
         task_run_id=task_run_id,
         map_index=map_index,
@@ -339,6 +356,7 @@ class FlowRunner:
             flow_name=flow.name,
             flow_run_id=str(uuid.uuid4()),
             parameters=values,
+            **_dates(datetime.now(UTC)),
         ):
             logger.info(f"Beginning Flow run for '{flow.name}'", lifecycle="flow_run_started")
             scheduler = _Scheduler(flow, order, executor)
