@@ -138,6 +138,50 @@ def test_prefect_1s_top_level_names_are_there_after_import_structflow() -> None:
     assert structflow.utilities.logging.get_logger("x") is get_logger("x")
 
 
+def test_prefect_1s_flow_and_mapped_keywords_wire_tasks_outside_a_with_block() -> None:
+    @task
+    def two() -> int:
+        return 2
+
+    @task
+    def tenfold(x: int) -> int:
+        return x * 10
+
+    @task
+    def plus_one(x: int) -> int:
+        return x + 1
+
+    flow = Flow("outside")
+    got_two = two(flow=flow)
+    got_twenty = tenfold(got_two, flow=flow)
+    mapped = plus_one(x=[1, 2], mapped=True, flow=flow)
+    after = plus_one.copy()
+    after.set_upstream(got_twenty, flow=flow, key="x")
+    bound = tenfold.copy().bind(x=[3, 4], mapped=True, flow=flow)
+
+    state = flow.run()
+    assert [state.result[t].result for t in (got_twenty, mapped, after, bound)] == [
+        20,
+        [2, 3],
+        21,
+        [30, 40],
+    ]
+    with pytest.raises(TypeError, match=r"call\(flow=3\) is not a Flow"):
+        two(flow=3)  # type: ignore[arg-type]
+
+
+def test_prefect_1s_call_keywords_are_reserved() -> None:
+    with pytest.raises(TypeError, match="cannot have a parameter named 'flow'"):
+
+        @task
+        def takes_a_flow(flow: Any) -> None: ...
+
+    with pytest.raises(TypeError, match="cannot have a parameter named 'mapped'"):
+
+        @task
+        def takes_mapped(mapped: Any) -> None: ...
+
+
 def test_task_logger_outside_a_run_is_named_after_the_task() -> None:
     assert task_b.logger is get_logger("Task B")
     assert task_b.logger.name == "structflow.Task B"

@@ -26,7 +26,7 @@ __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
 
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
-RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "task_args"})
+RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "task_args", "flow", "mapped"})
 _COPY_OPTIONS = frozenset({"name", "max_retries", "retry_delay", "timeout", "log_stdout"})
 
 
@@ -122,7 +122,8 @@ class Task:
 
     Raises:
         TypeError: a bad name, retry_delay, timeout or log_stdout, or ``run``
-            uses a reserved parameter name (``upstream_tasks``, ``task_args``).
+            uses a reserved parameter name (``upstream_tasks``, ``task_args``,
+            ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
             is not more than 0.
 
@@ -265,6 +266,8 @@ class Task:
         *args: Any,
         upstream_tasks: Iterable[Task] | None = None,
         task_args: dict[str, Any] | None = None,
+        mapped: bool = False,
+        flow: Wiring | None = None,
         **kwargs: Any,
     ) -> Task:
         """
@@ -273,7 +276,9 @@ class Task:
         Arguments may be constants, tasks (their results are passed in), or
         lists, tuples and dicts containing tasks. *upstream_tasks* adds
         ordering-only dependencies; *task_args* overrides options of the copy
-        (for example ``task_args={"name": "second"}``).
+        (for example ``task_args={"name": "second"}``). As in Prefect 1,
+        ``mapped=True`` is :meth:`map`, and *flow* wires the copy into that
+        flow instead of the active one (outside a ``with`` block too).
 
         Returns:
             The copy, to pass to other tasks or to look up its state.
@@ -282,13 +287,15 @@ class Task:
             FlowError: there is no active ``with Flow(...)`` block.
             TypeError: the arguments do not fit ``run``.
         """
-        return self._add_copy("call", args, kwargs, upstream_tasks, task_args, mapped=False)
+        action = "map" if mapped else "call"
+        return self._add_copy(action, args, kwargs, upstream_tasks, task_args, mapped, flow)
 
     def map(
         self,
         *args: Any,
         upstream_tasks: Iterable[Task] | None = None,
         task_args: dict[str, Any] | None = None,
+        flow: Wiring | None = None,
         **kwargs: Any,
     ) -> Task:
         """
@@ -309,7 +316,7 @@ class Task:
                 to map over.
             TypeError: the arguments do not fit ``run``.
         """
-        return self._add_copy("map", args, kwargs, upstream_tasks, task_args, mapped=True)
+        return self._add_copy("map", args, kwargs, upstream_tasks, task_args, True, flow)
 
     def _add_copy(
         self,
@@ -318,23 +325,25 @@ class Task:
         kwargs: dict[str, Any],
         upstream_tasks: Iterable[Task] | None,
         task_args: dict[str, Any] | None,
-        *,
         mapped: bool,
+        flow: Wiring | None,
     ) -> Task:
-        """Add a copy of the task, with *task_args*, to the active flow (for *action*)."""
-        flow = _active_flow_for(self, action)
+        """Add a copy of the task, with *task_args*, to *flow* or the active one (for *action*)."""
+        target = _flow_for(self, action, flow)
         new = self.copy(**(task_args or {}))
-        flow._wire(new, args, kwargs, mapped=mapped, upstream_tasks=upstream_tasks)
+        target._wire(new, args, kwargs, mapped=mapped, upstream_tasks=upstream_tasks)
         return new
 
     def bind(
         self,
         *args: Any,
         upstream_tasks: Iterable[Task] | None = None,
+        mapped: bool = False,
+        flow: Wiring | None = None,
         **kwargs: Any,
     ) -> Task:
         """
-        Wire this task itself (not a copy) into the active flow.
+        Wire this task itself (not a copy) into *flow*, or the active flow.
 
         Returns:
             The task.
@@ -343,17 +352,30 @@ class Task:
             FlowError: no active flow, or the task's inputs are already bound.
             TypeError: the arguments do not fit ``run``.
         """
-        flow = _active_flow_for(self, "bind")
-        flow._wire(self, args, kwargs, mapped=False, upstream_tasks=upstream_tasks)
+        target = _flow_for(self, "bind", flow)
+        target._wire(self, args, kwargs, mapped=mapped, upstream_tasks=upstream_tasks)
         return self
 
-    def set_upstream(self, task: Task) -> None:
-        """Make *task* run before this one, in the active flow."""
-        _active_flow_for(self, "set_upstream").add_edge(task, self)
+    def set_upstream(
+        self, task: Task, flow: Wiring | None = None, key: str | None = None, mapped: bool = False
+    ) -> None:
+        """Make *task* run before this one (its result given as *key*), in *flow* or the active."""
+        _flow_for(self, "set_upstream", flow).add_edge(task, self, key=key, mapped=mapped)
 
-    def set_downstream(self, task: Task) -> None:
-        """Make *task* run after this one, in the active flow."""
-        _active_flow_for(self, "set_downstream").add_edge(self, task)
+    def set_downstream(
+        self, task: Task, flow: Wiring | None = None, key: str | None = None, mapped: bool = False
+    ) -> None:
+        """Make *task* run after this one (this result given as *key*), in *flow* or the active."""
+        _flow_for(self, "set_downstream", flow).add_edge(self, task, key=key, mapped=mapped)
+
+
+def _flow_for(task: Task, action: str, flow: Wiring | None) -> Wiring:
+    """The flow *action* wires *task* into: *flow* when given, else the active one."""
+    if flow is not None:
+        if not callable(getattr(flow, "_wire", None)):
+            raise TypeError(f"Task {task.name!r}: {action}(flow={flow!r}) is not a Flow")
+        return flow
+    return _active_flow_for(task, action)
 
 
 def _active_flow_for(task: Task, action: str) -> Wiring:
