@@ -41,7 +41,12 @@ def test_design_names_import_from_their_modules() -> None:
         ],
         "structflow.handlers": ["HTTPHandler", "SyslogHandler", "StoreHandler"],
         "structflow.store": ["connect", "Store", "LogEntry", "RunSummary"],
-        "structflow.executors": ["LocalExecutor", "ThreadExecutor", "DaskExecutor"],
+        "structflow.executors": [
+            "LocalExecutor",
+            "ThreadExecutor",
+            "DaskExecutor",
+            "LocalDaskExecutor",
+        ],
         "structflow.testing": ["capture_logs"],
         "structflow.utilities.logging": ["get_logger", "RedirectToLog"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],

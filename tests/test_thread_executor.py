@@ -11,7 +11,7 @@ import structflow
 from sample_flows import RUN_KEYS, Collect, add
 from structflow import Flow, task
 from structflow.engine import Failed, TriggerFailed
-from structflow.executors import ThreadExecutor
+from structflow.executors import LocalDaskExecutor, ThreadExecutor
 
 
 def test_thread_executor_runs_independent_tasks_in_parallel() -> None:
@@ -33,6 +33,30 @@ def test_thread_executor_runs_independent_tasks_in_parallel() -> None:
     assert state.is_successful(), {t.name: s for t, s in state.result.items()}
     assert [state.result[o].result for o in outs] == [0, 1, 2]
     assert len(threads) == 3 and threading.get_ident() not in threads
+
+
+def test_prefect_1s_local_dask_executor_runs_tasks_in_threads() -> None:
+    barrier = threading.Barrier(2, timeout=20)
+    names: set[str] = set()
+
+    @task
+    def meet(i: int) -> int:
+        names.add(threading.current_thread().name)
+        barrier.wait()
+        return i
+
+    with Flow("parallel") as flow:
+        outs = meet.map([0, 1])
+
+    state = flow.run(executor=LocalDaskExecutor(num_workers=2))
+    assert state.result[outs].result == [0, 1]
+    assert len(names) == 2 and all(n.startswith("structflow-worker") for n in names)
+    assert isinstance(LocalDaskExecutor(), ThreadExecutor)
+    assert LocalDaskExecutor(scheduler="synchronous").max_workers == 1
+    with pytest.raises(ValueError, match=r"use structflow\.executors\.DaskExecutor\(\)"):
+        LocalDaskExecutor(scheduler="processes")
+    with pytest.raises(ValueError, match="expected 'threads' or 'synchronous'"):
+        LocalDaskExecutor(scheduler="thread")
 
 
 def test_thread_executor_runs_mapped_children_in_parallel() -> None:

@@ -3,7 +3,8 @@ Executors: where the task runs of a flow run execute.
 
 * :class:`LocalExecutor` (the default) runs them one after another in the
   calling thread;
-* :class:`ThreadExecutor` runs independent ones in parallel threads;
+* :class:`ThreadExecutor` runs independent ones in parallel threads
+  (:class:`LocalDaskExecutor` is its Prefect 1 name);
 * :class:`DaskExecutor` (the ``structflow[dask]`` extra) runs them on a Dask
   distributed cluster; its module is loaded on first use, so importing
   structflow never imports Dask.
@@ -20,12 +21,19 @@ from typing import TYPE_CHECKING, Any
 
 from structflow.executors.base import Executor, TaskFuture
 from structflow.executors.local import LocalExecutor
-from structflow.executors.thread import ThreadExecutor
+from structflow.executors.thread import LocalDaskExecutor, ThreadExecutor
 
 if TYPE_CHECKING:
     from structflow.executors.dask import DaskExecutor
 
-__all__ = ["DaskExecutor", "Executor", "LocalExecutor", "TaskFuture", "ThreadExecutor"]
+__all__ = [
+    "DaskExecutor",
+    "Executor",
+    "LocalDaskExecutor",
+    "LocalExecutor",
+    "TaskFuture",
+    "ThreadExecutor",
+]
 
 
 def __getattr__(name: str) -> Any:

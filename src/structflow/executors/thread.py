@@ -10,7 +10,7 @@ from typing import Any, cast
 
 from structflow.executors.base import Executor, F, SharedResource, T, TaskFuture
 
-__all__ = ["ThreadExecutor"]
+__all__ = ["LocalDaskExecutor", "ThreadExecutor"]
 
 
 class ThreadExecutor(Executor):
@@ -83,3 +83,36 @@ class ThreadExecutor(Executor):
 def _shut_down(pool: concurrent.futures.ThreadPoolExecutor, failed: bool) -> None:
     # After an error nothing waits for queued tasks; running ones finish.
     pool.shutdown(wait=True, cancel_futures=failed)
+
+
+class LocalDaskExecutor(ThreadExecutor):
+    """
+    Prefect 1's ``LocalDaskExecutor``, for ported code: a :class:`ThreadExecutor`.
+
+    Args:
+        scheduler: ``"threads"`` (Prefect 1's default), or ``"synchronous"``
+            (one task run at a time). ``"processes"`` is refused: use
+            :class:`~structflow.executors.DaskExecutor`, whose local cluster
+            runs tasks in processes.
+        num_workers: the number of threads (None: the pool's default).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(self, scheduler: str = "threads", num_workers: int | None = None) -> None:
+        if scheduler == "processes":
+            raise ValueError(
+                "LocalDaskExecutor(scheduler='processes') is not supported: use "
+                "structflow.executors.DaskExecutor() (a local Dask cluster runs tasks in "
+                "processes), or scheduler='threads'"
+            )
+        if scheduler not in ("threads", "synchronous"):
+            raise ValueError(
+                f"LocalDaskExecutor(scheduler={scheduler!r}) is invalid; expected 'threads' or "
+                "'synchronous'"
+            )
+        super().__init__(max_workers=1 if scheduler == "synchronous" else num_workers)
+        self.scheduler = scheduler
+
+    def __repr__(self) -> str:
+        return f"LocalDaskExecutor(scheduler={self.scheduler!r}, num_workers={self.max_workers!r})"
