@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from servers import (
     ship_flow,
     ship_record,
 )
+from storelines import line
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -180,6 +182,51 @@ def test_the_level_filter_shows_only_errors(
     assert len(entry_levels(browser)) == 3
 
 
+def test_the_task_filter_offers_the_runs_tasks_and_keeps_the_one_in_the_address(
+    browser: Any, served: Served, runs: dict[str, Any]
+) -> None:
+    from selenium.webdriver.support.ui import Select
+
+    open_run(browser, served, runs)
+    choices = wait_for(
+        browser,
+        lambda b: (
+            [o.get_attribute("value") for o in Select(b.find_element("id", "log-task")).options]
+            if len(Select(b.find_element("id", "log-task")).options) > 1
+            else None
+        ),
+    )
+    assert choices == ["", "extract", "load", "transform"]
+    Select(browser.find_element("id", "log-task")).select_by_value("transform")
+    wait_for(
+        browser,
+        lambda b: (
+            "task=transform" in b.current_url
+            and {t.text.split("[")[0] for t in css(b, "table.logs tr.entry td.task")}
+            == {"transform"}
+        ),
+    )
+    # Opened from the address, the filter shows in the select, and the level
+    # filter chosen next keeps it.
+    open_run(browser, served, runs, "?task=transform")
+    wait_for(
+        browser,
+        lambda b: (
+            Select(b.find_element("id", "log-task")).first_selected_option.get_attribute("value")
+            == "transform"
+        ),
+    )
+    Select(browser.find_element("id", "log-level")).select_by_value("warning")
+    wait_for(
+        browser,
+        lambda b: (
+            "level=warning" in b.current_url
+            and "task=transform" in b.current_url
+            and entry_levels(b) == ["warning"]
+        ),
+    )
+
+
 def test_search_finds_the_entries_with_a_word(
     browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:
@@ -230,6 +277,32 @@ def test_the_live_tail_appends_a_record_logged_afterwards(
         ],
         LIVE_WAIT,
     )
+
+
+def test_the_live_tail_of_a_long_run_brings_the_rest_of_it_in_order_once(
+    browser: Any, served: Served
+) -> None:
+    # 1,200 entries: the page shows the first 500; the tail brings the other
+    # 700 (a backlog arriving in large reads), then what comes after.
+    run = f"long-{uuid.uuid4()}"
+    body = b"\n".join(
+        line(f"step {i}", seconds=i / 1000, flow_run_id=run, flow_name="long", task_name="work")
+        for i in range(1200)
+    )
+    assert served.post("api/logs", data=body + b"\n").json()["stored"] == 1200
+    browser.get(f"{served.url}runs/{run}")
+    wait_for(browser, lambda b: len(css(b, "table.logs tr.entry")) == 500)
+    browser.find_element("id", "live-tail").click()
+    wait_for(browser, lambda b: len(css(b, "table.logs tr.entry")) == 1200, 60)
+    served.post(
+        "api/logs", data=line("after", seconds=5, flow_run_id=run, flow_name="long") + b"\n"
+    )
+    wait_for(browser, lambda b: len(css(b, "table.logs tr.entry")) == 1201, LIVE_WAIT)
+    messages = browser.execute_script(
+        "return [...document.querySelectorAll('table.logs tr.entry td.msg')]"
+        ".map(cell => cell.textContent)"
+    )
+    assert messages == [f"step {i}" for i in range(1200)] + ["after"]
 
 
 def test_the_page_works_from_the_keyboard_with_a_visible_focus(

@@ -440,7 +440,7 @@ function runPage(flowRunId, query) {
     );
     const names = [...new Set(run.task_runs.map((t) => t.task_name).filter(Boolean))].sort();
     const chosen = taskSelect.value;
-    taskSelect.replaceChildren(el("option", { value: "" }, "All tasks"), names.map((n) => el("option", { value: n, selected: n === chosen }, n)));
+    taskSelect.replaceChildren(el("option", { value: "" }, "All tasks"), ...names.map((n) => el("option", { value: n, selected: n === chosen }, n)));
     if (chosen && !names.includes(chosen)) taskSelect.append(el("option", { value: chosen, selected: true }, chosen));
     drawTimeline(run);
   }
@@ -607,6 +607,18 @@ function runPage(flowRunId, query) {
         const { value, done } = await reader.read();
         if (done) return;
         buffer += value.replace(/\r\n?/g, "\n");
+        // The entries of one read go into the table at once: a long backlog
+        // (thousands of entries after the last page shown) is a few appends,
+        // not a layout of the whole page per entry.
+        const arrived = [];
+        try {
+          readEvents(arrived);
+        } finally {
+          if (arrived.length) appendEntries(arrived, true);
+        }
+      }
+
+      function readEvents(arrived) {
         let end;
         while ((end = buffer.indexOf("\n\n")) >= 0) {
           const block = buffer.slice(0, end);
@@ -623,7 +635,7 @@ function runPage(flowRunId, query) {
             else if (field === "retry" && /^\d+$/.test(data)) retryMs = Number(data);
           }
           if (event.id) lastEventId = event.id;
-          if (event.type === "entry" && event.data.length) appendEntries([JSON.parse(event.data.join("\n"))], true);
+          if (event.type === "entry" && event.data.length) arrived.push(JSON.parse(event.data.join("\n")));
           else if (event.type === "error" && event.data.length) throw new Error(JSON.parse(event.data.join("\n")).error);
         }
       }
