@@ -305,6 +305,26 @@ def test_the_live_tail_of_a_long_run_brings_the_rest_of_it_in_order_once(
     assert messages == [f"step {i}" for i in range(1200)] + ["after"]
 
 
+def test_on_a_phone_wide_screen_the_pages_do_not_scroll_sideways(
+    browser: Any, served: Served, runs: dict[str, Any], tmp_path: Path
+) -> None:
+    browser.set_window_size(375, 800)
+    try:
+        width = browser.execute_script("return window.innerWidth")
+        browser.get(served.url)
+        wait_for(browser, lambda b: css(b, f'tr[data-run="{runs["flow_run_id"]}"]'))
+        page = "return document.documentElement.scrollWidth"
+        assert browser.execute_script(page) <= width
+        open_run(browser, served, runs)
+        assert browser.execute_script(page) <= width
+        # The message column stays readable: the log table scrolls in its own box.
+        message = css(browser, "table.logs tr.entry td.msg")[0]
+        assert message.size["width"] >= 200
+        browser.save_screenshot(str(tmp_path / "narrow-run.png"))
+    finally:
+        browser.set_window_size(1366, 900)
+
+
 def test_the_page_works_from_the_keyboard_with_a_visible_focus(
     browser: Any, served: Served, runs: dict[str, Any]
 ) -> None:

@@ -79,6 +79,14 @@ function formatDuration(seconds) {
   return `${Math.floor(m / 60)} h ${m % 60} min`;
 }
 
+const SEVERITIES = ["debug", "info", "warning", "warn", "error", "critical", "fatal"];
+
+/* Levels in the order of their severity; names the page does not know come last. */
+function severity(level) {
+  const at = SEVERITIES.indexOf(String(level).toLowerCase());
+  return at < 0 ? SEVERITIES.length : at;
+}
+
 function countOf(counts, ...levels) {
   return levels.reduce((sum, level) => sum + (counts[level] || 0), 0);
 }
@@ -249,7 +257,7 @@ function runsPage(query) {
     el("div", { class: "page-head" }, el("h1", {}, "Flow runs"), el("span", { class: "spacer" }), status),
     el("div", { class: "panel" }, form),
     message,
-    el("div", { class: "panel flush" }, table, empty, foot),
+    el("div", { class: "panel flush" }, el("div", { class: "table-scroll" }, table), empty, foot),
   );
 
   const filters = new URLSearchParams();
@@ -392,7 +400,7 @@ function runPage(flowRunId, query) {
     "section",
     { class: "panel flush", "aria-labelledby": "logs-title" },
     el("div", { class: "logs-toolbar" }, el("h2", { id: "logs-title", class: "visually-hidden" }, "Logs"), form, el("div", { class: "switch-wrap" }, liveButton, " ", liveStatus)),
-    logTable,
+    el("div", { class: "table-scroll" }, logTable),
     emptyLogs,
     el("div", { class: "table-foot" }, logCount, more),
   );
@@ -424,7 +432,7 @@ function runPage(flowRunId, query) {
     head.replaceChildren(el("h1", {}, run.flow_name || "(no flow name)"), stateBadge(run.state));
     const counts = run.counts || {};
     const chips = Object.entries(counts)
-      .sort((a, b) => a[0].localeCompare(b[0]))
+      .sort((a, b) => severity(a[0]) - severity(b[0]) || a[0].localeCompare(b[0]))
       .map(([name, n]) => el("span", { class: `badge level level-${name} state-other` }, `${name} ${n}`));
     summary.replaceChildren(
       el(
@@ -432,7 +440,7 @@ function runPage(flowRunId, query) {
         { class: "summary" },
         el("div", {}, el("dt", {}, "Flow run id"), el("dd", { class: "mono" }, run.flow_run_id)),
         el("div", {}, el("dt", {}, "Started"), el("dd", {}, formatTime(run.started))),
-        el("div", {}, el("dt", {}, "Ended"), el("dd", {}, run.ended ? formatTime(run.ended) : "still running")),
+        el("div", {}, el("dt", {}, "Ended"), el("dd", {}, run.ended ? formatTime(run.ended) : run.state ? "still running" : "not known (no lifecycle records)")),
         el("div", {}, el("dt", {}, "Duration"), el("dd", {}, formatDuration(run.duration_s))),
         el("div", {}, el("dt", {}, "Task runs"), el("dd", {}, run.task_runs.length)),
         el("div", {}, el("dt", {}, "Entries by level"), el("dd", { class: "chips" }, chips)),
