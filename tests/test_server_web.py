@@ -292,6 +292,9 @@ def test_the_live_tail_of_a_long_run_brings_the_rest_of_it_in_order_once(
     assert served.post("api/logs", data=body + b"\n").json()["stored"] == 1200
     browser.get(f"{served.url}runs/{run}")
     wait_for(browser, lambda b: len(css(b, "table.logs tr.entry")) == 500)
+    # Lines without lifecycle records: when the run ended is not known.
+    ended = browser.find_element("xpath", "//dt[text()='Ended']/following-sibling::dd")
+    assert ended.text == "not known (no lifecycle records)"
     browser.find_element("id", "live-tail").click()
     wait_for(browser, lambda b: len(css(b, "table.logs tr.entry")) == 1200, 60)
     served.post(
