@@ -21,10 +21,11 @@ from typing import IO, Any
 
 import orjson
 
+from structflow.store._configured import configured_age, configured_url
 from structflow.store._dialects import StoreError
 from structflow.store._entries import LogEntry, RunSummary
 from structflow.store._filters import parse_where_pairs
-from structflow.store._store import Store, configured_url, connect
+from structflow.store._store import Store, connect
 
 __all__ = [
     "COMMANDS",
@@ -448,8 +449,6 @@ def _runs(args: argparse.Namespace) -> int:
 
 
 def _prune(args: argparse.Namespace) -> int:
-    from structflow.store._retention import configured_age
-
     older_than: Any = args.older_than if args.older_than is not None else configured_age()
     if older_than is None:
         raise BadInput("give --older-than (such as 30d) or set [logging.store] retention_days")

@@ -207,8 +207,9 @@ class StoreHandler(ShippingHandler):
         timeout: float = 10.0,
         **options: Unpack[ShippingOptions],
     ) -> None:
+        from structflow.store._configured import check_retention_days
         from structflow.store._dialects import dialect_for
-        from structflow.store._retention import Retention, check_retention_days
+        from structflow.store._retention import Retention
 
         owner = type(self).__name__
         check_str(owner, "url", url, what="a store url such as 'sqlite:///logs.db'")

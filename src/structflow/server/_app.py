@@ -35,7 +35,8 @@ from structflow.server._query import get_logs, get_run, get_runs
 from structflow.server._stores import Stores
 from structflow.server._stream import stream_logs
 from structflow.server._web import page, static_files
-from structflow.store._retention import Retention, check_retention_days
+from structflow.store._configured import check_retention_days
+from structflow.store._retention import Retention
 
 __all__ = ["create_app"]
 

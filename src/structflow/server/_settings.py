@@ -89,8 +89,7 @@ def resolve_settings(options: Mapping[str, Any]) -> ServerSettings:
         SettingsError: a command-line option is invalid.
     """
     from structflow._config import ConfigError, load_config
-    from structflow.store._retention import configured_retention_days
-    from structflow.store._store import configured_url
+    from structflow.store._configured import configured_retention_days, configured_url
 
     section = load_config()["server"]
     merged = {key: section[key] for key in ("store", "host", "port", "token")}

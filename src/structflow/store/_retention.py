@@ -13,69 +13,18 @@ progress bar.
 from __future__ import annotations
 
 import datetime as dt
-import math
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from structflow.store._store import Store
 
-__all__ = [
-    "PRUNE_INTERVAL",
-    "PRUNE_SLICE",
-    "Retention",
-    "check_retention_days",
-    "configured_age",
-    "configured_retention_days",
-]
+__all__ = ["PRUNE_INTERVAL", "PRUNE_SLICE", "Retention"]
 
 #: Seconds between prunes once a backlog is gone.
 PRUNE_INTERVAL = 3600.0
 #: Most entries one prune deletes after a write.
 PRUNE_SLICE = 5000
-
-
-def check_retention_days(value: object, owner: str) -> float:
-    """
-    Return *value* as days to keep entries (``0``: forever).
-
-    Raises:
-        ValueError: *value* is not a number of days >= 0; the message starts with *owner*.
-    """
-    ok = isinstance(value, int | float) and not isinstance(value, bool)
-    if ok and (not math.isfinite(float(value)) or float(value) < 0):  # type: ignore[arg-type]
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"{owner}: retention_days={value!r} is invalid; expected a number of days >= 0 "
-            "(0 keeps entries forever)"
-        )
-    return float(value)  # type: ignore[arg-type]
-
-
-def configured_retention_days() -> float:
-    """
-    ``[logging.store] retention_days`` of the configuration (``0`` when it is not set).
-
-    Raises:
-        ValueError: the configured value is not a number of days >= 0
-            (a :class:`~structflow.ConfigError` when the configuration
-            itself is invalid).
-    """
-    from structflow._config import effective_config
-
-    section = effective_config()["logging"].get("store")
-    if section is None or "retention_days" not in section:
-        return 0.0
-    # Named as a handler's key is when configure() refuses it: where it came from first.
-    where = section.source("retention_days")
-    return check_retention_days(section["retention_days"], f"{where}: [logging.store]")
-
-
-def configured_age() -> dt.timedelta | None:
-    """The age ``retention_days`` configures, or None when it is not set (or ``0``)."""
-    days = configured_retention_days()
-    return dt.timedelta(days=days) if days else None
 
 
 class Retention:

@@ -18,8 +18,8 @@ from typing import Any, TypeVar
 
 import orjson
 
+from structflow.store._configured import configured_age, configured_url
 from structflow.store._dialects import (
-    DEFAULT_URL,
     Dialect,
     Progress,
     RefusedData,
@@ -43,7 +43,7 @@ from structflow.store._ingest import Columns, InvalidLine, parse_line
 from structflow.store._runs import decode_run_cursor, list_runs, summarise_run
 from structflow.store._schema import migrate
 
-__all__ = ["Store", "configured_url", "connect"]
+__all__ = ["Store", "connect"]
 
 T = TypeVar("T")
 
@@ -76,21 +76,6 @@ def _driver_errors() -> tuple[type[Exception], ...]:
 
 
 _DRIVER_ERRORS = _driver_errors()
-
-
-def configured_url() -> str:
-    """
-    The store the configuration names (``[logging.store] url``), else :data:`DEFAULT_URL`.
-
-    Raises:
-        ConfigError: the configuration is invalid.
-    """
-    from structflow._config import effective_config
-
-    cfg = effective_config()
-    section = cfg["logging"].get("store")
-    url = section.get("url") if section is not None else None
-    return url if isinstance(url, str) and url else DEFAULT_URL
 
 
 def connect(
@@ -377,8 +362,6 @@ class Store:
             StoreError: the database failed (what was deleted stays deleted).
         """
         if older_than is None:
-            from structflow.store._retention import configured_age
-
             older_than = configured_age()
             if older_than is None:
                 raise ValueError(
