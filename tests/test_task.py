@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -45,6 +46,24 @@ def test_bad_task_options_are_rejected() -> None:
 
     with pytest.raises(TypeError, match="is an `async def` function"):
         task(coroutine)
+
+
+def test_prefect_1_options_structflow_lacks_are_named_as_such() -> None:
+    remove = "Prefect 1 option(s) that structflow does not have; remove them"
+    with pytest.raises(TypeError, match=re.escape(f"task() got 'tags': {remove}")):
+        task(tags=["etl"])  # type: ignore[call-overload]
+
+    class Load(Task):
+        def __init__(self) -> None:
+            super().__init__(name="load", checkpoint=False, state_handlers=[])  # type: ignore[arg-type]
+
+    with pytest.raises(TypeError, match=re.escape(f"got 'checkpoint', 'state_handlers': {remove}")):
+        Load()
+    with pytest.raises(TypeError, match=re.escape(f"Flow() got 'schedule': {remove}")):
+        Flow("f", schedule=None)  # type: ignore[arg-type]
+    # Anything else is Python's own complaint.
+    with pytest.raises(TypeError, match="task\\(\\) got an unexpected keyword argument 'nmae'"):
+        task(nmae="x")  # type: ignore[call-overload]
 
 
 def test_a_reserved_argument_name_in_run_is_rejected() -> None:

@@ -10,10 +10,18 @@ defines flows: a task sees the active flow as :class:`Wiring`, the part of
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
-__all__ = ["FlowError", "Wiring", "activate", "active"]
+__all__ = [
+    "PREFECT1_FLOW_OPTIONS",
+    "PREFECT1_TASK_OPTIONS",
+    "FlowError",
+    "Wiring",
+    "activate",
+    "active",
+    "refuse_options",
+]
 
 
 class Wiring(Protocol):
@@ -58,3 +66,55 @@ def active() -> Wiring | None:
 def activate(flow: Wiring) -> contextvars.Token[Wiring | None]:
     """Make *flow* the active flow; resetting the returned token undoes it."""
     return _active.set(flow)
+
+
+#: Prefect 1's options of a task (``@task(...)``, ``Task.__init__``) and of a
+#: flow that structflow does not have: refused by name, so that a port knows
+#: what to remove rather than reading Python's "unexpected keyword argument".
+PREFECT1_TASK_OPTIONS = frozenset(
+    {
+        "tags",
+        "checkpoint",
+        "state_handlers",
+        "on_failure",
+        "task_run_name",
+        "nout",
+        "slug",
+        "cache_for",
+        "cache_validator",
+        "cache_key",
+        "trigger",
+        "skip_on_upstream_skip",
+        "result",
+        "target",
+    }
+)
+PREFECT1_FLOW_OPTIONS = frozenset(
+    {
+        "schedule",
+        "environment",
+        "storage",
+        "run_config",
+        "result",
+        "state_handlers",
+        "on_failure",
+        "validate",
+        "terminal_state_handler",
+    }
+)
+
+
+def refuse_options(owner: str, given: Mapping[str, object], prefect1: frozenset[str]) -> None:
+    """
+    Raise the TypeError for keyword arguments *owner* does not take.
+
+    Raises:
+        TypeError: always; naming a Prefect 1 option as such.
+    """
+    known = sorted(set(given) & prefect1)
+    if known:
+        raise TypeError(
+            f"{owner} got {', '.join(map(repr, known))}: Prefect 1 option(s) that structflow "
+            "does not have; remove them (docs/migrating.md lists what a port keeps)"
+        )
+    raise TypeError(f"{owner} got an unexpected keyword argument {sorted(given)[0]!r}")

@@ -13,11 +13,18 @@ from __future__ import annotations
 import contextvars
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Never
 
 from structflow._context import ContextVarScope
 from structflow._setup import get_logger
-from structflow.engine._active import FlowError, Wiring, activate, active
+from structflow.engine._active import (
+    PREFECT1_FLOW_OPTIONS,
+    FlowError,
+    Wiring,
+    activate,
+    active,
+    refuse_options,
+)
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
@@ -104,7 +111,10 @@ class Flow(ContextVarScope):
         tasks: Iterable[Task] | None = None,
         edges: Iterable[Edge] | None = None,
         reference_tasks: Iterable[Task] | None = None,
+        **unknown: Never,
     ) -> None:
+        if unknown:
+            refuse_options("Flow()", unknown, PREFECT1_FLOW_OPTIONS)
         if not isinstance(name, str) or not name:
             raise TypeError(f"Flow name must be a non-empty str, got {name!r}")
         self.name = name

@@ -16,10 +16,16 @@ import logging
 import math
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
-from typing import Any, overload
+from typing import Any, Never, overload
 
 from structflow._context import context
-from structflow.engine._active import FlowError, Wiring, active
+from structflow.engine._active import (
+    PREFECT1_TASK_OPTIONS,
+    FlowError,
+    Wiring,
+    active,
+    refuse_options,
+)
 from structflow.loggers import Logger, get_logger
 
 __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
@@ -147,7 +153,10 @@ class Task:
         *,
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
+        **unknown: Never,
     ) -> None:
+        if unknown:
+            refuse_options(f"{type(self).__name__}()", unknown, PREFECT1_TASK_OPTIONS)
         self.name = _check_name(type(self).__name__ if name is None else name, "Task name")
         self.max_retries = _check_max_retries(max_retries, self.name)
         self.retry_delay = _check_retry_delay(retry_delay, self.name)
@@ -406,7 +415,10 @@ class FunctionTask(Task):
         *,
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
+        **unknown: Never,
     ) -> None:
+        if unknown:
+            refuse_options("FunctionTask()", unknown, PREFECT1_TASK_OPTIONS)
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if inspect.iscoroutinefunction(fn):
@@ -450,6 +462,7 @@ def task(
     retry_delay: timedelta | float | None = None,
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
+    **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
 
@@ -462,6 +475,7 @@ def task(
     retry_delay: timedelta | float | None = None,
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
+    **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
     Turn a function into a task; use as ``@task`` or ``@task(name=..., ...)``.
@@ -487,6 +501,8 @@ def task(
 
     .. versionadded:: 0.1.0
     """
+    if unknown:
+        refuse_options("task()", unknown, PREFECT1_TASK_OPTIONS)
     options: dict[str, Any] = {
         "name": name,
         "max_retries": max_retries,
