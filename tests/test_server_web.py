@@ -13,7 +13,9 @@ to a temporary directory, so the docs do not change on every run).
 
 from __future__ import annotations
 
+import datetime as dt
 import os
+import re
 import shutil
 import tempfile
 import uuid
@@ -30,7 +32,7 @@ from servers import (
     ship_flow,
     ship_record,
 )
-from storelines import line
+from storelines import T0, line
 
 pytestmark = [pytest.mark.timeout(180), pytest.mark.slow]
 
@@ -326,6 +328,26 @@ def test_on_a_phone_wide_screen_the_pages_do_not_scroll_sideways(
         browser.save_screenshot(str(tmp_path / "narrow-run.png"))
     finally:
         browser.set_window_size(1366, 900)
+
+
+def test_a_run_still_running_shows_how_long_it_has_run_so_far(browser: Any, served: Served) -> None:
+    run = f"going-{uuid.uuid4()}"
+    ago = (dt.datetime.now(dt.UTC) - T0).total_seconds() - 90
+    started = line(
+        "Beginning Flow run for 'still-going'",
+        seconds=ago,
+        logger="structflow.FlowRunner",
+        flow_run_id=run,
+        flow_name="still-going",
+        lifecycle="flow_run_started",
+    )
+    assert served.post("api/logs", data=started + b"\n").json()["stored"] == 1
+    browser.get(f"{served.url}runs/{run}")
+    duration = wait_for(
+        browser,
+        lambda b: b.find_elements("xpath", "//dt[text()='Duration']/following-sibling::dd"),
+    )[0]
+    assert re.fullmatch(r"1 min (2[89]|3\d|4\d) s so far", duration.text), duration.text
 
 
 def test_the_page_works_from_the_keyboard_with_a_visible_focus(

@@ -72,11 +72,21 @@ function timeCell(iso, withDate = true) {
 
 function formatDuration(seconds) {
   if (seconds === null || seconds === undefined) return "–";
+  if (seconds > 0 && seconds < 0.0005) return "< 1 ms";
   if (seconds < 1) return `${Math.round(seconds * 1000)} ms`;
   if (seconds < 60) return `${seconds.toFixed(seconds < 10 ? 2 : 1)} s`;
   const m = Math.floor(seconds / 60);
   if (m < 60) return `${m} min ${Math.round(seconds % 60)} s`;
   return `${Math.floor(m / 60)} h ${m % 60} min`;
+}
+
+/* A run's duration; for a run still running, the time since it started. */
+function runDuration(run) {
+  if (run.duration_s === null && run.state === "Running" && run.started) {
+    const elapsed = (Date.now() - Date.parse(run.started)) / 1000;
+    if (elapsed >= 0) return `${formatDuration(elapsed)} so far`;
+  }
+  return formatDuration(run.duration_s);
 }
 
 const SEVERITIES = ["debug", "info", "warning", "warn", "error", "critical", "fatal"];
@@ -280,7 +290,7 @@ function runsPage(query) {
       el("td", { class: "flow" }, el("a", { href: `/runs/${encodeURIComponent(run.flow_run_id)}` }, run.flow_name || "(no flow name)")),
       el("td", {}, stateBadge(run.state)),
       timeCell(run.started),
-      el("td", { class: "num" }, formatDuration(run.duration_s)),
+      el("td", { class: "num" }, runDuration(run)),
       el("td", { class: "num" }, run.task_count),
       countCell(countOf(counts, "warning", "warn"), "warning"),
       countCell(countOf(counts, "error", "critical", "fatal"), "error"),
@@ -441,7 +451,7 @@ function runPage(flowRunId, query) {
         el("div", {}, el("dt", {}, "Flow run id"), el("dd", { class: "mono" }, run.flow_run_id)),
         el("div", {}, el("dt", {}, "Started"), el("dd", {}, formatTime(run.started))),
         el("div", {}, el("dt", {}, "Ended"), el("dd", {}, run.ended ? formatTime(run.ended) : run.state ? "still running" : "not known (no lifecycle records)")),
-        el("div", {}, el("dt", {}, "Duration"), el("dd", {}, formatDuration(run.duration_s))),
+        el("div", {}, el("dt", {}, "Duration"), el("dd", {}, runDuration(run))),
         el("div", {}, el("dt", {}, "Task runs"), el("dd", {}, run.task_runs.length)),
         el("div", {}, el("dt", {}, "Entries by level"), el("dd", { class: "chips" }, chips)),
       ),
