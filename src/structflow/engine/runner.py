@@ -122,11 +122,12 @@ def _task_context(
     task: Task, task_run_id: str, map_index: int | None, run_count: int, slug: str | None
 ) -> Iterator[Logger]:
     """Enter the run context of one try of a task run; yield the task's logger."""
-    logger = get_logger(_full_name(task, map_index))
+    full_name = _full_name(task, map_index)
+    logger = get_logger(full_name)
     with context(
         logger=logger,
         task_name=task.name,
-        task_full_name=_full_name(task, map_index),
+        task_full_name=full_name,
         task_slug=slug,
         task_run_id=task_run_id,
         map_index=map_index,

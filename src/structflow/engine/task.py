@@ -417,8 +417,6 @@ class FunctionTask(Task):
         log_stdout: bool = False,
         **unknown: Never,
     ) -> None:
-        if unknown:
-            refuse_options("FunctionTask()", unknown, PREFECT1_TASK_OPTIONS)
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
         if inspect.iscoroutinefunction(fn):
@@ -434,6 +432,7 @@ class FunctionTask(Task):
             retry_delay=retry_delay,
             timeout=timeout,
             log_stdout=log_stdout,
+            **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
 

@@ -7,9 +7,9 @@ start (exit 2, one line) when the settings are wrong: another address than
 loopback without a token, a bad port, an invalid configuration, a store
 that cannot be opened, or the ``server`` extra missing; when the port is
 taken it exits 1. Every such line begins ``structflow serve:``, as the
-store commands' lines begin with their names. When it listens it prints one line with its
-address, ``structflow serve: http://127.0.0.1:4200/ (store ...)``, and
-serves until it gets SIGINT or SIGTERM.
+store commands' lines begin with their names. When it listens it prints
+one line with its address, ``structflow serve: http://127.0.0.1:4200/
+(store ...)``, and serves until it gets SIGINT or SIGTERM.
 """
 
 from __future__ import annotations
