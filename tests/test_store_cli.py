@@ -134,6 +134,23 @@ def test_logs_shows_the_latest_entries_and_says_when_there_are_more(
     )
 
 
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["logs", "no-such-run"], "structflow logs: no entries in the store match\n"),
+        (["logs", "r1", "--level", "error"], "structflow logs: no entries in the store match\n"),
+        (["runs", "--flow", "nope"], "structflow runs: no flow runs in the store match\n"),
+        (["logs", "no-such-run", "--json"], ""),  # JSON lines: nothing at all
+        (["runs", "--flow", "nope", "--json"], ""),
+    ],
+)
+def test_nothing_matching_is_said_on_stderr_and_is_not_an_error(
+    filled: str, tmp_path: Path, args: list[str], said: str
+) -> None:
+    proc = cli([*args, "--store", filled], tmp_path)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", said)
+
+
 def test_runs_prints_an_aligned_table_newest_first(filled: str, tmp_path: Path) -> None:
     proc = cli(["runs", "--store", filled], tmp_path)
     assert proc.returncode == 0, proc.stderr
@@ -201,7 +218,9 @@ def test_the_configured_store_is_used_without_store(filled: str, tmp_path: Path)
         (["runs", "--since", "later"], "structflow runs: --since='later' is not a time;"),
         (["store", "prune"], "structflow store prune: give --older-than (such as 30d) or set"),
         (["store", "prune", "--older-than", "old"], "structflow store prune: --older-than='old'"),
-        (["logs", "--nope"], "structflow: unrecognized arguments: --nope"),
+        (["logs", "--nope"], "structflow logs: unrecognized arguments: --nope"),
+        (["runs", "run-1"], "structflow runs: unrecognized arguments: run-1"),
+        (["store", "prune", "--older-than", "1d", "x"], "structflow store prune: unrecognized"),
     ],
 )
 def test_bad_input_exits_2_with_one_line(

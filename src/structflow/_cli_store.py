@@ -346,7 +346,12 @@ def _logs(args: argparse.Namespace) -> int:
                 f"structflow logs: showing the latest {limit:,} entries; use --limit or --since "
                 "for more\n"
             )
-        _write(render(entry) for entry in reversed(latest[:limit]))
+        if latest:
+            _write(render(entry) for entry in reversed(latest[:limit]))
+        elif not args.json:
+            # As `structflow runs` says it: a mistyped run id is not mistaken
+            # for a run that logged nothing.
+            sys.stderr.write("structflow logs: no entries in the store match\n")
     return EXIT_OK
 
 

@@ -132,6 +132,16 @@ class _Parser(argparse.ArgumentParser):
         raise SystemExit(EXIT_BAD_CONFIG)
 
 
+def _command_parser(parser: argparse.ArgumentParser, args: argparse.Namespace) -> Any:
+    """The parser of the (sub-)command *args* ran: ``structflow store prune``'s for it."""
+    while True:
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        chosen = getattr(args, actions[0].dest, None) if actions else None
+        if chosen is None:
+            return parser
+        parser = actions[0].choices[chosen]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``structflow`` command and return its exit status."""
     from structflow import __version__
@@ -149,7 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     store_cli.add_commands(sub)
     serve_cli.add_parser(sub)
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:
+        # Said by the sub-command's parser, as its other usage errors are.
+        _command_parser(parser, args).error("unrecognized arguments: " + " ".join(unknown))
     if args.command is None:
         parser.print_help()
         return EXIT_OK
