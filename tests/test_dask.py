@@ -32,6 +32,7 @@ from structflow.engine import Flow, Task, task
 from structflow.executors import DaskExecutor, Executor, LocalExecutor, ThreadExecutor
 from structflow.executors import dask as dask_executor
 from structflow.handlers import HTTPHandler, SyslogHandler
+from structflow.utilities.debug import raise_on_exception
 
 distributed: Any
 try:
@@ -260,6 +261,15 @@ def test_failing_task_on_worker(executor: DaskExecutor, receiver: HTTPReceiver) 
     # The worker's traceback names the task's real file and shows its source line.
     assert f'File "{__file__}", line ' in exception["traceback"]
     assert 'raise ValueError("boom on the worker")' in exception["traceback"]
+
+
+def test_raise_on_exception_raises_a_workers_failure_out_of_run(executor: DaskExecutor) -> None:
+    """Prefect 1's debugging aid works when the task fails in another process."""
+    with Flow("dask-debugging") as flow:
+        explode()
+
+    with raise_on_exception(), pytest.raises(ValueError, match="boom on the worker"):
+        flow.run(executor=executor)
 
 
 def test_retries_on_workers_count_runs(receiver: HTTPReceiver, cluster: Any) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from datetime import timedelta
 from typing import Any
 
@@ -23,6 +24,7 @@ from structflow.engine import (
     unmapped,
 )
 from structflow.executors import LocalExecutor, ThreadExecutor
+from structflow.utilities.debug import raise_on_exception
 
 
 def test_seed_flow_succeeds_and_exposes_task_results(collect: Collect) -> None:
@@ -102,6 +104,30 @@ def test_flow_executor_and_parameters_arguments_are_checked() -> None:
         flow.run(executor=object())  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="takes a mapping"):
         flow.run(parameters=[("x", 1)])  # type: ignore[arg-type]
+
+
+def test_parameters_may_be_given_by_name_as_in_prefect_1() -> None:
+    with Flow("f") as flow:
+        total = add(Parameter("x"), Parameter("y", default=1))
+
+    assert flow.run(x=4).result[total].result == 5
+    # By name wins over the same name in parameters=, as Prefect 1 had it.
+    assert flow.run(parameters={"x": 1, "y": 1}, y=10).result[total].result == 11
+
+
+def test_a_keyword_that_is_no_parameter_is_refused_before_the_run(collect: Collect) -> None:
+    with Flow("f") as flow:
+        add(Parameter("x"), 1)
+
+    with pytest.raises(TypeError) as info:
+        flow.run(xx=1, context={})
+    assert str(info.value) == (
+        "Flow 'f': run() got 'xx', neither a parameter of the flow (its parameters: 'x') "
+        "nor an option of run() (parameters, executor)"
+    )
+    with pytest.raises(TypeError, match=r"run\(\) got 'run_on_schedule': Prefect 1 option"):
+        flow.run(x=1, run_on_schedule=False)
+    assert collect.records == []
 
 
 # --- failures and retries ------------------------------------------------------
@@ -506,3 +532,57 @@ def test_a_plain_handler_on_a_task_logger_sees_plain_text() -> None:
         ("Returning the value 10", (), "Returning the value 10"),
     ]
     assert all(isinstance(r.msg, str) for r in handler.records)
+
+
+# --- raise_on_exception ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("executor", [LocalExecutor(), ThreadExecutor(max_workers=2)])
+def test_raise_on_exception_raises_the_first_failure_out_of_run(
+    collect: Collect, executor: Any
+) -> None:
+    tries: list[int] = []
+
+    @task(max_retries=3, retry_delay=timedelta(0))
+    def fails(x: int) -> int:
+        tries.append(x)
+        raise KeyError(f"no row {x}")
+
+    with Flow("debugging") as flow:
+        after = add(fails(1), 1)
+
+    with raise_on_exception(), pytest.raises(KeyError, match="no row 1") as info:
+        flow.run(executor=executor)
+
+    assert tries == [1]  # no retry: the first failure is final
+    assert "raise KeyError" in "".join(traceback.format_tb(info.value.__traceback__))
+    finished = [r for r in collect.records if getattr(r, "lifecycle", "").endswith("finished")]
+    assert [(r.name, r.msg, getattr(r, "state", None)) for r in finished] == [
+        (
+            "structflow.TaskRunner",
+            "Task 'fails': Finished task run for task with final state: 'Failed'",
+            "Failed",
+        ),
+        (
+            "structflow.FlowRunner",
+            "Flow run FAILED: task 'fails' raised KeyError('no row 1') (raise_on_exception)",
+            "Failed",
+        ),
+    ]
+    assert not [r for r in collect.records if getattr(r, "task_name", None) == after.name]
+    # Outside the block a failure is a Failed state again.
+    assert flow.run(executor=executor).is_failed()
+    assert len(tries) == 1 + 4
+
+
+def test_raise_on_exception_raises_a_mapped_childs_failure() -> None:
+    @task
+    def invert(x: int) -> float:
+        return 1 / x
+
+    with Flow("mapped") as flow:
+        invert.map([1, 0, 2])
+
+    with raise_on_exception(), pytest.raises(ZeroDivisionError):
+        flow.run()
+    assert structflow.utilities.debug.raise_on_exception is raise_on_exception

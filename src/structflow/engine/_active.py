@@ -15,6 +15,7 @@ from typing import Any, Protocol
 
 __all__ = [
     "PREFECT1_FLOW_OPTIONS",
+    "PREFECT1_RUN_OPTIONS",
     "PREFECT1_TASK_OPTIONS",
     "FlowError",
     "Wiring",
@@ -100,6 +101,21 @@ PREFECT1_FLOW_OPTIONS = frozenset(
         "on_failure",
         "validate",
         "terminal_state_handler",
+    }
+)
+
+
+#: ``Flow.run``'s (and Prefect 1's ``FlowRunner.run``'s) keywords structflow lacks.
+PREFECT1_RUN_OPTIONS = frozenset(
+    {
+        "run_on_schedule",
+        "runner_cls",
+        "return_tasks",
+        "state",
+        "task_states",
+        "context",
+        "task_contexts",
+        "task_runner_state_handlers",
     }
 )
 

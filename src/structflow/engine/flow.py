@@ -19,6 +19,7 @@ from structflow._context import ContextVarScope
 from structflow._setup import get_logger
 from structflow.engine._active import (
     PREFECT1_FLOW_OPTIONS,
+    PREFECT1_RUN_OPTIONS,
     FlowError,
     Wiring,
     activate,
@@ -417,6 +418,7 @@ class Flow(ContextVarScope):
         self,
         parameters: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
+        **by_name: Any,
     ) -> State:
         """
         Run the flow and return its final state.
@@ -425,6 +427,8 @@ class Flow(ContextVarScope):
             parameters: values for the flow's :class:`Parameter` tasks.
             executor: where tasks run; defaults to the flow's executor, else
                 a :class:`structflow.executors.LocalExecutor`.
+            by_name: parameter values by name, as Prefect 1 took them
+                (``flow.run(x=1)``); one given both ways takes this value.
 
         Returns:
             ``Success`` when all reference tasks succeeded, else ``Failed``;
@@ -433,11 +437,35 @@ class Flow(ContextVarScope):
 
         Raises:
             FlowError: unknown parameters, or a required one is missing.
-            TypeError: *parameters* is not a mapping, *executor* not an Executor.
+            TypeError: *parameters* is not a mapping, *executor* not an
+                Executor, or a keyword argument is neither a parameter nor an
+                option of ``run``.
         """
         from structflow.engine.runner import FlowRunner
 
+        if by_name:
+            parameters = self._by_name(parameters, by_name)
         return FlowRunner(self).run(parameters=parameters, executor=executor)
+
+    def _by_name(
+        self, parameters: Mapping[str, Any] | None, by_name: dict[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """*parameters* with the values ``run`` got by name; refuse other keywords."""
+        names = {p.name for p in self.parameters()}
+        others = {k: v for k, v in by_name.items() if k not in names}
+        plain = sorted(set(others) - PREFECT1_RUN_OPTIONS)
+        if plain:  # most likely a parameter's name mistyped
+            known = ", ".join(repr(n) for n in sorted(names)) or "none"
+            raise TypeError(
+                f"Flow {self.name!r}: run() got {', '.join(map(repr, plain))}, neither a "
+                f"parameter of the flow (its parameters: {known}) nor an option of run() "
+                "(parameters, executor)"
+            )
+        if others:
+            refuse_options(f"Flow {self.name!r}: run()", others, PREFECT1_RUN_OPTIONS)
+        if parameters is not None and not isinstance(parameters, Mapping):
+            return parameters  # FlowRunner says what is wrong with it
+        return {**(parameters or {}), **by_name}
 
     # --- wiring (used by Task.__call__, Task.map and set_dependencies) ----------
 

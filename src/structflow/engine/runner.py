@@ -237,9 +237,14 @@ def _run_with_options(call: TaskCall, name: str, logger: Logger) -> Any:
 
 
 def _after_failed_try(call: TaskCall, failed: Failed) -> State:
-    """Return the state after a failed try: ``Retrying`` while retries are left, else *failed*."""
+    """
+    Return the state after a failed try: ``Retrying`` while retries are left, else *failed*.
+
+    Under :func:`structflow.utilities.debug.raise_on_exception` the first
+    failure is final: the flow run raises it.
+    """
     task = call.task
-    if call.run_count > task.max_retries:
+    if call.run_count > task.max_retries or context.get(RAISE_ON_EXCEPTION):
         return failed
     return Retrying(
         message=(
@@ -318,6 +323,20 @@ class _Submitted:
     started: float = field(default_factory=time.perf_counter)
 
 
+#: The context key :func:`structflow.utilities.debug.raise_on_exception` sets,
+#: as Prefect 1's did.
+RAISE_ON_EXCEPTION = "raise_on_exception"
+
+
+class _TaskRaised(Exception):
+    """A task run failed with an exception under ``raise_on_exception``: the flow run ends."""
+
+    def __init__(self, name: str, error: BaseException) -> None:
+        super().__init__(name, error)
+        self.name = name
+        self.error = error
+
+
 class FlowRunner:
     """
     Run a flow: check parameters, enter the flow's run context, run its tasks.
@@ -363,11 +382,22 @@ class FlowRunner:
             scheduler = _Scheduler(flow, order, executor)
             error: Exception | None = None
             state: State
+            raised: BaseException | None = None
             try:
                 with executor.start():
                     scheduler.run()
+            except _TaskRaised as exc:
+                # The task runner has logged the traceback; the caller gets the exception.
+                raised = exc.error
+                note = (
+                    f"Flow run FAILED: task '{exc.name}' raised {_safe_repr(raised)} "
+                    "(raise_on_exception)"
+                )
+                state = Failed(message=note, result=scheduler.states_in(order), exception=raised)
             except Exception as exc:
                 error = exc
+                if scheduler.raise_on_exception:
+                    raised = exc
                 note = f"Unexpected error while running flow: {_safe_repr(exc)}"
                 state = Failed(
                     message=note,
@@ -391,6 +421,8 @@ class FlowRunner:
                 state=type(state).__name__,
                 duration_s=_elapsed(started),
             )
+            if raised is not None:
+                raise raised
             return state
 
     def _executor(self, executor: Executor | None) -> Executor:
@@ -443,6 +475,7 @@ class _Scheduler:
         self.flow = flow
         self.executor = executor
         self.snapshot = context.snapshot()
+        self.raise_on_exception = bool(context.get(RAISE_ON_EXCEPTION))
         self.logger = get_logger(TASK_RUNNER_LOGGER)
         self.states: dict[Task, State] = {}
         self.waiting = {t: len(flow.upstream_tasks(t)) for t in order}
@@ -647,6 +680,8 @@ class _Scheduler:
 
     def _collect(self, submitted: _Submitted, state: State) -> None:
         call, parent = submitted.call, submitted.parent
+        if self.raise_on_exception and isinstance(state, Failed) and state.exception is not None:
+            raise _TaskRaised(_full_name(call.task, call.map_index), state.exception)
         if isinstance(state, Retrying):
             delay = 0.0
             if state.start_time is not None:
