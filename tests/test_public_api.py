@@ -50,6 +50,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.testing": ["capture_logs"],
         "structflow.utilities.logging": ["get_logger", "RedirectToLog"],
         "structflow.utilities.debug": ["raise_on_exception"],
+        "structflow.utilities.configuration": ["set_temporary_config"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():

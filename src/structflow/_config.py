@@ -21,7 +21,7 @@ from typing import Any
 from structflow._records import check_datefmt
 from structflow.processors import DEFAULT_REDACT_KEYS
 
-__all__ = ["Config", "ConfigError", "level_number", "load_config"]
+__all__ = ["Config", "ConfigError", "level_number", "load_config", "prefect1_only"]
 
 ENV_PREFIX = "STRUCTFLOW__"
 PATH_VAR = "STRUCTFLOW__USER_CONFIG_PATH"
@@ -643,7 +643,7 @@ PREFECT1_ONLY: Mapping[str, frozenset[str]] = {
 }
 
 
-def _prefect1_only(parts: list[str]) -> bool:
+def prefect1_only(parts: list[str]) -> bool:
     """Whether the key *parts* is one of Prefect 1's that structflow leaves alone."""
     if parts[0] in PREFECT1_ONLY[""]:
         return True
@@ -656,7 +656,7 @@ def _check(layers: _Layers, errors: list[str]) -> tuple[dict[str, Any], dict[str
     sources: dict[str, Source] = {}
     for dotted, (value, source) in layers.items():
         parts = dotted.split(".")
-        if _prefect1_only(parts):
+        if prefect1_only(parts):
             continue
         if value is None and len(parts) == 2 and _is_table(parts):
             # configure(http=None): no table, whatever a lower source set.

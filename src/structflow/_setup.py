@@ -35,6 +35,8 @@ __all__ = ["config", "configure", "ensure_configured", "get_logger"]
 
 _lock = threading.RLock()
 _current: Config | None = None
+# The keyword arguments of the configure() call in force ({} before any).
+_overrides: dict[str, Any] = {}
 # Every handler structflow added, with the logger it was added to.
 _owned: list[tuple[logging.Logger, logging.Handler]] = []
 # Shipping handlers by (section, their settings), reused while settings stay equal.
@@ -335,13 +337,20 @@ def configure(**overrides: Any) -> Config:
 
 
 def _configure(overrides: Mapping[str, Any], first_use: bool) -> Config:
-    global _current
+    global _current, _overrides
     with _lock:
         cfg = load_config({**overrides})
         _apply(cfg, first_use)
         _current = cfg
+        _overrides = dict(overrides)
         set_applied(cfg)
         return cfg
+
+
+def configured_overrides() -> dict[str, Any]:
+    """The keyword arguments of the :func:`configure` call in force ({} before any)."""
+    with _lock:
+        return dict(_overrides)
 
 
 def ensure_configured() -> Config:
@@ -362,7 +371,7 @@ def reset() -> None:
     Used by tests and by :func:`structflow.testing` helpers; the next use
     reads the configuration again.
     """
-    global _current, _root_saved_propagate
+    global _current, _overrides, _root_saved_propagate
     with _lock:
         _detach_owned()
         for _settings, handler in _shipping.values():
@@ -382,6 +391,7 @@ def reset() -> None:
         _context.set_log_attributes(())
         _structlog_setup.reset()
         _current = None
+        _overrides = {}
         set_applied(None)
 
 

@@ -1,8 +1,9 @@
 """Import paths kept for code ported from Prefect 1 (``prefect.utilities.*``)."""
 
-# `import structflow` is enough for `structflow.utilities.logging.get_logger()`
-# and `structflow.utilities.debug.raise_on_exception()`, as `import prefect`
-# was for Prefect 1's.
-from structflow.utilities import debug, logging
+# `import structflow` is enough for `structflow.utilities.logging.get_logger()`,
+# `structflow.utilities.debug.raise_on_exception()` and
+# `structflow.utilities.configuration.set_temporary_config()`, as `import
+# prefect` was for Prefect 1's.
+from structflow.utilities import configuration, debug, logging
 
-__all__ = ["debug", "logging"]
+__all__ = ["configuration", "debug", "logging"]
