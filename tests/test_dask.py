@@ -28,7 +28,7 @@ import structflow
 from needs import require
 from receivers import HTTPReceiver, SyslogReceiver
 from structflow._setup import ensure_configured
-from structflow.engine import Flow, Task, task
+from structflow.engine import Flow, Skipped, Task, signals, task
 from structflow.executors import DaskExecutor, Executor, LocalExecutor, ThreadExecutor
 from structflow.executors import dask as dask_executor
 from structflow.handlers import HTTPHandler, SyslogHandler
@@ -270,6 +270,23 @@ def test_raise_on_exception_raises_a_workers_failure_out_of_run(executor: DaskEx
 
     with raise_on_exception(), pytest.raises(ValueError, match="boom on the worker"):
         flow.run(executor=executor)
+
+
+@task(name="skip-on-worker")
+def skip_on_worker() -> None:
+    raise signals.SKIP("nothing on this worker", result={"rows": 0})
+
+
+def test_signals_from_a_worker_keep_their_state_and_result(executor: DaskExecutor) -> None:
+    with Flow("dask-signals") as flow:
+        skipped = skip_on_worker()
+        after = total([1, 2])
+
+    state = flow.run(executor=executor)
+    assert state.is_successful()
+    assert isinstance(state.result[skipped], Skipped)
+    assert state.result[skipped].result == {"rows": 0}
+    assert state.result[after].result == 3
 
 
 def test_retries_on_workers_count_runs(receiver: HTTPReceiver, cluster: Any) -> None:

@@ -5,7 +5,7 @@ The workflow runtime: tasks, flows, their states, and the runner.
 :class:`Parameter`; the rest is importable from here.
 """
 
-from structflow.engine import state
+from structflow.engine import signals, state
 from structflow.engine._active import FlowError
 from structflow.engine._timeout import TaskTimeoutError
 from structflow.engine.flow import Edge, Flow, current_flow
@@ -26,6 +26,7 @@ __all__ = [
     "TaskTimeoutError",
     "current_flow",
     "run_task",
+    "signals",
     "task",
     "unmapped",
 ]

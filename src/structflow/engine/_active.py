@@ -85,7 +85,6 @@ PREFECT1_TASK_OPTIONS = frozenset(
         "cache_validator",
         "cache_key",
         "trigger",
-        "skip_on_upstream_skip",
         "result",
         "target",
     }

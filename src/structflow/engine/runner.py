@@ -48,10 +48,12 @@ from structflow._values import unrepresentable
 from structflow.engine._active import FlowError
 from structflow.engine._timeout import TaskTimeoutError, call_with_timeout
 from structflow.engine.flow import Flow, positional_names
+from structflow.engine.signals import RETRY, SKIP, SUCCESS, TRIGGERFAIL, PrefectStateSignal
 from structflow.engine.state import (
     Failed,
     Mapped,
     Retrying,
+    Skipped,
     State,
     Success,
     TimedOut,
@@ -194,6 +196,12 @@ def run_task(call: TaskCall) -> State:
                 value = task.run(*call.args, **call.kwargs)
             else:
                 value = _run_with_options(call, name, logger)
+        except PrefectStateSignal as signal:
+            # The task chose its state: a note, not an error with a traceback.
+            runner_logger.info(
+                f"Task '{name}': {type(signal).__name__} signal raised: {_safe_repr(signal)}"
+            )
+            state = _signal_state(call, signal)
         except TaskTimeoutError as exc:
             runner_logger.error(
                 f"Task '{name}': Task timed out during execution after {exc.timeout:g} s "
@@ -234,6 +242,35 @@ def _run_with_options(call: TaskCall, name: str, logger: Logger) -> Any:
         if task.timeout is None:
             return task.run(*call.args, **call.kwargs)
         return call_with_timeout(task.run, call.args, call.kwargs, task.timeout, name)
+
+
+def _signal_state(call: TaskCall, signal: PrefectStateSignal) -> State:
+    """The state a task's signal asks for (see :mod:`structflow.engine.signals`)."""
+    message = signal.message
+    if isinstance(signal, SUCCESS):
+        return Success(message=message, result=signal.result)
+    if isinstance(signal, SKIP):
+        return Skipped(message=message, result=signal.result)
+    formatted = traceback.format_exc()
+    if isinstance(signal, TRIGGERFAIL):
+        return TriggerFailed(
+            message=message, result=signal.result, exception=signal, traceback=formatted
+        )
+    if isinstance(signal, RETRY) and not context.get(RAISE_ON_EXCEPTION):
+        due = signal.start_time
+        if due is None:
+            due = datetime.now(UTC) + call.task.retry_delay
+        elif due.tzinfo is None:
+            due = due.astimezone()  # a naive time is local time, as datetime.now() gives
+        return Retrying(
+            message=message or f"Retrying task after try {call.run_count}: RETRY signal raised",
+            start_time=due,
+            run_count=call.run_count,
+            exception=signal,
+            traceback=formatted,
+        )
+    failed = Failed(message=message, result=signal.result, exception=signal, traceback=formatted)
+    return _after_failed_try(call, failed)
 
 
 def _after_failed_try(call: TaskCall, failed: Failed) -> State:
@@ -508,7 +545,18 @@ class _Scheduler:
 
     def _start(self, task: Task) -> None:
         run_id = str(uuid.uuid4())
-        not_ok = [u for u in self.flow.upstream_tasks(task) if not self.states[u].is_successful()]
+        upstream = self.flow.upstream_tasks(task)
+        if task.skip_on_upstream_skip and any(self.states[u].is_skipped() for u in upstream):
+            # Before the trigger, as in Prefect 1: a skip is passed on.
+            skipped = Skipped(
+                message="Upstream task was skipped; if this was not the intent, consider "
+                "changing `skip_on_upstream_skip=False` for this task."
+            )
+            with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
+                self._log_finished(task.name, skipped, time.perf_counter())
+            self._finish(task, skipped)
+            return
+        not_ok = [u for u in upstream if not self.states[u].is_successful()]
         if not_ok:
             names = ", ".join(repr(u.name) for u in sorted(not_ok, key=lambda u: u.name))
             state: State = TriggerFailed(

@@ -3,9 +3,10 @@ States of task runs and flow runs.
 
 A run moves through ``Pending`` -> ``Running`` -> a finished state. The
 finished states a user meets are :class:`Success` (and its mapped form
-:class:`Mapped`), :class:`Failed` and :class:`TriggerFailed` (an upstream task
-did not succeed), and :class:`TimedOut` (a try ran past the task's
-``timeout``). :class:`Retrying` sits between two tries of a task.
+:class:`Mapped`, and :class:`Skipped`), :class:`Failed` and
+:class:`TriggerFailed` (an upstream task did not succeed), and
+:class:`TimedOut` (a try ran past the task's ``timeout``). :class:`Retrying`
+sits between two tries of a task.
 
 States travel between processes when a Dask executor runs the task, so they
 pickle; an exception that cannot be pickled is replaced by a
@@ -27,6 +28,7 @@ __all__ = [
     "RemoteTaskError",
     "Retrying",
     "Running",
+    "Skipped",
     "State",
     "Success",
     "TimedOut",
@@ -83,6 +85,10 @@ class State:
         """Return True for the state of a mapped task (one child run per item)."""
         return isinstance(self, Mapped)
 
+    def is_skipped(self) -> bool:
+        """Return True if the task was skipped (a ``SKIP`` signal, or an upstream task skipped)."""
+        return isinstance(self, Skipped)
+
 
 class Pending(State):
     """
@@ -135,6 +141,17 @@ class Mapped(Success):
     ) -> None:
         super().__init__(message=message, result=result)
         self.map_states: list[State] = list(map_states or [])
+
+
+class Skipped(Success):
+    """
+    The task was skipped: it raised ``structflow.engine.signals.SKIP``, or an
+    upstream task was skipped and ``skip_on_upstream_skip`` is true (the
+    default). A success for the tasks downstream and for the flow run, as in
+    Prefect 1; ``result`` is the signal's ``result`` (None by default).
+
+    .. versionadded:: 0.1.0
+    """
 
 
 class RemoteTaskError(Exception):

@@ -33,7 +33,9 @@ __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
 RESERVED_ARGUMENTS = frozenset({"upstream_tasks", "task_args", "flow", "mapped"})
-_COPY_OPTIONS = frozenset({"name", "max_retries", "retry_delay", "timeout", "log_stdout"})
+_COPY_OPTIONS = frozenset(
+    {"name", "max_retries", "retry_delay", "timeout", "log_stdout", "skip_on_upstream_skip"}
+)
 
 
 class unmapped:  # noqa: N801 - the spelling Prefect 1 users know
@@ -102,9 +104,9 @@ def _check_timeout(value: object, task_name: str) -> float | None:
     return seconds
 
 
-def _check_log_stdout(value: object, task_name: str) -> bool:
+def _check_flag(value: object, task_name: str, option: str) -> bool:
     if not isinstance(value, bool):
-        raise TypeError(f"Task {task_name!r}: log_stdout must be True or False, got {value!r}")
+        raise TypeError(f"Task {task_name!r}: {option} must be True or False, got {value!r}")
     return value
 
 
@@ -125,9 +127,13 @@ class Task:
             as Python cannot stop a thread.
         log_stdout: send what the task prints during a flow run to its
             logger at INFO, one record per line, with the run context.
+        skip_on_upstream_skip: when an upstream task was skipped (a ``SKIP``
+            signal), skip this one too without running it (the default, as
+            in Prefect 1); False runs it.
 
     Raises:
-        TypeError: a bad name, retry_delay, timeout or log_stdout, or ``run``
+        TypeError: a bad name, retry_delay, timeout, log_stdout or
+            skip_on_upstream_skip, or ``run``
             uses a reserved parameter name (``upstream_tasks``, ``task_args``,
             ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
@@ -153,6 +159,7 @@ class Task:
         *,
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
+        skip_on_upstream_skip: bool = True,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -161,7 +168,10 @@ class Task:
         self.max_retries = _check_max_retries(max_retries, self.name)
         self.retry_delay = _check_retry_delay(retry_delay, self.name)
         self.timeout = _check_timeout(timeout, self.name)
-        self.log_stdout = _check_log_stdout(log_stdout, self.name)
+        self.log_stdout = _check_flag(log_stdout, self.name, "log_stdout")
+        self.skip_on_upstream_skip = _check_flag(
+            skip_on_upstream_skip, self.name, "skip_on_upstream_skip"
+        )
         signature = self._signature()
         if signature is not None:
             clash = sorted(RESERVED_ARGUMENTS.intersection(signature.parameters))
@@ -245,7 +255,7 @@ class Task:
         Return a copy of the task with some options changed.
 
         The options are ``name``, ``max_retries``, ``retry_delay``,
-        ``timeout`` and ``log_stdout``.
+        ``timeout``, ``log_stdout`` and ``skip_on_upstream_skip``.
 
         Raises:
             TypeError: another option, or a bad value.
@@ -266,8 +276,9 @@ class Task:
             new.retry_delay = _check_retry_delay(task_args["retry_delay"], new.name)
         if "timeout" in task_args:
             new.timeout = _check_timeout(task_args["timeout"], new.name)
-        if "log_stdout" in task_args:
-            new.log_stdout = _check_log_stdout(task_args["log_stdout"], new.name)
+        for flag in ("log_stdout", "skip_on_upstream_skip"):
+            if flag in task_args:
+                setattr(new, flag, _check_flag(task_args[flag], new.name, flag))
         return new
 
     def __call__(
@@ -415,6 +426,7 @@ class FunctionTask(Task):
         *,
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
+        skip_on_upstream_skip: bool = True,
         **unknown: Never,
     ) -> None:
         if not callable(fn):
@@ -432,6 +444,7 @@ class FunctionTask(Task):
             retry_delay=retry_delay,
             timeout=timeout,
             log_stdout=log_stdout,
+            skip_on_upstream_skip=skip_on_upstream_skip,
             **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -461,6 +474,7 @@ def task(
     retry_delay: timedelta | float | None = None,
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
+    skip_on_upstream_skip: bool = True,
     **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
@@ -474,6 +488,7 @@ def task(
     retry_delay: timedelta | float | None = None,
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
+    skip_on_upstream_skip: bool = True,
     **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
@@ -487,6 +502,8 @@ def task(
         timeout: end a try that runs longer (seconds or timedelta) as
             :class:`~structflow.engine.TimedOut`; None for no limit.
         log_stdout: send what the task prints to its logger, line by line.
+        skip_on_upstream_skip: skip the task when an upstream task was
+            skipped (the default); False runs it.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -508,6 +525,7 @@ def task(
         "retry_delay": retry_delay,
         "timeout": timeout,
         "log_stdout": log_stdout,
+        "skip_on_upstream_skip": skip_on_upstream_skip,
     }
     if fn is not None:
         return FunctionTask(fn, **options)
@@ -519,7 +537,8 @@ def task(
     _check_max_retries(max_retries, shown)
     _check_retry_delay(retry_delay, shown)
     _check_timeout(timeout, shown)
-    _check_log_stdout(log_stdout, shown)
+    _check_flag(log_stdout, shown, "log_stdout")
+    _check_flag(skip_on_upstream_skip, shown, "skip_on_upstream_skip")
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
         return FunctionTask(func, **options)
