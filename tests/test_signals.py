@@ -46,7 +46,7 @@ def test_fail_is_a_failure_logged_as_a_note_and_retried(collect: Collect) -> Non
     assert len(tries) == 2
     notes = [r for r in collect.named("structflow.TaskRunner") if "signal" in r.getMessage()]
     assert [(r.levelno, r.getMessage(), r.exc_info) for r in notes] == [
-        (logging.INFO, "Task 'check': FAIL signal raised: FAIL('no rows today')", None)
+        (logging.INFO, "FAIL signal raised: FAIL('no rows today')", None)
     ] * 2
     assert not [r for r in collect.records if r.levelno >= logging.ERROR and "check" in r.msg]
     assert finished_states(collect)["check"] == ["Retrying", "Failed"]

@@ -197,10 +197,9 @@ def run_task(call: TaskCall) -> State:
             else:
                 value = _run_with_options(call, name, logger)
         except PrefectStateSignal as signal:
-            # The task chose its state: a note, not an error with a traceback.
-            runner_logger.info(
-                f"Task '{name}': {type(signal).__name__} signal raised: {_safe_repr(signal)}"
-            )
+            # The task chose its state: a note, not an error with a traceback,
+            # worded as Prefect 1's (the record's task_name says which task).
+            runner_logger.info(f"{type(signal).__name__} signal raised: {_safe_repr(signal)}")
             state = _signal_state(call, signal)
         except TaskTimeoutError as exc:
             runner_logger.error(
