@@ -28,7 +28,7 @@ import structflow
 from needs import require
 from receivers import HTTPReceiver, SyslogReceiver
 from structflow._setup import ensure_configured
-from structflow.engine import Flow, Skipped, Task, signals, task
+from structflow.engine import Flow, Skipped, State, Success, Task, signals, task
 from structflow.executors import DaskExecutor, Executor, LocalExecutor, ThreadExecutor
 from structflow.executors import dask as dask_executor
 from structflow.handlers import HTTPHandler, SyslogHandler
@@ -287,6 +287,33 @@ def test_signals_from_a_worker_keep_their_state_and_result(executor: DaskExecuto
     assert isinstance(state.result[skipped], Skipped)
     assert state.result[skipped].result == {"rows": 0}
     assert state.result[after].result == 3
+
+
+def double_result(obj: Any, old: State, new: State) -> State:
+    """A state handler: doubles a successful task run's result."""
+    if type(new) is Success:
+        structflow.context.get("logger").info("doubling on %s", os.getpid())
+        return Success(message="doubled", result=2 * new.result)
+    return new
+
+
+def test_state_handlers_run_on_the_worker_in_the_runs_context(
+    executor: DaskExecutor, receiver: HTTPReceiver
+) -> None:
+    ship_to(receiver)
+    counted = total.copy(name="counted")
+    counted.state_handlers = (double_result,)
+    with Flow("dask-handlers") as flow:
+        result = counted([1, 2])
+
+    state = flow.run(executor=executor)
+    lines = receiver.lines()
+    flush_here()
+
+    assert state.result[result].result == 6
+    (note,) = [r for r in lines if r["message"].startswith("doubling on")]
+    assert note["task_name"] == "counted" and note["flow_name"] == "dask-handlers"
+    assert int(note["message"].split()[-1]) != os.getpid()
 
 
 def test_retries_on_workers_count_runs(receiver: HTTPReceiver, cluster: Any) -> None:

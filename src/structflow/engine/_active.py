@@ -76,8 +76,6 @@ PREFECT1_TASK_OPTIONS = frozenset(
     {
         "tags",
         "checkpoint",
-        "state_handlers",
-        "on_failure",
         "task_run_name",
         "nout",
         "slug",
@@ -96,8 +94,6 @@ PREFECT1_FLOW_OPTIONS = frozenset(
         "storage",
         "run_config",
         "result",
-        "state_handlers",
-        "on_failure",
         "validate",
         "terminal_state_handler",
     }

@@ -11,7 +11,7 @@ the flow's state.
 from __future__ import annotations
 
 import contextvars
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Never
 
@@ -26,6 +26,7 @@ from structflow.engine._active import (
     active,
     refuse_options,
 )
+from structflow.engine._state_handlers import StateHandler, check_state_handlers
 from structflow.engine.task import Parameter, Task, tasks_in, unmapped
 
 if TYPE_CHECKING:
@@ -84,6 +85,10 @@ class Flow(ContextVarScope):
             edge with a ``key`` passes the upstream result to that argument.
         reference_tasks: the tasks whose states decide the flow's state
             (see :meth:`set_reference_tasks`); defaults to the terminal tasks.
+        state_handlers: callables ``handler(flow, old_state, new_state)``
+            called when a run of the flow starts (``Pending`` ->
+            ``Running``) and ends; a state they return becomes the new state.
+        on_failure: ``callback(flow, state)``, called when a run ends failed.
 
     Example::
 
@@ -98,7 +103,8 @@ class Flow(ContextVarScope):
         flow.add_edge(task_a, task_b, key="x")
 
     Raises:
-        TypeError: a bad name, or *tasks* or *edges* that are not tasks and edges.
+        TypeError: a bad name, *tasks* or *edges* that are not tasks and
+            edges, or state handlers that are not callables.
         FlowError: edges that make a cycle, reference tasks not in the flow.
 
     .. versionadded:: 0.1.0
@@ -112,6 +118,8 @@ class Flow(ContextVarScope):
         tasks: Iterable[Task] | None = None,
         edges: Iterable[Edge] | None = None,
         reference_tasks: Iterable[Task] | None = None,
+        state_handlers: Iterable[StateHandler] | None = None,
+        on_failure: Callable[[Flow, State], object] | None = None,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -120,6 +128,7 @@ class Flow(ContextVarScope):
             raise TypeError(f"Flow name must be a non-empty str, got {name!r}")
         self.name = name
         self.executor = executor
+        self.state_handlers = check_state_handlers(state_handlers, on_failure, f"Flow {name!r}")
         # Dicts used as insertion-ordered sets, so runs are reproducible.
         self._tasks: dict[Task, None] = {}
         self._edges: dict[Edge, None] = {}

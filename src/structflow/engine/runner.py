@@ -44,15 +44,18 @@ from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
 from structflow._stdout import RedirectToLog, prints_to
-from structflow._values import unrepresentable
+from structflow._values import safe_repr
 from structflow.engine._active import FlowError
+from structflow.engine._state_handlers import call_state_handlers
 from structflow.engine._timeout import TaskTimeoutError, call_with_timeout
 from structflow.engine.flow import Flow, positional_names
 from structflow.engine.signals import RETRY, SKIP, SUCCESS, TRIGGERFAIL, PrefectStateSignal
 from structflow.engine.state import (
     Failed,
     Mapped,
+    Pending,
     Retrying,
+    Running,
     Skipped,
     State,
     Success,
@@ -90,13 +93,6 @@ class _EngineLogger:
 
     def __get__(self, instance: object, owner: type | None = None) -> Logger:
         return get_logger(self.name)
-
-
-def _safe_repr(obj: object) -> str:
-    try:
-        return repr(obj)
-    except Exception:
-        return unrepresentable(obj)
 
 
 def _full_name(task: Task, map_index: int | None) -> str:
@@ -190,47 +186,67 @@ def run_task(call: TaskCall) -> State:
     ):
         started = time.perf_counter()
         runner_logger.info(f"Task '{name}': Starting task run...", lifecycle="task_run_started")
-        state: State
-        try:
-            if task.timeout is None and not task.log_stdout:
-                value = task.run(*call.args, **call.kwargs)
-            else:
-                value = _run_with_options(call, name, logger)
-        except PrefectStateSignal as signal:
-            # The task chose its state: a note, not an error with a traceback,
-            # worded as Prefect 1's (the record's task_name says which task).
-            runner_logger.info(f"{type(signal).__name__} signal raised: {_safe_repr(signal)}")
-            state = _signal_state(call, signal)
-        except TaskTimeoutError as exc:
-            runner_logger.error(
-                f"Task '{name}': Task timed out during execution after {exc.timeout:g} s "
-                f"(its code keeps running in the background)"
+        handlers = task.state_handlers
+        running: State = Running(message="Starting task run.")
+        if handlers:
+            # A retry starts from Retrying, as in Prefect 1.
+            before = Pending() if call.run_count == 1 else Retrying(run_count=call.run_count - 1)
+            running = call_state_handlers(
+                task, handlers, before, running, runner_logger, f"Task '{name}'"
             )
-            timed_out = TimedOut(
-                message=f"Task timed out during execution after {exc.timeout:g} s.",
-                exception=exc,
-                traceback=exc.stack,
+        # A handler that failed ends the try before the task's code runs.
+        state = _run_try(call, name, logger, runner_logger) if running.is_running() else running
+        if handlers and running.is_running():
+            state = call_state_handlers(
+                task, handlers, running, state, runner_logger, f"Task '{name}'"
             )
-            state = _after_failed_try(call, timed_out)
-        except Exception as exc:
-            formatted = traceback.format_exc()
-            runner_logger.error(
-                f"Task '{name}': Exception encountered during task execution!", exc_info=True
-            )
-            failed = Failed(
-                message=f"Error during execution of task: {_safe_repr(exc)}",
-                exception=exc,
-                traceback=formatted,
-            )
-            state = _after_failed_try(call, failed)
-        else:
-            state = Success(message="Task run succeeded.", result=value)
         runner_logger.info(
             f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'",
             lifecycle="task_run_retrying" if isinstance(state, Retrying) else "task_run_finished",
             state=type(state).__name__,
             duration_s=_elapsed(started),
         )
+    return state
+
+
+def _run_try(call: TaskCall, name: str, logger: Logger, runner_logger: Logger) -> State:
+    """Run the task's code once; return the try's state (``Retrying`` while retries are left)."""
+    task = call.task
+    state: State
+    try:
+        if task.timeout is None and not task.log_stdout:
+            value = task.run(*call.args, **call.kwargs)
+        else:
+            value = _run_with_options(call, name, logger)
+    except PrefectStateSignal as signal:
+        # The task chose its state: a note, not an error with a traceback,
+        # worded as Prefect 1's (the record's task_name says which task).
+        runner_logger.info(f"{type(signal).__name__} signal raised: {safe_repr(signal)}")
+        state = _signal_state(call, signal)
+    except TaskTimeoutError as exc:
+        runner_logger.error(
+            f"Task '{name}': Task timed out during execution after {exc.timeout:g} s "
+            f"(its code keeps running in the background)"
+        )
+        timed_out = TimedOut(
+            message=f"Task timed out during execution after {exc.timeout:g} s.",
+            exception=exc,
+            traceback=exc.stack,
+        )
+        state = _after_failed_try(call, timed_out)
+    except Exception as exc:
+        formatted = traceback.format_exc()
+        runner_logger.error(
+            f"Task '{name}': Exception encountered during task execution!", exc_info=True
+        )
+        failed = Failed(
+            message=f"Error during execution of task: {safe_repr(exc)}",
+            exception=exc,
+            traceback=formatted,
+        )
+        state = _after_failed_try(call, failed)
+    else:
+        state = Success(message="Task run succeeded.", result=value)
     return state
 
 
@@ -312,7 +328,7 @@ class TaskRunner:
 
     def __init__(self, task: Task) -> None:
         if not isinstance(task, Task):
-            raise TypeError(f"TaskRunner needs a Task, got {_safe_repr(task)}")
+            raise TypeError(f"TaskRunner needs a Task, got {safe_repr(task)}")
         self.task = task
 
     def __repr__(self) -> str:
@@ -362,6 +378,14 @@ class _Submitted:
 #: The context key :func:`structflow.utilities.debug.raise_on_exception` sets,
 #: as Prefect 1's did.
 RAISE_ON_EXCEPTION = "raise_on_exception"
+
+
+class _NotStarted(Exception):
+    """A flow's state handler ended the run before any task ran."""
+
+    def __init__(self, state: State) -> None:
+        super().__init__(state)
+        self.state = state
 
 
 class _TaskRaised(Exception):
@@ -419,14 +443,25 @@ class FlowRunner:
             error: Exception | None = None
             state: State
             raised: BaseException | None = None
+            handlers = flow.state_handlers
+            label = f"Flow '{flow.name}'"
+            running: State = Running(message="Running flow.")
+            if handlers:
+                running = call_state_handlers(flow, handlers, Pending(), running, logger, label)
             try:
+                if not running.is_running():
+                    # A handler failed: no task runs.
+                    raise _NotStarted(running)
                 with executor.start():
                     scheduler.run()
+            except _NotStarted as exc:
+                state = exc.state
+                note = f"Flow run FAILED: {state.message}"
             except _TaskRaised as exc:
                 # The task runner has logged the traceback; the caller gets the exception.
                 raised = exc.error
                 note = (
-                    f"Flow run FAILED: task '{exc.name}' raised {_safe_repr(raised)} "
+                    f"Flow run FAILED: task '{exc.name}' raised {safe_repr(raised)} "
                     "(raise_on_exception)"
                 )
                 state = Failed(message=note, result=scheduler.states_in(order), exception=raised)
@@ -434,7 +469,7 @@ class FlowRunner:
                 error = exc
                 if scheduler.raise_on_exception:
                     raised = exc
-                note = f"Unexpected error while running flow: {_safe_repr(exc)}"
+                note = f"Unexpected error while running flow: {safe_repr(exc)}"
                 state = Failed(
                     message=note,
                     result=scheduler.states_in(order),
@@ -449,6 +484,19 @@ class FlowRunner:
                 else:
                     note = "Flow run FAILED: some reference tasks failed."
                     state = Failed(message="Some reference tasks failed.", result=states)
+            if handlers and running.is_running():
+                final = call_state_handlers(flow, handlers, running, state, logger, label)
+                if final is not state:
+                    state = final
+                    outcome = "SUCCESS" if state.is_successful() else "FAILED"
+                    note = f"Flow run {outcome}: {state.message} (set by a state handler)"
+            if (
+                raised is None
+                and scheduler.raise_on_exception
+                and isinstance(state, Failed)
+                and isinstance(state.exception, Exception)
+            ):
+                raised = state.exception  # a state handler's error
             logger.log(
                 logging.INFO if state.is_successful() else logging.ERROR,
                 note,
@@ -473,7 +521,7 @@ class FlowRunner:
         if not isinstance(chosen, Executor):
             raise TypeError(
                 f"Flow {self.flow.name!r}: executor must be a structflow.executors.Executor, "
-                f"got {_safe_repr(chosen)}"
+                f"got {safe_repr(chosen)}"
             )
         return chosen
 
@@ -491,7 +539,7 @@ class FlowRunner:
         if unknown:
             known = ", ".join(map(repr, params)) or "none"
             raise FlowError(
-                f"Flow {flow.name!r} has no parameter {', '.join(map(_safe_repr, unknown))}; "
+                f"Flow {flow.name!r} has no parameter {', '.join(map(safe_repr, unknown))}; "
                 f"its parameters are: {known}"
             )
         missing = [n for n, p in params.items() if p.required and n not in given]
@@ -551,27 +599,21 @@ class _Scheduler:
                 message="Upstream task was skipped; if this was not the intent, consider "
                 "changing `skip_on_upstream_skip=False` for this task."
             )
-            with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
-                self._log_finished(task.name, skipped, time.perf_counter())
-            self._finish(task, skipped)
+            self._settle_unrun(task, run_id, skipped)
             return
         not_ok = [u for u in upstream if not self.states[u].is_successful()]
         if not_ok:
             names = ", ".join(repr(u.name) for u in sorted(not_ok, key=lambda u: u.name))
-            state: State = TriggerFailed(
-                message=(
-                    f'Trigger was "all_successful" but some of the upstream tasks failed: {names}'
-                )
+            self._settle_unrun(
+                task,
+                run_id,
+                TriggerFailed(
+                    message=(
+                        f'Trigger was "all_successful" but some of the upstream tasks failed: '
+                        f"{names}"
+                    )
+                ),
             )
-            with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
-                self.logger.info(
-                    f"Task '{task.name}': Finished task run for task with final state: "
-                    f"'TriggerFailed'",
-                    lifecycle="task_run_finished",
-                    state="TriggerFailed",
-                    duration_s=0.0,
-                )
-            self._finish(task, state)
             return
         inputs = self.flow.inputs(task)
         if not inputs.mapped:
@@ -591,12 +633,14 @@ class _Scheduler:
                 children = self._map_calls(task, inputs)
             except FlowError as exc:
                 self.logger.error(f"Task '{task.name}': {exc}")
-                failed = Failed(message=str(exc), exception=exc)
+                failed = self._handled(task, Pending(), Failed(message=str(exc), exception=exc))
                 self._log_finished(task.name, failed, started)
                 self._finish(task, failed)
                 return
             if not children:
-                empty = Mapped(message="Mapped over no items.", result=[])
+                empty = self._handled(
+                    task, Pending(), Mapped(message="Mapped over no items.", result=[])
+                )
                 self._log_finished(task.name, empty, started)
                 self._finish(task, empty)
                 return
@@ -612,6 +656,27 @@ class _Scheduler:
                 task_slug=self.flow._slugs[task],
             )
             self._submit(call, parent)
+
+    def _settle_unrun(self, task: Task, run_id: str, state: State) -> None:
+        """End a task run its upstream states decided: its handlers, its finished record."""
+        with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
+            state = self._handled(task, Pending(), state)
+            self.logger.info(
+                f"Task '{task.name}': Finished task run for task with final state: "
+                f"'{type(state).__name__}'",
+                lifecycle="task_run_finished",
+                state=type(state).__name__,
+                duration_s=0.0,
+            )
+        self._finish(task, state)
+
+    def _handled(self, task: Task, old: State, new: State) -> State:
+        """*new* after the task's state handlers; called in the task run's context."""
+        if not task.state_handlers:
+            return new
+        return call_state_handlers(
+            task, task.state_handlers, old, new, self.logger, f"Task '{task.name}'"
+        )
 
     def _resolve(self, value: Any) -> Any:
         if isinstance(value, Task):
@@ -652,7 +717,7 @@ class _Scheduler:
                 ) from None
             except Exception as exc:
                 raise FlowError(
-                    f"cannot map over {label}: iterating over it raised {_safe_repr(exc)}"
+                    f"cannot map over {label}: iterating over it raised {safe_repr(exc)}"
                 ) from exc
             lengths[label] = len(seq)
             return seq
@@ -697,33 +762,35 @@ class _Scheduler:
         try:
             state = future.result()
             if not isinstance(state, State):
-                raise TypeError(f"the executor returned {_safe_repr(state)} instead of a State")
+                raise TypeError(f"the executor returned {safe_repr(state)} instead of a State")
         except Exception as exc:
             return self._executor_failure(submitted, exc)
         return state
 
-    def _executor_failure(self, submitted: _Submitted, exc: Exception) -> Failed:
+    def _executor_failure(self, submitted: _Submitted, exc: Exception) -> State:
         """Log and return the state of a task run the executor could not run or return."""
         call = submitted.call
         name = _full_name(call.task, call.map_index)
+        formatted = "".join(traceback.format_exception(exc))
+        failed = Failed(
+            message=f"Executor error: {safe_repr(exc)}", exception=exc, traceback=formatted
+        )
         with (
             context.restore(self.snapshot),
             _task_context(
                 call.task, call.task_run_id, call.map_index, call.run_count, call.task_slug
             ),
         ):
+            state = self._handled(call.task, Running(), failed)
             self.logger.error(
                 f"Task '{name}': the executor could not run the task or return its "
-                f"result: {_safe_repr(exc)}",
+                f"result: {safe_repr(exc)}",
                 exc_info=exc,
                 lifecycle="task_run_finished",
-                state="Failed",
+                state=type(state).__name__,
                 duration_s=_elapsed(submitted.started),
             )
-        formatted = "".join(traceback.format_exception(exc))
-        return Failed(
-            message=f"Executor error: {_safe_repr(exc)}", exception=exc, traceback=formatted
-        )
+        return state
 
     def _collect(self, submitted: _Submitted, state: State) -> None:
         call, parent = submitted.call, submitted.parent
@@ -767,6 +834,7 @@ class _Scheduler:
                 map_states=children,
             )
         with _task_context(parent.task, parent.task_run_id, None, 1, self.flow._slugs[parent.task]):
+            state = self._handled(parent.task, Pending(), state)
             self._log_finished(parent.task.name, state, parent.started)
         self._finish(parent.task, state)
 

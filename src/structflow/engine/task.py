@@ -26,6 +26,8 @@ from structflow.engine._active import (
     active,
     refuse_options,
 )
+from structflow.engine._state_handlers import StateHandler, check_state_handlers
+from structflow.engine.state import State
 from structflow.loggers import Logger, get_logger
 
 __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
@@ -130,10 +132,15 @@ class Task:
         skip_on_upstream_skip: when an upstream task was skipped (a ``SKIP``
             signal), skip this one too without running it (the default, as
             in Prefect 1); False runs it.
+        state_handlers: callables ``handler(task, old_state, new_state)``
+            called at each state change of the task's runs, in the run's
+            context; a state they return becomes the new state.
+        on_failure: ``callback(task, state)``, called when a run of the task
+            ends failed.
 
     Raises:
-        TypeError: a bad name, retry_delay, timeout, log_stdout or
-            skip_on_upstream_skip, or ``run``
+        TypeError: a bad name, retry_delay, timeout, log_stdout,
+            skip_on_upstream_skip, state_handlers or on_failure, or ``run``
             uses a reserved parameter name (``upstream_tasks``, ``task_args``,
             ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
@@ -160,6 +167,8 @@ class Task:
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
         skip_on_upstream_skip: bool = True,
+        state_handlers: Iterable[StateHandler] | None = None,
+        on_failure: Callable[[Task, State], object] | None = None,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -171,6 +180,9 @@ class Task:
         self.log_stdout = _check_flag(log_stdout, self.name, "log_stdout")
         self.skip_on_upstream_skip = _check_flag(
             skip_on_upstream_skip, self.name, "skip_on_upstream_skip"
+        )
+        self.state_handlers = check_state_handlers(
+            state_handlers, on_failure, f"Task {self.name!r}"
         )
         signature = self._signature()
         if signature is not None:
@@ -427,6 +439,8 @@ class FunctionTask(Task):
         timeout: timedelta | float | None = None,
         log_stdout: bool = False,
         skip_on_upstream_skip: bool = True,
+        state_handlers: Iterable[StateHandler] | None = None,
+        on_failure: Callable[[Task, State], object] | None = None,
         **unknown: Never,
     ) -> None:
         if not callable(fn):
@@ -445,6 +459,8 @@ class FunctionTask(Task):
             timeout=timeout,
             log_stdout=log_stdout,
             skip_on_upstream_skip=skip_on_upstream_skip,
+            state_handlers=state_handlers,
+            on_failure=on_failure,
             **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -475,6 +491,8 @@ def task(
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
     skip_on_upstream_skip: bool = True,
+    state_handlers: Iterable[StateHandler] | None = None,
+    on_failure: Callable[[Task, State], object] | None = None,
     **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
@@ -489,6 +507,8 @@ def task(
     timeout: timedelta | float | None = None,
     log_stdout: bool = False,
     skip_on_upstream_skip: bool = True,
+    state_handlers: Iterable[StateHandler] | None = None,
+    on_failure: Callable[[Task, State], object] | None = None,
     **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
@@ -504,6 +524,9 @@ def task(
         log_stdout: send what the task prints to its logger, line by line.
         skip_on_upstream_skip: skip the task when an upstream task was
             skipped (the default); False runs it.
+        state_handlers: ``handler(task, old_state, new_state)`` callables,
+            called at each state change (see :class:`Task`).
+        on_failure: ``callback(task, state)``, called when a run ends failed.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -519,6 +542,8 @@ def task(
     """
     if unknown:
         refuse_options("task()", unknown, PREFECT1_TASK_OPTIONS)
+    if isinstance(state_handlers, Iterator):
+        state_handlers = list(state_handlers)  # checked here, and used by each task made
     options: dict[str, Any] = {
         "name": name,
         "max_retries": max_retries,
@@ -526,6 +551,8 @@ def task(
         "timeout": timeout,
         "log_stdout": log_stdout,
         "skip_on_upstream_skip": skip_on_upstream_skip,
+        "state_handlers": state_handlers,
+        "on_failure": on_failure,
     }
     if fn is not None:
         return FunctionTask(fn, **options)
@@ -539,6 +566,7 @@ def task(
     _check_timeout(timeout, shown)
     _check_flag(log_stdout, shown, "log_stdout")
     _check_flag(skip_on_upstream_skip, shown, "skip_on_upstream_skip")
+    check_state_handlers(state_handlers, on_failure, f"Task {shown!r}")
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
         return FunctionTask(func, **options)
