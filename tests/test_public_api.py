@@ -24,6 +24,7 @@ def test_top_level_names_are_pinned() -> None:
         "get_logger",
         "task",
         # Prefect 1's top-level names, so that a port renames only the imports.
+        "triggers",
         "unmapped",
         "utilities",
     ]
@@ -51,6 +52,8 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.utilities.logging": ["get_logger", "RedirectToLog"],
         "structflow.utilities.debug": ["raise_on_exception"],
         "structflow.utilities.configuration": ["set_temporary_config"],
+        "structflow.engine.signals": ["FAIL", "SUCCESS", "SKIP", "RETRY", "TRIGGERFAIL"],
+        "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():

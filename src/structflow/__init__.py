@@ -8,7 +8,7 @@ ship records to HTTP endpoints and syslog without blocking the task.
 
 from __future__ import annotations
 
-from structflow import executors, utilities
+from structflow import executors, triggers, utilities
 from structflow._config import ConfigError
 from structflow._context import bound, context
 from structflow._setup import config, configure, get_logger
@@ -31,6 +31,7 @@ __all__ = [
     "executors",
     "get_logger",
     "task",
+    "triggers",
     "unmapped",
     "utilities",
 ]

@@ -74,15 +74,12 @@ def activate(flow: Wiring) -> contextvars.Token[Wiring | None]:
 #: what to remove rather than reading Python's "unexpected keyword argument".
 PREFECT1_TASK_OPTIONS = frozenset(
     {
-        "tags",
-        "checkpoint",
         "task_run_name",
         "nout",
         "slug",
         "cache_for",
         "cache_validator",
         "cache_key",
-        "trigger",
         "result",
         "target",
     }

@@ -323,6 +323,10 @@ class Flow(ContextVarScope):
             partial=True,
         )
 
+    def edges_to(self, task: Task) -> set[Edge]:
+        """Return the edges into *task* (one per upstream task and argument)."""
+        return {e for e in self._edges if e.downstream_task is task}
+
     def upstream_tasks(self, task: Task) -> set[Task]:
         """Return the tasks *task* depends on."""
         return set(self._upstream.get(task, ()))

@@ -63,6 +63,7 @@ from structflow.engine.state import (
     TriggerFailed,
 )
 from structflow.engine.task import Task, unmapped
+from structflow.engine.triggers import all_successful
 from structflow.executors import Executor, LocalExecutor, TaskFuture
 from structflow.loggers import Logger, get_logger
 
@@ -130,6 +131,7 @@ def _task_context(
         task_run_id=task_run_id,
         map_index=map_index,
         task_run_count=run_count,
+        task_tags=task.tags,
     ):
         yield logger
 
@@ -602,19 +604,26 @@ class _Scheduler:
             self._settle_unrun(task, run_id, skipped)
             return
         not_ok = [u for u in upstream if not self.states[u].is_successful()]
-        if not_ok:
-            names = ", ".join(repr(u.name) for u in sorted(not_ok, key=lambda u: u.name))
-            self._settle_unrun(
-                task,
-                run_id,
-                TriggerFailed(
-                    message=(
-                        f'Trigger was "all_successful" but some of the upstream tasks failed: '
-                        f"{names}"
-                    )
-                ),
-            )
-            return
+        if task.trigger is all_successful:
+            if not_ok:
+                names = ", ".join(repr(u.name) for u in sorted(not_ok, key=lambda u: u.name))
+                self._settle_unrun(
+                    task,
+                    run_id,
+                    TriggerFailed(
+                        message=(
+                            f'Trigger was "all_successful" but some of the upstream tasks '
+                            f"failed: {names}"
+                        )
+                    ),
+                )
+                return
+        else:
+            with _task_context(task, run_id, None, 1, self.flow._slugs[task]):
+                refused = self._trigger_refuses(task)
+            if refused is not None:
+                self._settle_unrun(task, run_id, refused)
+                return
         inputs = self.flow.inputs(task)
         if not inputs.mapped:
             args = tuple(self._resolve(a) for a in inputs.args)
@@ -656,6 +665,22 @@ class _Scheduler:
                 task_slug=self.flow._slugs[task],
             )
             self._submit(call, parent)
+
+    def _trigger_refuses(self, task: Task) -> State | None:
+        """Ask the task's own trigger; return the state it ends the run with, or None to run."""
+        upstream_states = {e: self.states[e.upstream_task] for e in self.flow.edges_to(task)}
+        try:
+            if task.trigger(upstream_states):
+                return None
+            return TriggerFailed(message="Trigger failed")
+        except TRIGGERFAIL as signal:
+            return TriggerFailed(message=str(signal), exception=signal)
+        except SKIP as signal:
+            return Skipped(message=signal.message, result=signal.result)
+        except Exception as exc:
+            note = f"Unexpected error while checking the trigger: {safe_repr(exc)}"
+            self.logger.error(f"Task '{task.name}': {note}", exc_info=True)
+            return Failed(message=note, exception=exc, traceback=traceback.format_exc())
 
     def _settle_unrun(self, task: Task, run_id: str, state: State) -> None:
         """End a task run its upstream states decided: its handlers, its finished record."""

@@ -28,6 +28,7 @@ from structflow.engine._active import (
 )
 from structflow.engine._state_handlers import StateHandler, check_state_handlers
 from structflow.engine.state import State
+from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
 
 __all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
@@ -112,6 +113,29 @@ def _check_flag(value: object, task_name: str, option: str) -> bool:
     return value
 
 
+def _check_trigger(value: object, task_name: str) -> Trigger:
+    if value is None:
+        return all_successful
+    if not callable(value):
+        raise TypeError(
+            f"Task {task_name!r}: trigger must be a callable trigger(upstream_states) such as "
+            f"structflow.triggers.all_finished, got {value!r}"
+        )
+    return value
+
+
+def _check_tags(value: object, task_name: str) -> set[str]:
+    if value is None:
+        return set()
+    if isinstance(value, str) or not isinstance(value, Iterable):
+        raise TypeError(f"Task {task_name!r}: tags must be a list of str, got {value!r}")
+    tags = list(value)
+    for tag in tags:
+        if not isinstance(tag, str):
+            raise TypeError(f"Task {task_name!r}: tags must be str, got {tag!r}")
+    return set(tags)
+
+
 class Task:
     """
     A unit of work in a flow; subclasses override :meth:`run`.
@@ -137,10 +161,18 @@ class Task:
             context; a state they return becomes the new state.
         on_failure: ``callback(task, state)``, called when a run of the task
             ends failed.
+        trigger: whether the task runs, given its upstream states (see
+            :mod:`structflow.triggers`); defaults to ``all_successful``.
+        tags: names for the task (a set of str), in the run context as
+            ``task_tags``.
+        checkpoint: accepted for code ported from Prefect 1 and changes
+            nothing: results are kept in memory, never written, as in a
+            Prefect 1 local run.
 
     Raises:
         TypeError: a bad name, retry_delay, timeout, log_stdout,
-            skip_on_upstream_skip, state_handlers or on_failure, or ``run``
+            skip_on_upstream_skip, state_handlers, on_failure, trigger, tags
+            or checkpoint, or ``run``
             uses a reserved parameter name (``upstream_tasks``, ``task_args``,
             ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
@@ -169,6 +201,9 @@ class Task:
         skip_on_upstream_skip: bool = True,
         state_handlers: Iterable[StateHandler] | None = None,
         on_failure: Callable[[Task, State], object] | None = None,
+        trigger: Trigger | None = None,
+        tags: Iterable[str] | None = None,
+        checkpoint: bool | None = None,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -183,6 +218,11 @@ class Task:
         )
         self.state_handlers = check_state_handlers(
             state_handlers, on_failure, f"Task {self.name!r}"
+        )
+        self.trigger = _check_trigger(trigger, self.name)
+        self.tags = _check_tags(tags, self.name)
+        self.checkpoint = (
+            None if checkpoint is None else _check_flag(checkpoint, self.name, "checkpoint")
         )
         signature = self._signature()
         if signature is not None:
@@ -441,6 +481,9 @@ class FunctionTask(Task):
         skip_on_upstream_skip: bool = True,
         state_handlers: Iterable[StateHandler] | None = None,
         on_failure: Callable[[Task, State], object] | None = None,
+        trigger: Trigger | None = None,
+        tags: Iterable[str] | None = None,
+        checkpoint: bool | None = None,
         **unknown: Never,
     ) -> None:
         if not callable(fn):
@@ -461,6 +504,9 @@ class FunctionTask(Task):
             skip_on_upstream_skip=skip_on_upstream_skip,
             state_handlers=state_handlers,
             on_failure=on_failure,
+            trigger=trigger,
+            tags=tags,
+            checkpoint=checkpoint,
             **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -493,6 +539,9 @@ def task(
     skip_on_upstream_skip: bool = True,
     state_handlers: Iterable[StateHandler] | None = None,
     on_failure: Callable[[Task, State], object] | None = None,
+    trigger: Trigger | None = None,
+    tags: Iterable[str] | None = None,
+    checkpoint: bool | None = None,
     **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
@@ -509,6 +558,9 @@ def task(
     skip_on_upstream_skip: bool = True,
     state_handlers: Iterable[StateHandler] | None = None,
     on_failure: Callable[[Task, State], object] | None = None,
+    trigger: Trigger | None = None,
+    tags: Iterable[str] | None = None,
+    checkpoint: bool | None = None,
     **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
@@ -527,6 +579,10 @@ def task(
         state_handlers: ``handler(task, old_state, new_state)`` callables,
             called at each state change (see :class:`Task`).
         on_failure: ``callback(task, state)``, called when a run ends failed.
+        trigger: whether the task runs, given its upstream states
+            (:mod:`structflow.triggers`; ``all_successful`` by default).
+        tags: names for the task, in the run context as ``task_tags``.
+        checkpoint: accepted from Prefect 1 code; changes nothing.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -553,6 +609,9 @@ def task(
         "skip_on_upstream_skip": skip_on_upstream_skip,
         "state_handlers": state_handlers,
         "on_failure": on_failure,
+        "trigger": trigger,
+        "tags": tags,
+        "checkpoint": checkpoint,
     }
     if fn is not None:
         return FunctionTask(fn, **options)
@@ -567,6 +626,12 @@ def task(
     _check_flag(log_stdout, shown, "log_stdout")
     _check_flag(skip_on_upstream_skip, shown, "skip_on_upstream_skip")
     check_state_handlers(state_handlers, on_failure, f"Task {shown!r}")
+    _check_trigger(trigger, shown)
+    if isinstance(tags, Iterator):
+        options["tags"] = tags = list(tags)
+    _check_tags(tags, shown)
+    if checkpoint is not None:
+        _check_flag(checkpoint, shown, "checkpoint")
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
         return FunctionTask(func, **options)
