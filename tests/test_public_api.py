@@ -17,11 +17,13 @@ def test_top_level_names_are_pinned() -> None:
         "Task",
         "__version__",
         "bound",
+        "case",
         "config",
         "configure",
         "context",
         "executors",
         "get_logger",
+        "merge",
         "task",
         # Prefect 1's top-level names, so that a port renames only the imports.
         "triggers",
@@ -54,6 +56,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.utilities.configuration": ["set_temporary_config"],
         "structflow.engine.signals": ["FAIL", "SUCCESS", "SKIP", "RETRY", "TRIGGERFAIL"],
         "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
+        "structflow.tasks.control_flow": ["case", "merge"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():

@@ -13,6 +13,7 @@ from structflow._config import ConfigError
 from structflow._context import bound, context
 from structflow._setup import config, configure, get_logger
 from structflow.engine import Flow, Parameter, Task, task, unmapped
+from structflow.engine.control_flow import case, merge
 
 # A literal (read by the build backend too): importlib.metadata would add
 # tens of milliseconds to every `import structflow`.
@@ -25,11 +26,13 @@ __all__ = [
     "Task",
     "__version__",
     "bound",
+    "case",
     "config",
     "configure",
     "context",
     "executors",
     "get_logger",
+    "merge",
     "task",
     "triggers",
     "unmapped",

@@ -17,10 +17,14 @@ __all__ = [
     "PREFECT1_FLOW_OPTIONS",
     "PREFECT1_RUN_OPTIONS",
     "PREFECT1_TASK_OPTIONS",
+    "CaseBlock",
     "FlowError",
     "Wiring",
     "activate",
     "active",
+    "close_case",
+    "open_case",
+    "open_cases",
     "refuse_options",
 ]
 
@@ -57,6 +61,32 @@ class FlowError(ValueError):
 
     .. versionadded:: 0.1.0
     """
+
+
+class CaseBlock(Protocol):
+    """What a flow tells an open ``with case(...)`` block (:class:`structflow.case` has it)."""
+
+    def add_task(self, task: Any, flow: Any) -> None: ...
+
+
+_cases: contextvars.ContextVar[tuple[CaseBlock, ...]] = contextvars.ContextVar(
+    "structflow_open_cases", default=()
+)
+
+
+def open_cases() -> tuple[CaseBlock, ...]:
+    """The ``with case(...)`` blocks open here, outermost first."""
+    return _cases.get()
+
+
+def open_case(block: CaseBlock) -> contextvars.Token[tuple[CaseBlock, ...]]:
+    """Open *block* inside the open ones; resetting the returned token closes it."""
+    return _cases.set((*_cases.get(), block))
+
+
+def close_case(token: contextvars.Token[tuple[CaseBlock, ...]]) -> None:
+    """Close the block :func:`open_case` opened."""
+    _cases.reset(token)
 
 
 def active() -> Wiring | None:

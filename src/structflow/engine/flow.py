@@ -24,6 +24,7 @@ from structflow.engine._active import (
     Wiring,
     activate,
     active,
+    open_cases,
     refuse_options,
 )
 from structflow.engine._state_handlers import StateHandler, check_state_handlers
@@ -231,6 +232,9 @@ class Flow(ContextVarScope):
         self._tasks[task] = None
         self._upstream[task] = {}
         self._downstream[task] = {}
+        # Each open `with case(...)` block runs its new tasks only on its condition.
+        for block in open_cases():
+            block.add_task(task, self)
         return task
 
     def add_edge(

@@ -1,0 +1,1 @@
+"""Import paths kept for code ported from Prefect 1 (``prefect.tasks.*``)."""
