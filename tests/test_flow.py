@@ -282,7 +282,7 @@ def test_add_edge_errors_name_the_problem_and_change_nothing() -> None:
 
 def test_bad_tasks_edges_and_reference_tasks_arguments_are_clear_errors() -> None:
     with pytest.raises(TypeError, match="Flow 'f': tasks= takes a list of Task objects"):
-        Flow("f", tasks=task_a)  # type: ignore[arg-type]
+        Flow("f", tasks=task_a)
     with pytest.raises(TypeError, match="Flow 'f': tasks= takes Task objects, got 'add'"):
         Flow("f", tasks=["add"])  # type: ignore[list-item]
     with pytest.raises(TypeError, match="Flow 'f': edges= takes Edge objects"):

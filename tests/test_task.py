@@ -55,9 +55,9 @@ def test_prefect_1_options_structflow_lacks_are_named_as_such() -> None:
 
     class Load(Task):
         def __init__(self) -> None:
-            super().__init__(name="load", target="x", nout=2)  # type: ignore[arg-type]
+            super().__init__(name="load", target="x", cache_key="k")  # type: ignore[arg-type]
 
-    with pytest.raises(TypeError, match=re.escape(f"got 'nout', 'target': {remove}")):
+    with pytest.raises(TypeError, match=re.escape(f"got 'cache_key', 'target': {remove}")):
         Load()
     with pytest.raises(TypeError, match=re.escape(f"Flow() got 'schedule': {remove}")):
         Flow("f", schedule=None)  # type: ignore[arg-type]

@@ -105,7 +105,6 @@ def activate(flow: Wiring) -> contextvars.Token[Wiring | None]:
 PREFECT1_TASK_OPTIONS = frozenset(
     {
         "task_run_name",
-        "nout",
         "slug",
         "cache_for",
         "cache_validator",

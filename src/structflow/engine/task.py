@@ -14,6 +14,7 @@ import copy
 import inspect
 import logging
 import math
+import typing
 from collections.abc import Callable, Iterable, Iterator
 from datetime import timedelta
 from typing import Any, Never, overload
@@ -31,7 +32,7 @@ from structflow.engine.state import State
 from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
 
-__all__ = ["FunctionTask", "Parameter", "Task", "task", "unmapped"]
+__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "task", "unmapped"]
 
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
@@ -136,6 +137,28 @@ def _check_tags(value: object, task_name: str) -> set[str]:
     return set(tags)
 
 
+def _check_nout(value: object, task_name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise TypeError(f"Task {task_name!r}: nout must be an int >= 1 or None, got {value!r}")
+    return value
+
+
+def _returned_tuple_length(fn: Callable[..., Any]) -> int | None:
+    """The length of a fixed-length tuple *fn*'s return annotation names, else None."""
+    try:
+        returned = typing.get_type_hints(fn).get("return")
+    except Exception:  # an annotation that does not resolve: nothing to infer
+        return None
+    if typing.get_origin(returned) is not tuple:
+        return None
+    items = typing.get_args(returned)
+    if not items or Ellipsis in items or items == ((),):
+        return None
+    return len(items)
+
+
 class Task:
     """
     A unit of work in a flow; subclasses override :meth:`run`.
@@ -168,11 +191,14 @@ class Task:
         checkpoint: accepted for code ported from Prefect 1 and changes
             nothing: results are kept in memory, never written, as in a
             Prefect 1 local run.
+        nout: how many results the task returns as a tuple, so that
+            ``a, b = task(...)`` works in a flow; inferred from a
+            ``-> tuple[int, str]`` return annotation when not given.
 
     Raises:
         TypeError: a bad name, retry_delay, timeout, log_stdout,
-            skip_on_upstream_skip, state_handlers, on_failure, trigger, tags
-            or checkpoint, or ``run``
+            skip_on_upstream_skip, state_handlers, on_failure, trigger, tags,
+            checkpoint or nout, or ``run``
             uses a reserved parameter name (``upstream_tasks``, ``task_args``,
             ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
@@ -204,6 +230,7 @@ class Task:
         trigger: Trigger | None = None,
         tags: Iterable[str] | None = None,
         checkpoint: bool | None = None,
+        nout: int | None = None,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -224,6 +251,7 @@ class Task:
         self.checkpoint = (
             None if checkpoint is None else _check_flag(checkpoint, self.name, "checkpoint")
         )
+        self.nout = _check_nout(nout, self.name)
         signature = self._signature()
         if signature is not None:
             clash = sorted(RESERVED_ARGUMENTS.intersection(signature.parameters))
@@ -362,6 +390,32 @@ class Task:
         action = "map" if mapped else "call"
         return self._add_copy(action, args, kwargs, upstream_tasks, task_args, mapped, flow)
 
+    def __getitem__(self, key: Any) -> Task:
+        """
+        ``task[key]`` in a flow: a task whose result is this task's ``result[key]``.
+
+        As Prefect 1's ``GetItem``: ``rows = load()["rows"]``. It runs after
+        this task, and is named ``<name>[<key>]``.
+
+        Raises:
+            FlowError: there is no active ``with Flow(...)`` block.
+        """
+        return GetItem(name=f"{self.name}[{key!r}]").bind(self, key)
+
+    def __iter__(self) -> Iterator[Task]:
+        """
+        ``a, b = task(...)``: one :meth:`__getitem__` task per result, for a task with ``nout``.
+
+        Raises:
+            TypeError: the task has no ``nout``.
+        """
+        if self.nout is None:
+            raise TypeError(
+                f"Task {self.name!r} is not iterable: for `a, b = task(...)`, make it with "
+                "nout=2 (or annotate run's return as tuple[..., ...]), as in Prefect 1"
+            )
+        return iter([self[i] for i in range(self.nout)])
+
     def map(
         self,
         *args: Any,
@@ -484,6 +538,7 @@ class FunctionTask(Task):
         trigger: Trigger | None = None,
         tags: Iterable[str] | None = None,
         checkpoint: bool | None = None,
+        nout: int | None = None,
         **unknown: Never,
     ) -> None:
         if not callable(fn):
@@ -507,6 +562,7 @@ class FunctionTask(Task):
             trigger=trigger,
             tags=tags,
             checkpoint=checkpoint,
+            nout=_returned_tuple_length(fn) if nout is None else nout,
             **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -520,6 +576,18 @@ class FunctionTask(Task):
             return inspect.signature(self.fn)
         except (TypeError, ValueError):
             return None
+
+
+class GetItem(Task):
+    """
+    Returns ``task_result[key]``: what ``task[key]`` adds to a flow.
+
+    .. versionadded:: 0.1.0
+    """
+
+    def run(self, task_result: Any, key: Any) -> Any:
+        """Return ``task_result[key]``."""
+        return task_result[key]
 
 
 @overload
@@ -542,6 +610,7 @@ def task(
     trigger: Trigger | None = None,
     tags: Iterable[str] | None = None,
     checkpoint: bool | None = None,
+    nout: int | None = None,
     **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
@@ -561,6 +630,7 @@ def task(
     trigger: Trigger | None = None,
     tags: Iterable[str] | None = None,
     checkpoint: bool | None = None,
+    nout: int | None = None,
     **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
@@ -583,6 +653,8 @@ def task(
             (:mod:`structflow.triggers`; ``all_successful`` by default).
         tags: names for the task, in the run context as ``task_tags``.
         checkpoint: accepted from Prefect 1 code; changes nothing.
+        nout: how many results the function returns as a tuple
+            (``a, b = task(...)``); inferred from ``-> tuple[int, str]``.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -612,6 +684,7 @@ def task(
         "trigger": trigger,
         "tags": tags,
         "checkpoint": checkpoint,
+        "nout": nout,
     }
     if fn is not None:
         return FunctionTask(fn, **options)
@@ -632,6 +705,7 @@ def task(
     _check_tags(tags, shown)
     if checkpoint is not None:
         _check_flag(checkpoint, shown, "checkpoint")
+    _check_nout(nout, shown)
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
         return FunctionTask(func, **options)
