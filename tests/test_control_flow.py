@@ -9,6 +9,7 @@ import pytest
 from sample_flows import Collect
 from structflow import Flow, Parameter, case, merge, task
 from structflow.engine import FlowError, Skipped, Success
+from structflow.tasks.control_flow import ifelse, switch
 
 
 @task
@@ -97,3 +98,44 @@ def test_case_is_checked() -> None:
         case(is_weekend, True),
     ):
         pass
+
+
+def test_switch_and_ifelse_run_one_branch_and_skip_the_rest() -> None:
+    @task
+    def kind(name: str) -> str:
+        return name.rsplit(".", 1)[-1]
+
+    @task
+    def read_csv() -> str:
+        return "csv rows"
+
+    @task
+    def read_json() -> str:
+        return "json rows"
+
+    @task
+    def count(n: int) -> int:
+        return n
+
+    @task
+    def many() -> str:
+        return "many"
+
+    @task
+    def few() -> str:
+        return "few"
+
+    with Flow("switching") as flow:
+        file_kind = kind(Parameter("name"))
+        switch(file_kind, {"csv": read_csv, "json": read_json})
+        ifelse(count(Parameter("n")), many, few)
+        rows = merge(read_csv, read_json)
+        size = merge(many, few)
+
+    state = flow.run(name="orders.json", n=0)
+    assert (state.result[rows].result, state.result[size].result) == ("json rows", "few")
+    assert type(state.result[read_csv]) is Skipped and type(state.result[many]) is Skipped
+    state = flow.run(name="orders.csv", n=5)
+    assert (state.result[rows].result, state.result[size].result) == ("csv rows", "many")
+    with pytest.raises(FlowError, match="switch\\(\\) is used inside a `with Flow"):
+        switch(file_kind, {})

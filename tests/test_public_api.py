@@ -56,7 +56,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.utilities.configuration": ["set_temporary_config"],
         "structflow.engine.signals": ["FAIL", "SUCCESS", "SKIP", "RETRY", "TRIGGERFAIL"],
         "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
-        "structflow.tasks.control_flow": ["case", "merge"],
+        "structflow.tasks.control_flow": ["case", "merge", "switch", "ifelse"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():

@@ -1,5 +1,5 @@
 """
-Prefect 1's conditional branches: ``with case(task, value):`` and ``merge(...)``.
+Prefect 1's branches: ``with case(task, value):``, ``switch``, ``ifelse`` and ``merge``.
 
 Tasks added to a flow inside ``with case(check, True):`` run only when
 ``check``'s result equals ``True``: the block adds a task named
@@ -22,7 +22,7 @@ from structflow.engine._active import FlowError, active, close_case, open_case
 from structflow.engine.signals import SKIP
 from structflow.engine.task import Task
 
-__all__ = ["CompareValue", "Merge", "case", "merge"]
+__all__ = ["CompareValue", "Merge", "case", "ifelse", "merge", "switch"]
 
 
 class CompareValue(Task):
@@ -128,3 +128,49 @@ def merge(*tasks: Task, flow: Any = None) -> Task:
     .. versionadded:: 0.1.0
     """
     return Merge().bind(*tasks, flow=flow)
+
+
+def switch(condition: Task, cases: dict[Any, Task], flow: Any = None) -> None:
+    """
+    Run each task of *cases* only when *condition*'s result is its key; skip the others.
+
+    ``switch(kind, {"csv": load_csv, "json": load_json})``: each task gets a
+    ``case(<key>)`` task upstream that skips it (and what follows it) on any
+    other result, as ``with case(...)`` does. *flow* defaults to the active one.
+
+    Raises:
+        TypeError: *condition* or a case is not a Task.
+        FlowError: no flow is given or active.
+
+    .. versionadded:: 0.1.0
+    """
+    if not isinstance(condition, Task):
+        raise TypeError(f"switch() needs a task whose result decides, got {condition!r}")
+    target = flow if flow is not None else active()
+    if target is None:
+        raise FlowError("switch() is used inside a `with Flow(...):` block, or given flow=")
+    for value, branch in cases.items():
+        if not isinstance(branch, Task):
+            raise TypeError(f"switch(): the case for {value!r} must be a Task, got {branch!r}")
+        match = CompareValue(value).bind(value=condition, flow=target)
+        branch.set_upstream(match, flow=target)
+
+
+def ifelse(condition: Task, true_task: Task, false_task: Task, flow: Any = None) -> None:
+    """
+    Run *true_task* when *condition*'s result is truthy, else *false_task*; skip the other.
+
+    As Prefect 1's ``ifelse``: the result is turned into a bool first.
+
+    .. versionadded:: 0.1.0
+    """
+    target = flow if flow is not None else active()
+    if target is None:
+        raise FlowError("ifelse() is used inside a `with Flow(...):` block, or given flow=")
+    truth = _Truth(name="bool").bind(condition, flow=target)
+    switch(truth, {True: true_task, False: false_task}, flow=target)
+
+
+class _Truth(Task):
+    def run(self, value: Any) -> bool:
+        return bool(value)
