@@ -57,6 +57,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.engine.signals": ["FAIL", "SUCCESS", "SKIP", "RETRY", "TRIGGERFAIL"],
         "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
         "structflow.tasks.control_flow": ["case", "merge", "switch", "ifelse"],
+        "structflow.utilities.edges": ["unmapped"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():
@@ -66,6 +67,9 @@ def test_design_names_import_from_their_modules() -> None:
     from structflow.utilities.logging import get_logger
 
     assert get_logger is structflow.get_logger
+    from structflow.utilities.edges import unmapped
+
+    assert unmapped is structflow.unmapped
     assert issubclass(structflow.ConfigError, ValueError)
 
 

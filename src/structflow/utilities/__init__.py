@@ -4,6 +4,6 @@
 # `structflow.utilities.debug.raise_on_exception()` and
 # `structflow.utilities.configuration.set_temporary_config()`, as `import
 # prefect` was for Prefect 1's.
-from structflow.utilities import configuration, debug, logging
+from structflow.utilities import configuration, debug, edges, logging
 
-__all__ = ["configuration", "debug", "logging"]
+__all__ = ["configuration", "debug", "edges", "logging"]
