@@ -135,6 +135,31 @@ def test_a_task_run_has_prefect_1s_date_keys_and_full_name() -> None:
     assert all(c["date"] == start for c in seen)  # one flow run, one start
 
 
+def test_run_context_keys_win_over_the_dates_as_in_prefect_1() -> None:
+    seen: list[dict[str, object]] = []
+
+    @structflow.task
+    def report() -> None:
+        seen.append(context.to_dict())
+
+    with structflow.Flow("f") as flow:
+        report()
+
+    assert flow.run(context={"today": "2024-01-31", "tenant": "acme"}).is_successful()
+    assert (seen[0]["today"], seen[0]["tenant"], seen[0]["flow_name"]) == (
+        "2024-01-31",
+        "acme",
+        "f",
+    )
+    start = seen[0]["date"]
+    assert isinstance(start, dt.datetime)  # the others still come from the run's start
+    assert seen[0]["yesterday"] == (start.date() - dt.timedelta(days=1)).isoformat()
+    with pytest.raises(TypeError, match=r"run\(context=\.\.\.\) cannot set 'flow_run_id'"):
+        flow.run(context={"flow_run_id": "mine"})
+    with pytest.raises(TypeError, match="takes a mapping of context keys"):
+        flow.run(context=[("today", "x")])  # type: ignore[arg-type]
+
+
 def test_context_takes_a_mapping() -> None:
     with context({"flow_name": "f", "user key": 1}):
         assert (context.flow_name, context["user key"]) == ("f", 1)

@@ -120,10 +120,10 @@ def test_a_keyword_that_is_no_parameter_is_refused_before_the_run(collect: Colle
         add(Parameter("x"), 1)
 
     with pytest.raises(TypeError) as info:
-        flow.run(xx=1, context={})
+        flow.run(xx=1)
     assert str(info.value) == (
         "Flow 'f': run() got 'xx', neither a parameter of the flow (its parameters: 'x') "
-        "nor an option of run() (parameters, executor)"
+        "nor an option of run() (parameters, executor, context)"
     )
     with pytest.raises(TypeError, match=r"run\(\) got 'run_on_schedule': Prefect 1 option"):
         flow.run(x=1, run_on_schedule=False)

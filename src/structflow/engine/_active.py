@@ -134,7 +134,6 @@ PREFECT1_RUN_OPTIONS = frozenset(
         "return_tasks",
         "state",
         "task_states",
-        "context",
         "task_contexts",
         "task_runner_state_handlers",
     }

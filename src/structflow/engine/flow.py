@@ -435,6 +435,7 @@ class Flow(ContextVarScope):
         self,
         parameters: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
+        context: Mapping[str, Any] | None = None,
         **by_name: Any,
     ) -> State:
         """
@@ -444,6 +445,11 @@ class Flow(ContextVarScope):
             parameters: values for the flow's :class:`Parameter` tasks.
             executor: where tasks run; defaults to the flow's executor, else
                 a :class:`structflow.executors.LocalExecutor`.
+            context: keys for the run context (``structflow.context``) of
+                this run, as Prefect 1's ``flow.run(context=...)``: they win
+                over the date keys (``flow.run(context={"today":
+                "2024-01-31"})``); the run's own keys (``flow_name``,
+                ``parameters``, ...) cannot be given.
             by_name: parameter values by name, as Prefect 1 took them
                 (``flow.run(x=1)``); one given both ways takes this value.
 
@@ -462,7 +468,7 @@ class Flow(ContextVarScope):
 
         if by_name:
             parameters = self._by_name(parameters, by_name)
-        return FlowRunner(self).run(parameters=parameters, executor=executor)
+        return FlowRunner(self).run(parameters=parameters, executor=executor, context=context)
 
     def _by_name(
         self, parameters: Mapping[str, Any] | None, by_name: dict[str, Any]
@@ -476,7 +482,7 @@ class Flow(ContextVarScope):
             raise TypeError(
                 f"Flow {self.name!r}: run() got {', '.join(map(repr, plain))}, neither a "
                 f"parameter of the flow (its parameters: {known}) nor an option of run() "
-                "(parameters, executor)"
+                "(parameters, executor, context)"
             )
         if others:
             refuse_options(f"Flow {self.name!r}: run()", others, PREFECT1_RUN_OPTIONS)

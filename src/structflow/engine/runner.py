@@ -43,6 +43,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
+from structflow._context import context as _context
 from structflow._stdout import RedirectToLog, prints_to
 from structflow._values import safe_repr
 from structflow.engine._active import FlowError
@@ -382,6 +383,12 @@ class _Submitted:
 RAISE_ON_EXCEPTION = "raise_on_exception"
 
 
+#: Context keys a flow run sets itself; run(context=...) cannot give them.
+_ENGINE_KEYS = frozenset(
+    {"logger", "flow_name", "flow_run_id", "parameters", "task_name", "task_run_id", "map_index"}
+)
+
+
 class _NotStarted(Exception):
     """A flow's state handler ended the run before any task ran."""
 
@@ -419,26 +426,29 @@ class FlowRunner:
         self,
         parameters: Mapping[str, Any] | None = None,
         executor: Executor | None = None,
+        context: Mapping[str, Any] | None = None,
     ) -> State:
         """
         Run the flow; see :meth:`structflow.Flow.run`.
 
         Raises:
             FlowError: unknown or missing required parameters, or a cycle.
-            TypeError: *parameters* is not a mapping, *executor* not an Executor.
+            TypeError: *parameters* or *context* is not a mapping, *executor*
+                not an Executor.
         """
         flow = self.flow
         values = self._parameter_values(parameters)
         executor = self._executor(executor)
+        run_keys = self._run_context(context)
         order = flow.sorted_tasks()
         logger = get_logger(FLOW_RUNNER_LOGGER)
         started = time.perf_counter()
-        with context(
+        with _context(
+            **run_keys,
             logger=get_logger(flow.name),
             flow_name=flow.name,
             flow_run_id=str(uuid.uuid4()),
             parameters=values,
-            **_dates(datetime.now(UTC)),
         ):
             logger.info(f"Beginning Flow run for '{flow.name}'", lifecycle="flow_run_started")
             scheduler = _Scheduler(flow, order, executor)
@@ -526,6 +536,24 @@ class FlowRunner:
                 f"got {safe_repr(chosen)}"
             )
         return chosen
+
+    def _run_context(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
+        """The date keys, then the keys *given* (which win over them, as in Prefect 1)."""
+        keys = _dates(datetime.now(UTC))
+        if given is None:
+            return keys
+        if not isinstance(given, Mapping) or not all(isinstance(k, str) for k in given):
+            raise TypeError(
+                f"Flow {self.flow.name!r}: run(context=...) takes a mapping of context keys "
+                f"to values, got {safe_repr(given)}"
+            )
+        reserved = sorted(set(given) & _ENGINE_KEYS)
+        if reserved:
+            raise TypeError(
+                f"Flow {self.flow.name!r}: run(context=...) cannot set "
+                f"{', '.join(map(repr, reserved))}; the flow run sets those"
+            )
+        return {**keys, **given}
 
     def _parameter_values(self, given: Mapping[str, Any] | None) -> dict[str, Any]:
         flow = self.flow
