@@ -24,6 +24,7 @@ def test_top_level_names_are_pinned() -> None:
         "executors",
         "get_logger",
         "merge",
+        "tags",
         "task",
         # Prefect 1's top-level names, so that a port renames only the imports.
         "triggers",

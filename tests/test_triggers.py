@@ -155,3 +155,26 @@ def test_tags_are_in_the_run_context_and_checkpoint_changes_nothing() -> None:
 def test_manual_only_says_it_is_not_there() -> None:
     with pytest.raises(ImportError, match="structflow has no manual_only trigger"):
         from structflow.triggers import manual_only  # noqa: F401
+
+
+def test_tags_blocks_tag_the_tasks_made_or_called_inside() -> None:
+    with structflow.tags("dev"):
+
+        @task(tags=["own"])
+        def made() -> None: ...
+
+    @task
+    def plain() -> Any:
+        return structflow.context.get("task_tags")
+
+    with Flow("f") as flow, structflow.tags("etl"), structflow.tags("nightly"):
+        called = plain()
+
+    assert made.tags == {"own", "dev"}
+    assert plain.tags == set() and called.tags == {"etl", "nightly"}
+    assert flow.run().result[called].result == {"etl", "nightly"}
+    with (
+        pytest.raises(TypeError, match="tags\\(\\) takes str names"),
+        structflow.tags(3),  # type: ignore[arg-type]
+    ):
+        pass

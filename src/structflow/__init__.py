@@ -14,6 +14,7 @@ from structflow._context import bound, context
 from structflow._setup import config, configure, get_logger
 from structflow.engine import Flow, Parameter, Task, task, unmapped
 from structflow.engine.control_flow import case, merge
+from structflow.engine.task import tags
 
 # A literal (read by the build backend too): importlib.metadata would add
 # tens of milliseconds to every `import structflow`.
@@ -33,6 +34,7 @@ __all__ = [
     "executors",
     "get_logger",
     "merge",
+    "tags",
     "task",
     "triggers",
     "unmapped",

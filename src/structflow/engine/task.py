@@ -16,6 +16,7 @@ import logging
 import math
 import typing
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, Never, overload
 
@@ -32,7 +33,7 @@ from structflow.engine.state import State
 from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
 
-__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "task", "unmapped"]
+__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "tags", "task", "unmapped"]
 
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
@@ -159,6 +160,33 @@ def _returned_tuple_length(fn: Callable[..., Any]) -> int | None:
     return len(items)
 
 
+def _context_tags() -> set[str]:
+    """The tags of the open ``with tags(...)`` blocks."""
+    value = context.get("tags")
+    return set(value) if isinstance(value, set | frozenset | list | tuple) else set()
+
+
+@contextmanager
+def tags(*names: str) -> Iterator[None]:
+    """
+    ``with tags("etl", "nightly"):`` - tasks made or called in the block get these tags.
+
+    Prefect 1's ``prefect.tags``: the tags are added to those of each task
+    created (``Task(...)``, ``@task``) or copied into a flow (``task(...)``)
+    inside the block, and are the context key ``tags`` meanwhile. Blocks nest.
+
+    Raises:
+        TypeError: a tag is not a str.
+
+    .. versionadded:: 0.1.0
+    """
+    for name in names:
+        if not isinstance(name, str):
+            raise TypeError(f"tags() takes str names, got {name!r}")
+    with context(tags=_context_tags() | set(names)):
+        yield
+
+
 class Task:
     """
     A unit of work in a flow; subclasses override :meth:`run`.
@@ -247,7 +275,7 @@ class Task:
             state_handlers, on_failure, f"Task {self.name!r}"
         )
         self.trigger = _check_trigger(trigger, self.name)
-        self.tags = _check_tags(tags, self.name)
+        self.tags = _check_tags(tags, self.name) | _context_tags()
         self.checkpoint = (
             None if checkpoint is None else _check_flag(checkpoint, self.name, "checkpoint")
         )
@@ -348,6 +376,7 @@ class Task:
                 f"allowed: {', '.join(sorted(_COPY_OPTIONS))}"
             )
         new = copy.copy(self)
+        new.tags = self.tags | _context_tags()  # as Prefect 1's copy: the open tags() blocks'
         if "name" in task_args:
             new.name = _check_name(task_args["name"], "Task name")
         if "max_retries" in task_args:
