@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
+import structflow
 from sample_flows import Collect, add
 from structflow import Flow, task
-from structflow.engine import Failed, Skipped, Success, TriggerFailed, signals
-from structflow.engine.signals import FAIL, RETRY, SKIP, SUCCESS, TRIGGERFAIL
+from structflow.engine import Failed, Skipped, State, Success, TriggerFailed, signals
+from structflow.engine.signals import FAIL, LOOP, RETRY, SKIP, SUCCESS, TRIGGERFAIL
 from structflow.utilities.debug import raise_on_exception
 
 
@@ -188,8 +189,8 @@ def test_under_raise_on_exception_failures_raise_and_skips_do_not() -> None:
 
 
 def test_prefect_1_signals_structflow_lacks_say_so_on_import() -> None:
-    with pytest.raises(ImportError, match="structflow has no LOOP signal: Prefect 1 used it for"):
-        from structflow.engine.signals import LOOP  # noqa: F401
+    with pytest.raises(ImportError, match="structflow has no PAUSE signal: Prefect 1 used it for"):
+        from structflow.engine.signals import PAUSE  # noqa: F401
     with pytest.raises(AttributeError):
         signals.NOT_A_SIGNAL  # noqa: B018
 
@@ -199,3 +200,65 @@ def test_skip_on_upstream_skip_is_checked_and_copied() -> None:
         task(skip_on_upstream_skip="no")  # type: ignore[call-overload]
     assert add.copy(skip_on_upstream_skip=False).skip_on_upstream_skip is False
     assert add.skip_on_upstream_skip is True
+
+
+def test_loop_runs_the_task_again_with_its_result_in_one_task_run(collect: Collect) -> None:
+    @task
+    def page(total: int) -> list[int]:
+        # Prefect 1's pagination idiom: the loop count and result in the context.
+        count = structflow.context.get("task_loop_count", 1)
+        pages = structflow.context.get("task_loop_result", [])
+        if count < total:
+            raise LOOP(f"page {count}", result=[*pages, count])
+        return [*pages, count]
+
+    with Flow("f") as flow:
+        pages = page(4)
+        doubled = add(pages, pages)
+
+    state = flow.run()
+
+    assert state.result[pages].result == [1, 2, 3, 4]
+    assert state.result[doubled].result == [1, 2, 3, 4, 1, 2, 3, 4]
+    notes = [r.getMessage() for r in collect.named("structflow.TaskRunner")]
+    assert [n for n in notes if "LOOP" in n] == [
+        f"LOOP signal raised: LOOP('page {i}')" for i in (1, 2, 3)
+    ]
+    # One task run: one start, one end, whatever the iterations.
+    assert finished_states(collect)["page"] == ["Success"]
+    assert sum(n == "Task 'page': Starting task run..." for n in notes) == 1
+
+
+def test_a_retry_resumes_a_loop_where_it_failed_and_handlers_see_each_iteration() -> None:
+    changes: list[str] = []
+    tries: list[int] = []
+
+    def watch(t: object, old: State, new: State) -> State:
+        changes.append(f"{type(old).__name__}->{type(new).__name__}")
+        return new
+
+    @task(max_retries=1, state_handlers=[watch])
+    def steps() -> int:
+        count = structflow.context.get("task_loop_count", 1)
+        tries.append(count)
+        if count == 2 and tries.count(2) == 1:
+            raise ConnectionError("dropped")
+        if count < 3:
+            raise LOOP(result=count)
+        return int(structflow.context.get("task_loop_result")) * 10
+
+    with Flow("f") as flow:
+        out = steps()
+
+    assert flow.run().result[out].result == 20
+    assert tries == [1, 2, 2, 3]  # the retry resumed at iteration 2
+    assert changes == [
+        "Pending->Running",
+        "Running->Looped",
+        "Looped->Running",
+        "Running->Retrying",
+        "Retrying->Running",
+        "Running->Looped",
+        "Looped->Running",
+        "Running->Success",
+    ]

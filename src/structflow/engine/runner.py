@@ -50,9 +50,10 @@ from structflow.engine._active import FlowError
 from structflow.engine._state_handlers import call_state_handlers
 from structflow.engine._timeout import TaskTimeoutError, call_with_timeout
 from structflow.engine.flow import Flow, positional_names
-from structflow.engine.signals import RETRY, SKIP, SUCCESS, TRIGGERFAIL, PrefectStateSignal
+from structflow.engine.signals import LOOP, RETRY, SKIP, SUCCESS, TRIGGERFAIL, PrefectStateSignal
 from structflow.engine.state import (
     Failed,
+    Looped,
     Mapped,
     Pending,
     Retrying,
@@ -152,6 +153,8 @@ class TaskCall:
         run_count: 1 for the first try, 2 for the first retry, ...
         task_slug: the task's slug in its flow (``<name>-<n>``), the same
             for a mapped task's children; None outside a flow.
+        loop: for a retry of a looping task, the iteration to resume and
+            its ``task_loop_result``; None to start from the first.
 
     .. versionadded:: 0.1.0
     """
@@ -164,6 +167,7 @@ class TaskCall:
     map_index: int | None = None
     run_count: int = 1
     task_slug: str | None = None
+    loop: tuple[int, Any] | None = None
 
 
 def run_task(call: TaskCall) -> State:
@@ -190,19 +194,28 @@ def run_task(call: TaskCall) -> State:
         started = time.perf_counter()
         runner_logger.info(f"Task '{name}': Starting task run...", lifecycle="task_run_started")
         handlers = task.state_handlers
-        running: State = Running(message="Starting task run.")
-        if handlers:
-            # A retry starts from Retrying, as in Prefect 1.
-            before = Pending() if call.run_count == 1 else Retrying(run_count=call.run_count - 1)
-            running = call_state_handlers(
-                task, handlers, before, running, runner_logger, f"Task '{name}'"
+        label = f"Task '{name}'"
+        # A retry starts from Retrying, as in Prefect 1.
+        before: State = Pending() if call.run_count == 1 else Retrying(run_count=call.run_count - 1)
+        loop = call.loop
+        while True:  # once, or once per iteration of a task that raises LOOP
+            running: State = Running(message="Starting task run.")
+            if handlers:
+                running = call_state_handlers(task, handlers, before, running, runner_logger, label)
+            if not running.is_running():
+                state = running  # a handler that failed: the task's code does not run
+                break
+            loop_keys = (
+                {} if loop is None else {"task_loop_count": loop[0], "task_loop_result": loop[1]}
             )
-        # A handler that failed ends the try before the task's code runs.
-        state = _run_try(call, name, logger, runner_logger) if running.is_running() else running
-        if handlers and running.is_running():
-            state = call_state_handlers(
-                task, handlers, running, state, runner_logger, f"Task '{name}'"
-            )
+            with context(**loop_keys):
+                state = _run_try(call, name, logger, runner_logger)
+            if handlers:
+                state = call_state_handlers(task, handlers, running, state, runner_logger, label)
+            if not isinstance(state, Looped):
+                break
+            before = state
+            loop = (state.loop_count + 1, state.result)
         runner_logger.info(
             f"Task '{name}': Finished task run for task with final state: '{type(state).__name__}'",
             lifecycle="task_run_retrying" if isinstance(state, Retrying) else "task_run_finished",
@@ -262,9 +275,21 @@ def _run_with_options(call: TaskCall, name: str, logger: Logger) -> Any:
         return call_with_timeout(task.run, call.args, call.kwargs, task.timeout, name)
 
 
+def _loop() -> tuple[int, Any]:
+    """The iteration this try is in, and its ``task_loop_result`` (1 and None at first)."""
+    return context.get("task_loop_count", 1), context.get("task_loop_result")
+
+
+def _loop_to_resume() -> tuple[int, Any] | None:
+    """Where a retry of this try resumes a loop; None outside one."""
+    return _loop() if "task_loop_count" in context else None
+
+
 def _signal_state(call: TaskCall, signal: PrefectStateSignal) -> State:
     """The state a task's signal asks for (see :mod:`structflow.engine.signals`)."""
     message = signal.message
+    if isinstance(signal, LOOP):
+        return Looped(message=message, result=signal.result, loop_count=_loop()[0])
     if isinstance(signal, SUCCESS):
         return Success(message=message, result=signal.result)
     if isinstance(signal, SKIP):
@@ -286,6 +311,7 @@ def _signal_state(call: TaskCall, signal: PrefectStateSignal) -> State:
             run_count=call.run_count,
             exception=signal,
             traceback=formatted,
+            loop=_loop_to_resume(),
         )
     failed = Failed(message=message, result=signal.result, exception=signal, traceback=formatted)
     return _after_failed_try(call, failed)
@@ -310,6 +336,7 @@ def _after_failed_try(call: TaskCall, failed: Failed) -> State:
         run_count=call.run_count,
         exception=failed.exception,
         traceback=failed.traceback,
+        loop=_loop_to_resume(),
     )
 
 
@@ -853,7 +880,7 @@ class _Scheduler:
             delay = 0.0
             if state.start_time is not None:
                 delay = max(0.0, (state.start_time - datetime.now(UTC)).total_seconds())
-            next_call = replace(call, run_count=call.run_count + 1)
+            next_call = replace(call, run_count=call.run_count + 1, loop=state.loop)
             heapq.heappush(
                 self.retries,
                 _DueRetry(time.monotonic() + delay, next(self._seq), next_call, parent),

@@ -5,11 +5,12 @@ Prefect 1's signals: exceptions a task raises to choose its own final state.
 ``max_retries`` allows), ``SUCCESS`` ends it ``Success``, ``SKIP`` ends it
 ``Skipped`` (and skips the tasks downstream, unless they were made with
 ``skip_on_upstream_skip=False``), ``RETRY`` runs it again whatever
-``max_retries`` says, and ``TRIGGERFAIL`` ends it ``TriggerFailed``. The task
+``max_retries`` says, ``LOOP`` runs it again at once with a result to go on
+from, and ``TRIGGERFAIL`` ends it ``TriggerFailed``. The task
 runner logs ``FAIL signal raised: FAIL('no rows today')`` at INFO on
 ``structflow.TaskRunner``, without a traceback, as Prefect 1 did.
 
-Prefect 1's ``LOOP``, ``PAUSE``, ``VALIDATIONFAIL`` and ``ENDRUN`` have no
+Prefect 1's ``PAUSE``, ``VALIDATIONFAIL`` and ``ENDRUN`` have no
 counterpart: importing one says so.
 """
 
@@ -18,11 +19,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-__all__ = ["FAIL", "RETRY", "SKIP", "SUCCESS", "TRIGGERFAIL", "PrefectStateSignal"]
+__all__ = ["FAIL", "LOOP", "RETRY", "SKIP", "SUCCESS", "TRIGGERFAIL", "PrefectStateSignal"]
 
 #: Prefect 1's signals structflow lacks, and what they did.
 _ABSENT = {
-    "LOOP": "looping a task with its last result",
     "PAUSE": "pausing a task until it is resumed by hand",
     "VALIDATIONFAIL": "result validation",
     "ENDRUN": "ending a run from the engine's own pipeline",
@@ -105,6 +105,19 @@ class RETRY(PrefectStateSignal):
     ) -> None:
         super().__init__(message, result=result)
         self.start_time = start_time
+
+
+class LOOP(PrefectStateSignal):
+    """
+    Run the task again at once, in the same task run, with *result* to go on from.
+
+    The next iteration finds *result* as ``structflow.context.task_loop_result``
+    and its number as ``task_loop_count`` (2, 3, ...; absent in the first
+    iteration, so ``context.get("task_loop_count", 1)``); the value the task
+    finally returns is its result, as in Prefect 1.
+
+    .. versionadded:: 0.1.0
+    """
 
 
 def __getattr__(name: str) -> Any:

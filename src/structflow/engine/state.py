@@ -23,6 +23,7 @@ from typing import Any
 __all__ = [
     "Failed",
     "Finished",
+    "Looped",
     "Mapped",
     "Pending",
     "RemoteTaskError",
@@ -85,6 +86,10 @@ class State:
         """Return True for the state of a mapped task (one child run per item)."""
         return isinstance(self, Mapped)
 
+    def is_looped(self) -> bool:
+        """Return True between two iterations of a looping task (``LOOP``)."""
+        return isinstance(self, Looped)
+
     def is_skipped(self) -> bool:
         """Return True if the task was skipped (a ``SKIP`` signal, or an upstream task skipped)."""
         return isinstance(self, Skipped)
@@ -141,6 +146,27 @@ class Mapped(Success):
     ) -> None:
         super().__init__(message=message, result=result)
         self.map_states: list[State] = list(map_states or [])
+
+
+class Looped(Finished):
+    """
+    A task run raised ``LOOP``: it runs again at once, with ``result`` as
+    ``structflow.context.task_loop_result``. State handlers see it between
+    two iterations; a flow run's result never holds it.
+
+    Args:
+        message: the signal's message.
+        result: the value the next iteration gets.
+        loop_count: the iteration that raised it (1 for the first).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self, message: str | None = None, result: Any = None, *, loop_count: int = 1
+    ) -> None:
+        super().__init__(message=message, result=result)
+        self.loop_count = loop_count
 
 
 class Skipped(Success):
@@ -252,6 +278,8 @@ class Retrying(_CarriesException, Pending):
         run_count: how many tries have run so far.
         exception: the exception of the failed try.
         traceback: its formatted traceback.
+        loop: for a looping task (``LOOP``), the iteration that failed and
+            the ``task_loop_result`` it had: the retry resumes there.
 
     .. versionadded:: 0.1.0
     """
@@ -265,12 +293,14 @@ class Retrying(_CarriesException, Pending):
         run_count: int = 1,
         exception: BaseException | None = None,
         traceback: str | None = None,
+        loop: tuple[int, Any] | None = None,
     ) -> None:
         super().__init__(message=message, result=exception if result is None else result)
         self.start_time = start_time
         self.run_count = run_count
         self.exception = exception
         self.traceback = traceback
+        self.loop = loop
 
 
 def _dumps(obj: object) -> bytes:
