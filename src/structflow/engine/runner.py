@@ -178,7 +178,10 @@ def run_task(call: TaskCall) -> State:
     traceback on ``structflow.TaskRunner`` and returned as ``Failed`` (or
     ``Retrying`` when retries are left). A try that runs past the task's
     ``timeout`` ends the same way, as ``TimedOut``; with ``log_stdout``, what
-    the task prints is logged on its logger.
+    the task prints is logged on its logger. A signal the task raises
+    (:mod:`structflow.engine.signals`) sets the state instead, and ``LOOP``
+    runs the task's code again within this try. The task's state handlers
+    are called at each change, in the run context.
 
     .. versionadded:: 0.1.0
     """

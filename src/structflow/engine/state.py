@@ -6,7 +6,8 @@ finished states a user meets are :class:`Success` (and its mapped form
 :class:`Mapped`, and :class:`Skipped`), :class:`Failed` and
 :class:`TriggerFailed` (an upstream task did not succeed), and
 :class:`TimedOut` (a try ran past the task's ``timeout``). :class:`Retrying`
-sits between two tries of a task.
+sits between two tries of a task, and :class:`Looped` between two
+iterations of a task that raised ``LOOP``.
 
 States travel between processes when a Dask executor runs the task, so they
 pickle; an exception that cannot be pickled is replaced by a
