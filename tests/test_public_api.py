@@ -59,6 +59,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
         "structflow.tasks.control_flow": ["case", "merge", "switch", "ifelse"],
         "structflow.utilities.edges": ["unmapped"],
+        "structflow.engine.cache_validators": ["duration_only", "all_inputs", "all_parameters"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }
     for module_name, names in expected.items():

@@ -50,14 +50,14 @@ def test_bad_task_options_are_rejected() -> None:
 
 def test_prefect_1_options_structflow_lacks_are_named_as_such() -> None:
     remove = "Prefect 1 option(s) that structflow does not have; remove them"
-    with pytest.raises(TypeError, match=re.escape(f"task() got 'cache_for': {remove}")):
-        task(cache_for=60)  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match=re.escape(f"task() got 'task_run_name': {remove}")):
+        task(task_run_name="{x}")  # type: ignore[call-overload]
 
     class Load(Task):
         def __init__(self) -> None:
-            super().__init__(name="load", target="x", cache_key="k")  # type: ignore[arg-type]
+            super().__init__(name="load", target="x", result="r")  # type: ignore[arg-type]
 
-    with pytest.raises(TypeError, match=re.escape(f"got 'cache_key', 'target': {remove}")):
+    with pytest.raises(TypeError, match=re.escape(f"got 'result', 'target': {remove}")):
         Load()
     with pytest.raises(TypeError, match=re.escape(f"Flow() got 'schedule': {remove}")):
         Flow("f", schedule=None)  # type: ignore[arg-type]

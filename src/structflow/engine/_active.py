@@ -106,9 +106,6 @@ PREFECT1_TASK_OPTIONS = frozenset(
     {
         "task_run_name",
         "slug",
-        "cache_for",
-        "cache_validator",
-        "cache_key",
         "result",
         "target",
     }

@@ -46,6 +46,7 @@ from structflow._context import context
 from structflow._context import context as _context
 from structflow._stdout import RedirectToLog, prints_to
 from structflow._values import safe_repr
+from structflow.engine import _cache
 from structflow.engine._active import FlowError
 from structflow.engine._state_handlers import call_state_handlers
 from structflow.engine._timeout import TaskTimeoutError, call_with_timeout
@@ -201,7 +202,20 @@ def run_task(call: TaskCall) -> State:
         # A retry starts from Retrying, as in Prefect 1.
         before: State = Pending() if call.run_count == 1 else Retrying(run_count=call.run_count - 1)
         loop = call.loop
-        while True:  # once, or once per iteration of a task that raises LOOP
+        inputs = _cache.inputs_of(task, call.args, call.kwargs) if task.cache_for else {}
+        parameters = context.get("parameters")
+        cached = (
+            _cache.cached_state(task, inputs, parameters, runner_logger, label)
+            if task.cache_for
+            else None
+        )
+        state: State
+        if cached is not None:
+            # A kept result stands in for the run: the task's code does not run.
+            state = cached
+            if handlers:
+                state = call_state_handlers(task, handlers, before, state, runner_logger, label)
+        while cached is None:  # once, or once per iteration of a task that raises LOOP
             running: State = Running(message="Starting task run.")
             if handlers:
                 running = call_state_handlers(task, handlers, before, running, runner_logger, label)
@@ -213,6 +227,8 @@ def run_task(call: TaskCall) -> State:
             )
             with context(**loop_keys):
                 state = _run_try(call, name, logger, runner_logger)
+            if task.cache_for and type(state) is Success:
+                state = _cache.keep(task, state, inputs, parameters)
             if handlers:
                 state = call_state_handlers(task, handlers, running, state, runner_logger, label)
             if not isinstance(state, Looped):

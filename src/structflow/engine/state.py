@@ -22,6 +22,7 @@ from datetime import datetime
 from typing import Any
 
 __all__ = [
+    "Cached",
     "Failed",
     "Finished",
     "Looped",
@@ -86,6 +87,10 @@ class State:
     def is_mapped(self) -> bool:
         """Return True for the state of a mapped task (one child run per item)."""
         return isinstance(self, Mapped)
+
+    def is_cached(self) -> bool:
+        """Return True for a result kept by ``cache_for`` (or taken from the cache)."""
+        return isinstance(self, Cached)
 
     def is_looped(self) -> bool:
         """Return True between two iterations of a looping task (``LOOP``)."""
@@ -168,6 +173,35 @@ class Looped(Finished):
     ) -> None:
         super().__init__(message=message, result=result)
         self.loop_count = loop_count
+
+
+class Cached(Success):
+    """
+    A task run's result kept for later runs (``cache_for``), or taken from there.
+
+    Args:
+        message: the run's message.
+        result: the task's result.
+        cached_inputs: the arguments of the run that made it, by name.
+        cached_parameters: that flow run's parameters.
+        cached_result_expiration: when it stops being valid (aware UTC).
+
+    .. versionadded:: 0.1.0
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        result: Any = None,
+        *,
+        cached_inputs: dict[str, Any] | None = None,
+        cached_parameters: dict[str, Any] | None = None,
+        cached_result_expiration: datetime | None = None,
+    ) -> None:
+        super().__init__(message=message, result=result)
+        self.cached_inputs = cached_inputs
+        self.cached_parameters = cached_parameters
+        self.cached_result_expiration = cached_result_expiration
 
 
 class Skipped(Success):

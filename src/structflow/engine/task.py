@@ -15,6 +15,7 @@ import inspect
 import logging
 import math
 import typing
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -29,6 +30,7 @@ from structflow.engine._active import (
     refuse_options,
 )
 from structflow.engine._state_handlers import StateHandler, check_state_handlers
+from structflow.engine.cache_validators import CacheValidator, duration_only
 from structflow.engine.state import State
 from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
@@ -146,6 +148,30 @@ def _check_nout(value: object, task_name: str) -> int | None:
     return value
 
 
+def _check_cache(
+    cache_for: object, validator: object, key: object, task_name: str
+) -> tuple[timedelta | None, CacheValidator, str | None]:
+    duration = None if cache_for is None else _check_retry_delay(cache_for, task_name)
+    if duration is not None and duration <= timedelta(0):
+        raise ValueError(f"Task {task_name!r}: cache_for must be more than 0, got {cache_for!r}")
+    if validator is not None and not callable(validator):
+        raise TypeError(
+            f"Task {task_name!r}: cache_validator must be a callable validator(state, inputs, "
+            f"parameters) such as structflow.engine.cache_validators.all_inputs, got {validator!r}"
+        )
+    if key is not None and (not isinstance(key, str) or not key):
+        raise TypeError(f"Task {task_name!r}: cache_key must be a non-empty str, got {key!r}")
+    if duration is None and (validator is not None or key is not None):
+        # As Prefect 1 did: a warning, not an error, so that a port still runs.
+        warnings.warn(
+            f"Task {task_name!r}: cache_validator or cache_key without cache_for; "
+            "the task's results are not kept",
+            UserWarning,
+            stacklevel=4,
+        )
+    return duration, (validator if validator is not None else duration_only), key
+
+
 def _returned_tuple_length(fn: Callable[..., Any]) -> int | None:
     """The length of a fixed-length tuple *fn*'s return annotation names, else None."""
     try:
@@ -222,11 +248,18 @@ class Task:
         nout: how many results the task returns as a tuple, so that
             ``a, b = task(...)`` works in a flow; inferred from a
             ``-> tuple[int, str]`` return annotation when not given.
+        cache_for: keep each successful result this long (a timedelta or
+            seconds), in this process, for later runs to use instead of
+            running (see :mod:`structflow.engine.cache_validators`).
+        cache_validator: whether a kept result may stand in for a run;
+            ``duration_only`` by default.
+        cache_key: share kept results between tasks with the same key
+            (default: the task's name).
 
     Raises:
         TypeError: a bad name, retry_delay, timeout, log_stdout,
             skip_on_upstream_skip, state_handlers, on_failure, trigger, tags,
-            checkpoint or nout, or ``run``
+            checkpoint, nout, cache_for, cache_validator or cache_key, or ``run``
             uses a reserved parameter name (``upstream_tasks``, ``task_args``,
             ``flow``, ``mapped``).
         ValueError: a negative max_retries or retry_delay, or a timeout that
@@ -259,6 +292,9 @@ class Task:
         tags: Iterable[str] | None = None,
         checkpoint: bool | None = None,
         nout: int | None = None,
+        cache_for: timedelta | float | None = None,
+        cache_validator: CacheValidator | None = None,
+        cache_key: str | None = None,
         **unknown: Never,
     ) -> None:
         if unknown:
@@ -280,6 +316,9 @@ class Task:
             None if checkpoint is None else _check_flag(checkpoint, self.name, "checkpoint")
         )
         self.nout = _check_nout(nout, self.name)
+        self.cache_for, self.cache_validator, self.cache_key = _check_cache(
+            cache_for, cache_validator, cache_key, self.name
+        )
         signature = self._signature()
         if signature is not None:
             clash = sorted(RESERVED_ARGUMENTS.intersection(signature.parameters))
@@ -568,6 +607,9 @@ class FunctionTask(Task):
         tags: Iterable[str] | None = None,
         checkpoint: bool | None = None,
         nout: int | None = None,
+        cache_for: timedelta | float | None = None,
+        cache_validator: CacheValidator | None = None,
+        cache_key: str | None = None,
         **unknown: Never,
     ) -> None:
         if not callable(fn):
@@ -592,6 +634,9 @@ class FunctionTask(Task):
             tags=tags,
             checkpoint=checkpoint,
             nout=_returned_tuple_length(fn) if nout is None else nout,
+            cache_for=cache_for,
+            cache_validator=cache_validator,
+            cache_key=cache_key,
             **unknown,  # refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
@@ -640,6 +685,9 @@ def task(
     tags: Iterable[str] | None = None,
     checkpoint: bool | None = None,
     nout: int | None = None,
+    cache_for: timedelta | float | None = None,
+    cache_validator: CacheValidator | None = None,
+    cache_key: str | None = None,
     **unknown: Never,
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
@@ -660,6 +708,9 @@ def task(
     tags: Iterable[str] | None = None,
     checkpoint: bool | None = None,
     nout: int | None = None,
+    cache_for: timedelta | float | None = None,
+    cache_validator: CacheValidator | None = None,
+    cache_key: str | None = None,
     **unknown: Never,
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
@@ -684,6 +735,10 @@ def task(
         checkpoint: accepted from Prefect 1 code; changes nothing.
         nout: how many results the function returns as a tuple
             (``a, b = task(...)``); inferred from ``-> tuple[int, str]``.
+        cache_for: keep each successful result this long, for later runs
+            (see :class:`Task`).
+        cache_validator: whether a kept result may stand in for a run.
+        cache_key: share kept results between tasks with the same key.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -714,6 +769,9 @@ def task(
         "tags": tags,
         "checkpoint": checkpoint,
         "nout": nout,
+        "cache_for": cache_for,
+        "cache_validator": cache_validator,
+        "cache_key": cache_key,
     }
     if fn is not None:
         return FunctionTask(fn, **options)
@@ -735,6 +793,7 @@ def task(
     if checkpoint is not None:
         _check_flag(checkpoint, shown, "checkpoint")
     _check_nout(nout, shown)
+    _check_cache(cache_for, cache_validator, cache_key, shown)
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
         return FunctionTask(func, **options)
