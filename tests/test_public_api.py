@@ -22,6 +22,7 @@ def test_top_level_names_are_pinned() -> None:
         "configure",
         "context",
         "executors",
+        "flatten",
         "get_logger",
         "merge",
         "tags",
@@ -58,7 +59,7 @@ def test_design_names_import_from_their_modules() -> None:
         "structflow.engine.signals": ["FAIL", "SUCCESS", "SKIP", "RETRY", "TRIGGERFAIL"],
         "structflow.triggers": ["all_successful", "all_finished", "always_run", "any_failed"],
         "structflow.tasks.control_flow": ["case", "merge", "switch", "ifelse"],
-        "structflow.utilities.edges": ["unmapped"],
+        "structflow.utilities.edges": ["unmapped", "flatten"],
         "structflow.engine.cache_validators": ["duration_only", "all_inputs", "all_parameters"],
         "structflow.engine": ["FlowRunner", "TaskRunner", "TimedOut", "TaskTimeoutError"],
     }

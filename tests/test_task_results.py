@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from sample_flows import boom
-from structflow import Flow, task
+from structflow import Flow, flatten, task
 from structflow.engine import FlowError, TriggerFailed
+from structflow.utilities import edges
 
 
 @task(nout=2)
@@ -58,3 +59,28 @@ def test_what_cannot_be_unpacked_or_indexed_says_why() -> None:
         load["rows"]
     with pytest.raises(TypeError, match="nout must be an int >= 1 or None"):
         task(nout=0)
+
+
+def test_flatten_maps_over_a_list_of_lists_as_one_list() -> None:
+    @task
+    def pages() -> list[list[int]]:
+        return [[1, 2], [3]]
+
+    @task
+    def chunk(n: int) -> list[int]:
+        return list(range(n))
+
+    @task
+    def double(x: int) -> int:
+        return 2 * x
+
+    with Flow("f") as flow:
+        rows = double.map(flatten(pages()))
+        chunks = double.map(flatten(chunk.map([1, 2])))  # a mapped task's results
+        bad = double.map(flatten([1, 2]))
+
+    state = flow.run()
+    assert state.result[rows].result == [2, 4, 6]
+    assert state.result[chunks].result == [0, 0, 2]
+    assert state.result[bad].message == "cannot flatten [1, 2]: flatten takes a list of lists"
+    assert flatten is edges.flatten

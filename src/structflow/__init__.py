@@ -14,7 +14,7 @@ from structflow._context import bound, context
 from structflow._setup import config, configure, get_logger
 from structflow.engine import Flow, Parameter, Task, task, unmapped
 from structflow.engine.control_flow import case, merge
-from structflow.engine.task import tags
+from structflow.engine.task import flatten, tags
 
 # A literal (read by the build backend too): importlib.metadata would add
 # tens of milliseconds to every `import structflow`.
@@ -32,6 +32,7 @@ __all__ = [
     "configure",
     "context",
     "executors",
+    "flatten",
     "get_logger",
     "merge",
     "tags",

@@ -65,7 +65,7 @@ from structflow.engine.state import (
     TimedOut,
     TriggerFailed,
 )
-from structflow.engine.task import Task, unmapped
+from structflow.engine.task import Task, flatten, unmapped
 from structflow.engine.triggers import all_successful
 from structflow.executors import Executor, LocalExecutor, TaskFuture
 from structflow.loggers import Logger, get_logger
@@ -435,6 +435,23 @@ _ENGINE_KEYS = frozenset(
 )
 
 
+def _flattened(value: Any) -> list[Any]:
+    """*value* with one level of nesting removed (``flatten``); FlowError when it is not."""
+    if isinstance(value, str | bytes | bytearray | Mapping):
+        raise FlowError(f"cannot flatten a {type(value).__name__}; flatten takes a list of lists")
+    out: list[Any] = []
+    try:
+        for item in value:
+            if isinstance(item, str | bytes | bytearray | Mapping):
+                raise FlowError(f"cannot flatten: an item is a {type(item).__name__}, not a list")
+            out.extend(item)
+    except TypeError:
+        raise FlowError(
+            f"cannot flatten {safe_repr(value)[:200]}: flatten takes a list of lists"
+        ) from None
+    return out
+
+
 class _NotStarted(Exception):
     """A flow's state handler ended the run before any task ran."""
 
@@ -782,6 +799,8 @@ class _Scheduler:
             return self.states[value].result
         if isinstance(value, unmapped):
             return self._resolve(value.value)
+        if isinstance(value, flatten):
+            return _flattened(self._resolve(value.value))
         if type(value) is list:
             return [self._resolve(v) for v in value]
         if type(value) is tuple:

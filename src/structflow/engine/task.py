@@ -35,7 +35,7 @@ from structflow.engine.state import State
 from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
 
-__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "tags", "task", "unmapped"]
+__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "flatten", "tags", "task", "unmapped"]
 
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
@@ -45,7 +45,19 @@ _COPY_OPTIONS = frozenset(
 )
 
 
-class unmapped:  # noqa: N801 - the spelling Prefect 1 users know
+class _Marker:
+    """A value wrapped to say how :meth:`Task.map` takes it."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class unmapped(_Marker):  # noqa: N801 - the spelling Prefect 1 users know
     """
     Mark an argument of :meth:`Task.map` that every child receives whole.
 
@@ -54,13 +66,21 @@ class unmapped:  # noqa: N801 - the spelling Prefect 1 users know
     .. versionadded:: 0.1.0
     """
 
-    __slots__ = ("value",)
+    __slots__ = ()
 
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
-    def __repr__(self) -> str:
-        return f"unmapped({self.value!r})"
+class flatten(_Marker):  # noqa: N801 - the spelling Prefect 1 users know
+    """
+    Mark an argument of :meth:`Task.map` whose list of lists is mapped over as one list.
+
+    ``count.map(flatten(pages))`` runs one child per row of all the pages
+    (``pages`` a list of lists, or a mapped task's result). Only one level
+    is flattened.
+
+    .. versionadded:: 0.1.0
+    """
+
+    __slots__ = ()
 
 
 def _check_name(name: object, what: str) -> str:
@@ -864,7 +884,7 @@ def tasks_in(value: Any) -> Iterator[Task]:
     """Yield the tasks in an argument: the value itself, or inside lists, tuples and dicts."""
     if isinstance(value, Task):
         yield value
-    elif isinstance(value, unmapped):
+    elif isinstance(value, unmapped | flatten):
         yield from tasks_in(value.value)
     elif type(value) in (list, tuple):
         for item in value:

@@ -1,10 +1,9 @@
 """
-``structflow.utilities.edges``: Prefect 1's import path for ``unmapped``.
+``structflow.utilities.edges``: Prefect 1's import path for ``unmapped`` and ``flatten``.
 
-``unmapped`` here is :class:`structflow.unmapped`. Prefect 1's ``flatten``
-(mapping over a list of lists as one list) has no counterpart.
+They are :class:`structflow.unmapped` and :class:`structflow.flatten`.
 """
 
-from structflow.engine.task import unmapped
+from structflow.engine.task import flatten, unmapped
 
-__all__ = ["unmapped"]
+__all__ = ["flatten", "unmapped"]
