@@ -19,7 +19,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any, Never, overload
+from typing import Any, Never, TypedDict, Unpack, overload
 
 from structflow._context import context
 from structflow.engine._active import (
@@ -35,7 +35,17 @@ from structflow.engine.state import State
 from structflow.engine.triggers import Trigger, all_successful
 from structflow.loggers import Logger, get_logger
 
-__all__ = ["FunctionTask", "GetItem", "Parameter", "Task", "flatten", "tags", "task", "unmapped"]
+__all__ = [
+    "FunctionTask",
+    "GetItem",
+    "Parameter",
+    "Task",
+    "TaskOptions",
+    "flatten",
+    "tags",
+    "task",
+    "unmapped",
+]
 
 # Keyword arguments of Task.__call__ / Task.map that configure the wiring
 # rather than the run, so a task's run() cannot use them as parameter names.
@@ -231,6 +241,26 @@ def tags(*names: str) -> Iterator[None]:
             raise TypeError(f"tags() takes str names, got {name!r}")
     with context(tags=_context_tags() | set(names)):
         yield
+
+
+class TaskOptions(TypedDict, total=False):
+    """
+    The keyword-only options of :class:`Task`, as :func:`task` and
+    :class:`FunctionTask` take them; :class:`Task` documents each.
+    """
+
+    timeout: timedelta | float | None
+    log_stdout: bool
+    skip_on_upstream_skip: bool
+    state_handlers: Iterable[StateHandler] | None
+    on_failure: Callable[[Task, State], object] | None
+    trigger: Trigger | None
+    tags: Iterable[str] | None
+    checkpoint: bool | None
+    nout: int | None
+    cache_for: timedelta | float | None
+    cache_validator: CacheValidator | None
+    cache_key: str | None
 
 
 class Task:
@@ -617,20 +647,7 @@ class FunctionTask(Task):
         name: str | None = None,
         max_retries: int = 0,
         retry_delay: timedelta | float | None = None,
-        *,
-        timeout: timedelta | float | None = None,
-        log_stdout: bool = False,
-        skip_on_upstream_skip: bool = True,
-        state_handlers: Iterable[StateHandler] | None = None,
-        on_failure: Callable[[Task, State], object] | None = None,
-        trigger: Trigger | None = None,
-        tags: Iterable[str] | None = None,
-        checkpoint: bool | None = None,
-        nout: int | None = None,
-        cache_for: timedelta | float | None = None,
-        cache_validator: CacheValidator | None = None,
-        cache_key: str | None = None,
-        **unknown: Never,
+        **options: Unpack[TaskOptions],
     ) -> None:
         if not callable(fn):
             raise TypeError(f"@task needs a function, got {fn!r}")
@@ -641,23 +658,13 @@ class FunctionTask(Task):
             )
         self.fn = fn
         default_name = getattr(fn, "__name__", None) or type(fn).__name__
+        if options.get("nout") is None:
+            options["nout"] = _returned_tuple_length(fn)
         super().__init__(
-            name=default_name if name is None else name,
-            max_retries=max_retries,
-            retry_delay=retry_delay,
-            timeout=timeout,
-            log_stdout=log_stdout,
-            skip_on_upstream_skip=skip_on_upstream_skip,
-            state_handlers=state_handlers,
-            on_failure=on_failure,
-            trigger=trigger,
-            tags=tags,
-            checkpoint=checkpoint,
-            nout=_returned_tuple_length(fn) if nout is None else nout,
-            cache_for=cache_for,
-            cache_validator=cache_validator,
-            cache_key=cache_key,
-            **unknown,  # refused there, by name
+            default_name if name is None else name,
+            max_retries,
+            retry_delay,
+            **options,  # an unknown one is refused there, by name
         )
         self.__doc__ = getattr(fn, "__doc__", None)
 
@@ -696,19 +703,7 @@ def task(
     name: str | None = None,
     max_retries: int = 0,
     retry_delay: timedelta | float | None = None,
-    timeout: timedelta | float | None = None,
-    log_stdout: bool = False,
-    skip_on_upstream_skip: bool = True,
-    state_handlers: Iterable[StateHandler] | None = None,
-    on_failure: Callable[[Task, State], object] | None = None,
-    trigger: Trigger | None = None,
-    tags: Iterable[str] | None = None,
-    checkpoint: bool | None = None,
-    nout: int | None = None,
-    cache_for: timedelta | float | None = None,
-    cache_validator: CacheValidator | None = None,
-    cache_key: str | None = None,
-    **unknown: Never,
+    **options: Unpack[TaskOptions],
 ) -> Callable[[Callable[..., Any]], FunctionTask]: ...
 
 
@@ -719,19 +714,7 @@ def task(
     name: str | None = None,
     max_retries: int = 0,
     retry_delay: timedelta | float | None = None,
-    timeout: timedelta | float | None = None,
-    log_stdout: bool = False,
-    skip_on_upstream_skip: bool = True,
-    state_handlers: Iterable[StateHandler] | None = None,
-    on_failure: Callable[[Task, State], object] | None = None,
-    trigger: Trigger | None = None,
-    tags: Iterable[str] | None = None,
-    checkpoint: bool | None = None,
-    nout: int | None = None,
-    cache_for: timedelta | float | None = None,
-    cache_validator: CacheValidator | None = None,
-    cache_key: str | None = None,
-    **unknown: Never,
+    **options: Unpack[TaskOptions],
 ) -> FunctionTask | Callable[[Callable[..., Any]], FunctionTask]:
     """
     Turn a function into a task; use as ``@task`` or ``@task(name=..., ...)``.
@@ -741,24 +724,10 @@ def task(
         name: the task's name; defaults to the function's name.
         max_retries: how many times a failed run is tried again.
         retry_delay: wait before each retry (timedelta or seconds).
-        timeout: end a try that runs longer (seconds or timedelta) as
-            :class:`~structflow.engine.TimedOut`; None for no limit.
-        log_stdout: send what the task prints to its logger, line by line.
-        skip_on_upstream_skip: skip the task when an upstream task was
-            skipped (the default); False runs it.
-        state_handlers: ``handler(task, old_state, new_state)`` callables,
-            called at each state change (see :class:`Task`).
-        on_failure: ``callback(task, state)``, called when a run ends failed.
-        trigger: whether the task runs, given its upstream states
-            (:mod:`structflow.triggers`; ``all_successful`` by default).
-        tags: names for the task, in the run context as ``task_tags``.
-        checkpoint: accepted from Prefect 1 code; changes nothing.
-        nout: how many results the function returns as a tuple
-            (``a, b = task(...)``); inferred from ``-> tuple[int, str]``.
-        cache_for: keep each successful result this long, for later runs
-            (see :class:`Task`).
-        cache_validator: whether a kept result may stand in for a run.
-        cache_key: share kept results between tasks with the same key.
+        options: the keyword-only options of :class:`Task` (``timeout``,
+            ``log_stdout``, ``state_handlers``, ``trigger``, ``cache_for``,
+            ...), each documented there; ``nout`` is inferred from a
+            ``-> tuple[int, str]`` return annotation when not given.
 
     Returns:
         A :class:`FunctionTask`, or a decorator that makes one.
@@ -772,51 +741,23 @@ def task(
 
     .. versionadded:: 0.1.0
     """
+    unknown = {k: v for k, v in options.items() if k not in TaskOptions.__annotations__}
     if unknown:
         refuse_options("task()", unknown, PREFECT1_TASK_OPTIONS)
-    if isinstance(state_handlers, Iterator):
-        state_handlers = list(state_handlers)  # checked here, and used by each task made
-    options: dict[str, Any] = {
-        "name": name,
-        "max_retries": max_retries,
-        "retry_delay": retry_delay,
-        "timeout": timeout,
-        "log_stdout": log_stdout,
-        "skip_on_upstream_skip": skip_on_upstream_skip,
-        "state_handlers": state_handlers,
-        "on_failure": on_failure,
-        "trigger": trigger,
-        "tags": tags,
-        "checkpoint": checkpoint,
-        "nout": nout,
-        "cache_for": cache_for,
-        "cache_validator": cache_validator,
-        "cache_key": cache_key,
-    }
+    # An iterator is read once here: checked now, and used by each task made.
+    handlers, names = options.get("state_handlers"), options.get("tags")
+    if isinstance(handlers, Iterator):
+        options["state_handlers"] = list(handlers)
+    if isinstance(names, Iterator):
+        options["tags"] = list(names)
     if fn is not None:
-        return FunctionTask(fn, **options)
-
-    # Check the options now, so a mistake is reported at the decorator line.
-    shown = name if isinstance(name, str) else "<task>"
-    if name is not None:
-        _check_name(name, "@task(name=...)")
-    _check_max_retries(max_retries, shown)
-    _check_retry_delay(retry_delay, shown)
-    _check_timeout(timeout, shown)
-    _check_flag(log_stdout, shown, "log_stdout")
-    _check_flag(skip_on_upstream_skip, shown, "skip_on_upstream_skip")
-    check_state_handlers(state_handlers, on_failure, f"Task {shown!r}")
-    _check_trigger(trigger, shown)
-    if isinstance(tags, Iterator):
-        options["tags"] = tags = list(tags)
-    _check_tags(tags, shown)
-    if checkpoint is not None:
-        _check_flag(checkpoint, shown, "checkpoint")
-    _check_nout(nout, shown)
-    _check_cache(cache_for, cache_validator, cache_key, shown)
+        return FunctionTask(fn, name, max_retries, retry_delay, **options)
+    # A mistake is reported at the decorator line: Task checks every option
+    # (the function's name is not known yet).
+    Task("<task>" if name is None else name, max_retries, retry_delay, **options)
 
     def decorator(func: Callable[..., Any]) -> FunctionTask:
-        return FunctionTask(func, **options)
+        return FunctionTask(func, name, max_retries, retry_delay, **options)
 
     return decorator
 
