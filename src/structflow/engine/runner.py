@@ -43,7 +43,6 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from structflow._context import context
-from structflow._context import context as _context
 from structflow._stdout import RedirectToLog, prints_to
 from structflow._values import safe_repr
 from structflow.engine import _cache
@@ -74,6 +73,9 @@ if TYPE_CHECKING:
     from structflow.engine.flow import Inputs
 
 __all__ = ["FlowRunner", "TaskCall", "TaskRunner", "run_task"]
+
+# FlowRunner.run takes Prefect 1's `context=` argument, which hides the name.
+_context = context
 
 FLOW_RUNNER_LOGGER = "FlowRunner"
 TASK_RUNNER_LOGGER = "TaskRunner"
@@ -222,10 +224,12 @@ def run_task(call: TaskCall) -> State:
             if not running.is_running():
                 state = running  # a handler that failed: the task's code does not run
                 break
-            loop_keys = (
-                {} if loop is None else {"task_loop_count": loop[0], "task_loop_result": loop[1]}
-            )
-            with context(**loop_keys):
+            # Only a loop's later iterations get a context frame of their own.
+            with (
+                nullcontext()
+                if loop is None
+                else context(task_loop_count=loop[0], task_loop_result=loop[1])
+            ):
                 state = _run_try(call, name, logger, runner_logger)
             if task.cache_for and type(state) is Success:
                 state = _cache.keep(task, state, inputs, parameters)
